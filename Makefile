@@ -1,0 +1,39 @@
+# Two commands set everything up on a fresh machine:
+#   make train   install into .venv, then train the default model on the embedded sample
+#   make test    install into .venv (with test tools), then run the test suite
+# CONSTRAINTS pins torch to the CPU build found on this machine's disk; elsewhere use
+# `make train CONSTRAINTS=` to let pip choose torch (see README).
+
+PYTHON ?= python3
+VENV ?= .venv
+CONSTRAINTS ?= constraints-cpu.txt
+ARGS ?=
+BIN = $(VENV)/bin
+PIP_CONSTRAINTS = $(if $(CONSTRAINTS),-c $(CONSTRAINTS),)
+
+.PHONY: install train test test-all lint bench clean
+
+$(BIN)/.installed: pyproject.toml $(CONSTRAINTS)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet $(PIP_CONSTRAINTS) -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+train: install
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/nlpseq-train $(ARGS)
+
+test: install
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest -q $(ARGS)
+
+test-all: install
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest -q -m "slow or not slow" $(ARGS)
+
+lint: install
+	$(BIN)/ruff check nlpseq tests scripts
+
+bench: install
+	$(BIN)/python scripts/bench_train_step.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,32 @@
+"""Print a classification report as rich tables (metrics, per class, confusion matrix)."""
+
+from __future__ import annotations
+
+
+from rich.console import Console
+from rich.table import Table
+
+
+def print_classification_report(report: dict, prefix: str, label_names: list[str]) -> None:
+    """Show accuracy/F1/loss, per-class precision and recall, and the confusion matrix."""
+    console = Console()
+    summary = Table(title=f"{prefix}: {report[f'{prefix}/examples']} examples")
+    for column in ("accuracy", "macro-F1", "loss"):
+        summary.add_column(column, justify="right")
+    summary.add_row(f"{report[f'{prefix}/acc']:.4f}", f"{report[f'{prefix}/f1']:.4f}",
+                    f"{report[f'{prefix}/loss']:.4f}")
+    per_class = Table(title="per class")
+    per_class.add_column("label")
+    per_class.add_column("precision", justify="right")
+    per_class.add_column("recall", justify="right")
+    for name in label_names:
+        per_class.add_row(name, f"{report[f'{prefix}/precision/{name}']:.4f}",
+                          f"{report[f'{prefix}/recall/{name}']:.4f}")
+    confusion = Table(title="confusion matrix (rows: true, columns: predicted)")
+    confusion.add_column("")
+    for name in label_names:
+        confusion.add_column(name, justify="right")
+    for name, row in zip(label_names, report[f"{prefix}/confusion"], strict=True):
+        confusion.add_row(name, *(str(v) for v in row))
+    for table in (summary, per_class, confusion):
+        console.print(table)

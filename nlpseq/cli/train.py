@@ -1,0 +1,125 @@
+"""``nlpseq-train``: config -> tokenizer -> data -> model -> trainer -> metrics.json.
+
+Reads top to bottom in the order objects are built. The best checkpoint is evaluated on
+the validation and test splits at the end, and the run directory gets ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import hydra
+import pytorch_lightning as pl
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from nlpseq.cli.common import CONFIG_DIR, check_overrides, run_command, write_metrics
+from nlpseq.cli.report import print_classification_report
+from nlpseq.config import TrainConfig, validate_config
+from nlpseq.errors import NlpseqError
+from nlpseq.tasks.callbacks import AtomicModelCheckpoint, ThroughputMonitor
+from nlpseq.tasks.checkpoint import build_task, checkpoint_extras, load_task
+
+log = logging.getLogger("nlpseq.train")
+
+
+def train(cfg: DictConfig) -> dict:
+    """Train one model as ``cfg`` says; return the final metrics."""
+    validate_config(cfg, TrainConfig)
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    refuse_to_overwrite(run_dir)
+    pl.seed_everything(cfg.seed, workers=True)
+    torch.set_float32_matmul_precision(cfg.float32_matmul_precision)
+
+    log.info("Instantiating data <%s>", cfg.data._target_)
+    datamodule = instantiate(cfg.data)
+    datamodule.load()
+
+    log.info("Training tokenizer <%s> on the training split", cfg.tokenizer._target_)
+    started = time.perf_counter()
+    tokenizer = instantiate(cfg.tokenizer)(datamodule.train_texts())
+    tokenizer_file = tokenizer.save(run_dir)
+    log.info("Tokenizer: %d entries, %.1fs, saved to %s", tokenizer.vocab_size,
+             time.perf_counter() - started, tokenizer_file)
+    datamodule.encode(tokenizer)
+
+    log.info("Instantiating task <%s> with encoder cell '%s'", cfg.task._target_,
+             cfg.encoder.cell)
+    task = build_task(cfg, tokenizer, datamodule.label_names)
+    task.checkpoint_extras = checkpoint_extras(cfg, tokenizer, datamodule.label_names)
+
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
+    throughput = ThroughputMonitor()
+    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
+    log.info("Instantiating trainer <%s>", cfg.trainer._target_)
+    trainer = instantiate(cfg.trainer, callbacks=[*callbacks, throughput], logger=loggers)
+    trainer.fit(task, datamodule=datamodule)
+    if trainer.interrupted:
+        raise NlpseqError("Training was interrupted; checkpoints written so far are kept")
+
+    metrics = {
+        "params": sum(p.numel() for p in task.model.parameters()),
+        "train/epochs": trainer.current_epoch,
+        "train/time_s": round(throughput.seconds, 3),
+        "train/tokens_per_s": round(throughput.tokens_per_second, 1),
+    }
+    if cfg.test and not trainer.fast_dev_run:
+        metrics.update(evaluate_best(trainer, datamodule, run_dir))
+    path = write_metrics(run_dir, metrics)
+    log.info("Metrics written to %s", path)
+    return metrics
+
+
+def refuse_to_overwrite(run_dir: Path) -> None:
+    """A run never replaces checkpoints of an earlier run in the same directory."""
+    existing = sorted((run_dir / "checkpoints").glob("*.ckpt"))
+    if existing:
+        raise NlpseqError(
+            f"{run_dir} already holds checkpoints ({', '.join(p.name for p in existing)}); "
+            f"pick another hydra.run.dir or remove them first"
+        )
+
+
+def evaluate_best(trainer: pl.Trainer, datamodule, run_dir: Path) -> dict:
+    """Reload the best checkpoint from disk and evaluate it on validation and test."""
+    checkpoint = next((c for c in trainer.callbacks if isinstance(c, AtomicModelCheckpoint)),
+                      None)
+    if checkpoint is None or not checkpoint.best_model_path:
+        log.warning("No best checkpoint was saved; skipping the final evaluation")
+        return {}
+    log.info("Evaluating the best checkpoint %s", checkpoint.best_model_path)
+    task, _, _ = load_task(checkpoint.best_model_path)
+    metrics, reports = {}, {}
+    for split in ("validation", "test"):
+        prefix = "val" if split == "validation" else "test"
+        report = task.evaluate(datamodule.split_loader(split), prefix)
+        print_classification_report(report, prefix, task.label_names)
+        metrics.update(report)
+        reports[prefix] = report
+    if datamodule.test_is_validation:
+        log.info("test/* metrics are on the validation split (the dataset has no test split)")
+    (run_dir / "eval_report.json").write_text(json.dumps(reports, indent=2) + "\n")
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+def hydra_main(cfg: DictConfig) -> float | None:
+    metrics = run_command(train, cfg)
+    monitor = cfg.task.get("monitor")
+    return metrics.get(monitor) if isinstance(metrics, dict) and monitor else None
+
+
+def main() -> None:
+    """Console entry point: one-line errors for bad overrides, then Hydra."""
+    check_overrides("train", sys.argv[1:])
+    hydra_main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""Top-level keys of each command's config (the groups are checked against the code).
+
+``validate_config`` rejects any top-level key not listed here, so a misspelt key in an
+experiment file fails at once instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+
+@dataclass
+class TrainConfig:
+    task: Any
+    encoder: Any
+    data: Any
+    tokenizer: Any
+    optimizer: Any
+    trainer: Any
+    scheduler: Any = None
+    logger: Any = None
+    callbacks: Any = None
+    seed: int = 42
+    test: bool = True  # evaluate the best checkpoint on validation and test after training
+    float32_matmul_precision: Literal["highest", "high", "medium"] = "high"
+
+
+@dataclass
+class EvalConfig:
+    ckpt_path: str
+    data: Any = None  # None: the data the checkpoint was trained on
+    split: Literal["train", "validation", "test"] = "test"
+    batch_size: int = 256
+    accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
+    seed: int = 0
+
+
+@dataclass
+class PredictConfig:
+    ckpt_path: str
+    text: str | None = None
+    input_file: str | None = None  # "-" or unset with no text: read standard input
+    output_file: str | None = None  # unset: write JSON lines to standard output
+    batch_size: int = 256
+    accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"

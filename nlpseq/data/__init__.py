@@ -1,0 +1,6 @@
+"""Data: raw splits from files or named datasets, tokenized and batched by length."""
+
+from nlpseq.data.batching import BucketBatchSampler, PadCollator, padding_efficiency
+from nlpseq.data.sentiment import SentimentDataModule
+
+__all__ = ["BucketBatchSampler", "PadCollator", "SentimentDataModule", "padding_efficiency"]

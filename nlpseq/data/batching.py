@@ -1,0 +1,112 @@
+"""Length-bucketed batches and padding to the batch maximum.
+
+Sorting examples of similar length into the same batch keeps padding small (see
+``padding_efficiency``); shuffling the order of the batches every epoch, and the
+examples inside each pool of buckets, keeps training stochastic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Sampler
+
+from nlpseq.errors import NlpseqError
+
+
+class BucketBatchSampler(Sampler[list[int]]):
+    """Yield lists of example indices whose lengths are close.
+
+    With ``shuffle`` the examples are shuffled, cut into pools of
+    ``batch_size * pool_batches`` examples, each pool sorted by length and cut into
+    batches, and the batches shuffled; the permutation depends on ``seed`` and the
+    epoch (Lightning calls ``set_epoch``). Without ``shuffle`` (evaluation) the whole
+    set is sorted by length, deterministically.
+    """
+
+    def __init__(
+        self,
+        lengths: Sequence[int],
+        batch_size: int,
+        shuffle: bool = True,
+        pool_batches: int = 100,
+        seed: int = 0,
+        drop_last: bool = False,
+    ) -> None:
+        if batch_size < 1:
+            raise NlpseqError(f"batch_size must be >= 1, got {batch_size}")
+        self.lengths = np.asarray(lengths, dtype=np.int64)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.pool_size = batch_size * max(1, pool_batches)
+        self.seed = seed
+        self.drop_last = drop_last
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def batches(self) -> list[list[int]]:
+        """The batches of the current epoch, as lists of indices."""
+        if not self.shuffle:
+            order = np.argsort(self.lengths, kind="stable")
+            return self._cut(order)
+        rng = np.random.default_rng([self.seed, self.epoch])
+        order = rng.permutation(len(self.lengths))
+        batches = []
+        for start in range(0, len(order), self.pool_size):
+            pool = order[start:start + self.pool_size]
+            pool = pool[np.argsort(self.lengths[pool], kind="stable")]
+            batches.extend(self._cut(pool))
+        rng.shuffle(batches)
+        return batches
+
+    def _cut(self, order: np.ndarray) -> list[list[int]]:
+        batches = [order[i:i + self.batch_size].tolist()
+                   for i in range(0, len(order), self.batch_size)]
+        if self.drop_last and batches and len(batches[-1]) < self.batch_size:
+            batches.pop()
+        return batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        yield from self.batches()
+
+    def __len__(self) -> int:
+        full, rest = divmod(len(self.lengths), self.batch_size)
+        return full + (1 if rest and not self.drop_last else 0)
+
+
+def padding_efficiency(lengths: Sequence[int], batches: list[list[int]]) -> float:
+    """Real tokens divided by all tokens (real + padding) over ``batches``."""
+    lengths = np.asarray(lengths)
+    real = sum(int(lengths[b].sum()) for b in batches)
+    padded = sum(int(lengths[b].max()) * len(b) for b in batches)
+    return real / padded if padded else 1.0
+
+
+class PadCollator:
+    """Turn examples ``{"input_ids": [...], "label_id": int, "index": int}`` into tensors.
+
+    Returns a dict with ``tokens`` (B, T) padded with ``pad_id`` to the batch maximum,
+    ``lengths`` (B,), ``index`` (B,) the examples' positions in their split, and
+    ``labels`` (B,) when the examples carry labels.
+    """
+
+    def __init__(self, pad_id: int) -> None:
+        self.pad_id = pad_id
+
+    def __call__(self, examples: list[dict]) -> dict[str, torch.Tensor]:
+        lengths = torch.tensor([len(e["input_ids"]) for e in examples], dtype=torch.long)
+        tokens = torch.full((len(examples), int(lengths.max())), self.pad_id, dtype=torch.long)
+        for row, example in enumerate(examples):  # (B, T)
+            tokens[row, : lengths[row]] = torch.as_tensor(example["input_ids"], dtype=torch.long)
+        batch = {
+            "tokens": tokens,
+            "lengths": lengths,
+            "index": torch.tensor([e["index"] for e in examples], dtype=torch.long),
+        }
+        if "label_id" in examples[0]:
+            batch["labels"] = torch.tensor([e["label_id"] for e in examples], dtype=torch.long)
+        return batch

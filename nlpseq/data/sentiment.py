@@ -1,0 +1,242 @@
+"""Sentiment (text classification) data: raw splits -> labels -> token ids -> batches.
+
+The flow is split in two because the tokenizer is trained between the steps:
+``load()`` reads the raw splits and fixes the label names, the caller trains a tokenizer
+on ``train_texts()``, then ``encode(tokenizer)`` tokenizes every split with
+``datasets.map(batched=True)`` (cached on disk under a fingerprint of data + tokenizer).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import datasets
+import pytorch_lightning as pl
+from torch.utils.data import DataLoader
+
+from nlpseq.data.batching import BucketBatchSampler, PadCollator
+from nlpseq.data.sample import SAMPLE_DIR
+from nlpseq.data.sources import load_splits, local_copy_dir
+from nlpseq.errors import NlpseqError
+
+log = logging.getLogger(__name__)
+SPLITS = ("train", "validation", "test")
+ENCODING_VERSION = 2  # bump when _encode_batch changes, so cached encodings are not reused
+
+
+class SentimentDataModule(pl.LightningDataModule):
+    """Labelled sentences from local files or a named dataset, batched by length.
+
+    Args:
+        name: ``files`` for explicit paths, ``sample`` for the embedded sample, or a
+            dataset name whose local copy lives in ``$NLPSEQ_DATA_DIR/<name>/``.
+        train_file, validation_file, test_file: paths (relative to the named dataset's
+            folder for named datasets). No validation file: a seeded
+            ``validation_fraction`` of train. No test file: the test split is validation.
+        hub_id, hub_config: Hugging Face dataset loaded when no local copy exists.
+        text_column, label_column: column names in the files.
+        label_names: names of label ids 0..C-1; labels in the files may be these names
+            or integer ids. Default: the sorted distinct training labels.
+        max_length: truncate token sequences to this many tokens (None: no limit).
+    """
+
+    def __init__(
+        self,
+        name: str = "files",
+        train_file: str | None = None,
+        validation_file: str | None = None,
+        test_file: str | None = None,
+        hub_id: str | None = None,
+        hub_config: str | None = None,
+        text_column: str = "sentence",
+        label_column: str = "label",
+        label_names: list[str] | None = None,
+        validation_fraction: float = 0.1,
+        max_length: int | None = None,
+        batch_size: int = 64,
+        eval_batch_size: int = 256,
+        pool_batches: int = 100,
+        num_workers: int = 0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if not 0.0 < validation_fraction < 1.0:
+            raise NlpseqError(f"data.validation_fraction must be in (0, 1), got {validation_fraction}")
+        self.name = name
+        self.files = {"train": train_file, "validation": validation_file, "test": test_file}
+        self.hub_id, self.hub_config = hub_id, hub_config
+        self.text_column, self.label_column = text_column, label_column
+        self.label_names = list(label_names) if label_names else None
+        self.validation_fraction = validation_fraction
+        self.max_length = max_length
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
+        self.pool_batches, self.num_workers, self.seed = pool_batches, num_workers, seed
+        self.raw: dict[str, datasets.Dataset] = {}
+        self.encoded: dict[str, list[dict]] = {}
+        self.pad_id = 0
+        self.test_is_validation = False
+
+    # ----------------------------------------------------------------- raw splits
+    def base_dir(self) -> Path | None:
+        if self.name == "sample":
+            return SAMPLE_DIR
+        if self.name == "files":
+            return None
+        return local_copy_dir(self.name)
+
+    def load(self, splits: tuple[str, ...] = SPLITS) -> None:
+        """Read the raw splits, check columns and labels, and fix ``label_names``."""
+        files = {split: self.files[split] for split in splits}
+        if "train" in splits and not files["train"] and self.hub_id is None:
+            raise NlpseqError("No training data: set data.train_file=PATH (or pick data=sst2)")
+        raw = load_splits(files, name=self.name, base_dir=self.base_dir(),
+                          hub_id=self.hub_id, hub_config=self.hub_config)
+        for split, dataset in raw.items():
+            self._check_columns(split, dataset)
+        raw = {split: ds for split, ds in raw.items() if not self._unlabelled(split, ds)}
+        if "train" in splits and "validation" in splits and "validation" not in raw:
+            log.info("No validation split: holding out %.0f%% of train (seed %d)",
+                     100 * self.validation_fraction, self.seed)
+            parts = raw["train"].train_test_split(test_size=self.validation_fraction,
+                                                  seed=self.seed)
+            raw["train"], raw["validation"] = parts["train"], parts["test"]
+        if "test" in splits and "test" not in raw and "validation" in raw:
+            log.info("No test split: test metrics are computed on the validation split")
+            raw["test"] = raw["validation"]
+            self.test_is_validation = True
+        if self.label_names is None:
+            if "train" not in raw:
+                raise NlpseqError("label_names are unknown: give data.label_names or a train file")
+            self.label_names = _label_names_from(raw["train"][self.label_column])
+        self.raw = raw
+
+    def load_for_evaluation(self, split: str) -> None:
+        """Load what evaluating ``split`` needs: the split's own file if it has one, else
+        the splits it falls back to (test -> validation -> a held-out part of train)."""
+        if self.files[split]:
+            self.load((split,))
+        elif split == "test" and self.files["validation"]:
+            self.load(("validation", "test"))
+        else:
+            self.load(SPLITS)
+        if split not in self.raw:
+            raise NlpseqError(f"The data config has no {split} split (data.{split}_file)")
+
+    def _check_columns(self, split: str, dataset: datasets.Dataset) -> None:
+        for option, column in (("text_column", self.text_column),
+                               ("label_column", self.label_column)):
+            if column not in dataset.column_names:
+                raise NlpseqError(
+                    f"The {split} split has no column '{column}' (data.{option}); columns "
+                    f"found: {', '.join(dataset.column_names)}"
+                )
+
+    def _unlabelled(self, split: str, dataset: datasets.Dataset) -> bool:
+        """Hub test splits often carry label -1 everywhere: treat them as absent."""
+        labels = dataset[self.label_column]
+        if split != "train" and all(label == -1 for label in labels):
+            log.warning("The %s split has no labels (all -1); it is not used", split)
+            return True
+        return False
+
+    def train_texts(self) -> Iterator[str]:
+        """The training sentences, for training a tokenizer on the training split only."""
+        for batch in self.raw["train"].iter(batch_size=1000):
+            yield from (str(text).strip() for text in batch[self.text_column])
+
+    # ------------------------------------------------------------------- encoding
+    def encode(self, tokenizer) -> None:
+        """Tokenize every loaded split (cached) and map labels to ids."""
+        self.pad_id = tokenizer.pad_id
+        label_ids = {name: i for i, name in enumerate(self.label_names)}
+        for split, dataset in self.raw.items():
+            self._check_labels(split, dataset, label_ids)
+            fingerprint = _fingerprint(ENCODING_VERSION, dataset._fingerprint, tokenizer.fingerprint(),
+                                       self.max_length, self.text_column, self.label_column,
+                                       self.label_names)
+            encoded = dataset.map(
+                _encode_batch,
+                batched=True,
+                with_indices=True,
+                remove_columns=dataset.column_names,
+                fn_kwargs={"tokenizer": tokenizer, "text_column": self.text_column,
+                           "label_column": self.label_column, "label_ids": label_ids,
+                           "max_length": self.max_length},
+                new_fingerprint=fingerprint,
+                desc=f"Tokenizing {split}",
+            )
+            self.encoded[split] = encoded.to_list()
+
+    def _check_labels(self, split, dataset, label_ids: dict[str, int]) -> None:
+        for line, label in enumerate(dataset[self.label_column], start=1):
+            if _label_id(label, label_ids) is None:
+                raise NlpseqError(
+                    f"The {split} split has label {label!r} (example {line}), which is not one "
+                    f"of the labels {self.label_names}; set data.label_names or fix the data"
+                )
+
+    # ---------------------------------------------------------------- dataloaders
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        if split not in self.encoded:
+            raise NlpseqError(f"No {split} split is loaded")
+        examples = self.encoded[split]
+        sampler = BucketBatchSampler(
+            [len(e["input_ids"]) for e in examples],
+            self.batch_size if shuffle else self.eval_batch_size,
+            shuffle=shuffle, pool_batches=self.pool_batches, seed=self.seed,
+        )
+        return DataLoader(examples, batch_sampler=sampler, collate_fn=PadCollator(self.pad_id),
+                          num_workers=self.num_workers)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("validation", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def split_loader(self, split: str) -> DataLoader:
+        """An evaluation loader (sorted by length, no shuffling) over any loaded split."""
+        return self._loader(split, shuffle=False)
+
+    def texts(self, split: str) -> list[str]:
+        return [str(t).strip() for t in self.raw[split][self.text_column]]
+
+
+def _label_names_from(labels: list) -> list[str]:
+    values = sorted(set(labels), key=lambda v: (isinstance(v, str), v))
+    if all(isinstance(v, int) for v in values):
+        if values[0] < 0:
+            raise NlpseqError(f"Integer labels must be >= 0; the training split has {values[0]}")
+        return [str(i) for i in range(values[-1] + 1)]
+    return [str(v) for v in values]
+
+
+def _label_id(label, label_ids: dict[str, int]) -> int | None:
+    if isinstance(label, bool) or label is None:
+        return None
+    if isinstance(label, int):
+        return label if 0 <= label < len(label_ids) else None
+    if isinstance(label, float) and label.is_integer():
+        return _label_id(int(label), label_ids)
+    return label_ids.get(str(label).strip())
+
+
+def _encode_batch(batch, indices, tokenizer, text_column, label_column, label_ids, max_length):
+    texts = [str(text).strip() for text in batch[text_column]]
+    ids = tokenizer.encode_batch(texts)
+    ids = [(seq[:max_length] if max_length else seq) or [tokenizer.unk_id] for seq in ids]
+    return {
+        "input_ids": ids,
+        "label_id": [_label_id(label, label_ids) for label in batch[label_column]],
+        "index": indices,
+    }
+
+
+def _fingerprint(*parts) -> str:
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]

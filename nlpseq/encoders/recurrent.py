@@ -1,0 +1,206 @@
+"""Recurrent encoders: one module for the Elman RNN, the LSTM and the GRU.
+
+Cells: Elman 1990 ("Finding Structure in Time"); Hochreiter & Schmidhuber 1997 (LSTM),
+with the forget gate of Gers, Schmidhuber & Cummins 2000; Cho et al. 2014 (GRU).
+
+Why one plug for three cells: every head reads the same `EncoderOutput` (outputs, mask,
+final_state) and never asks which cell produced it, so `encoder=rnn|lstm|gru` swaps the
+cell and nothing else. Tensors are `batch_first=True` throughout. Shape legend: B batch,
+T time, I input features, H hidden, D directions, L layers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from nlpseq.errors import NlpseqError
+
+# cell name -> (torch module, number of gates per layer and direction)
+_CELLS: dict[str, tuple[type[nn.RNNBase], int]] = {
+    "rnn": (nn.RNN, 1),
+    "gru": (nn.GRU, 3),
+    "lstm": (nn.LSTM, 4),
+}
+_NONLINEARITIES = ("tanh", "relu")
+
+
+def _choices(options) -> str:
+    return ", ".join(repr(o) for o in options)
+
+
+def _check_cell(cell: str) -> tuple[type[nn.RNNBase], int]:
+    if cell not in _CELLS:
+        raise NlpseqError(f"Unknown cell {cell!r}; choose one of {_choices(_CELLS)}")
+    return _CELLS[cell]
+
+
+@dataclass
+class EncoderOutput:
+    """What every encoder hands to every head.
+
+    Attributes:
+        outputs: top layer's states at every step, exactly zero at padded positions.
+        mask: True at real tokens, False at padding.
+        final_state: h_n as torch returns it; for each sequence, the state after its
+            true last token (the backward direction's after position 0).
+        final_cell: the LSTM's c_n, laid out like `final_state`; None for rnn and gru.
+
+    Shape:
+        outputs (B, T, D*H), mask (B, T), final_state and final_cell (L*D, B, H).
+    """
+
+    outputs: Tensor
+    mask: Tensor
+    final_state: Tensor
+    final_cell: Tensor | None = None
+
+    @property
+    def num_directions(self) -> int:
+        return self.outputs.size(-1) // self.final_state.size(-1)
+
+    @property
+    def last_hidden(self) -> Tensor:
+        """Top layer's final h, directions concatenated (forward first). Shape (B, D*H)."""
+        d = self.num_directions
+        top = self.final_state[-d:]  # (D, B, H)
+        return top.transpose(0, 1).reshape(top.size(1), -1)  # (B, D*H)
+
+    def state(self) -> Tensor | tuple[Tensor, Tensor]:
+        """The final state in the form torch.nn expects as an initial state.
+
+        Returns:
+            `(h, c)` for an LSTM, `h` otherwise; each (L*D, B, H).
+        """
+        if self.final_cell is None:
+            return self.final_state
+        return self.final_state, self.final_cell
+
+
+class RecurrentEncoder(nn.Module):
+    """A padding-aware wrapper around `torch.nn.RNN`, `LSTM` or `GRU` (batch_first=True).
+
+    Args:
+        cell: 'rnn', 'lstm' or 'gru'.
+        input_size: features per input step (I).
+        hidden_size: features per direction of the state (H).
+        num_layers: stacked recurrent layers (L).
+        bidirectional: also run right-to-left and concatenate (D = 2).
+        dropout: dropout between stacked layers, in [0, 1); unused when num_layers == 1.
+        nonlinearity: 'tanh' or 'relu'; cell='rnn' only.
+    """
+
+    def __init__(
+        self,
+        cell: Literal["rnn", "lstm", "gru"],
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        nonlinearity: Literal["tanh", "relu"] = "tanh",
+    ) -> None:
+        super().__init__()
+        rnn_class, _ = _check_cell(cell)
+        for name, value in (
+            ("input_size", input_size),
+            ("hidden_size", hidden_size),
+            ("num_layers", num_layers),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise NlpseqError(f"{name} must be a positive integer; got {value!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise NlpseqError(f"dropout must be in [0, 1); got {dropout!r}")
+        if nonlinearity not in _NONLINEARITIES:
+            raise NlpseqError(
+                f"Unknown nonlinearity {nonlinearity!r}; choose one of {_choices(_NONLINEARITIES)}"
+            )
+        if cell != "rnn" and nonlinearity != "tanh":
+            raise NlpseqError(
+                f"nonlinearity={nonlinearity!r} applies to cell='rnn' only; got cell={cell!r}"
+            )
+
+        self.cell = cell
+        self.num_directions = 2 if bidirectional else 1
+        self.output_size = hidden_size * self.num_directions
+        extra = {"nonlinearity": nonlinearity} if cell == "rnn" else {}
+        self.rnn = rnn_class(
+            input_size,
+            hidden_size,
+            num_layers=num_layers,
+            bidirectional=bidirectional,
+            dropout=dropout if num_layers > 1 else 0.0,  # torch warns when it has no effect
+            batch_first=True,
+            **extra,
+        )
+
+    def forward(
+        self,
+        inputs: Tensor,
+        lengths: Tensor,
+        initial_state: Tensor | tuple[Tensor, Tensor] | None = None,
+    ) -> EncoderOutput:
+        """Encode a padded batch; padding never reaches the outputs or the final state.
+
+        Args:
+            inputs: embedded tokens, left-aligned, padding after each sequence.
+            lengths: true length of each sequence, 1 <= length <= T, on any device.
+            initial_state: h_0, or (h_0, c_0) for an LSTM, e.g. `EncoderOutput.state()`;
+                zeros when None.
+
+        Returns:
+            An `EncoderOutput` whose final state is taken at each sequence's true end.
+
+        Shape:
+            inputs (B, T, I), lengths (B,), initial_state (L*D, B, H).
+        """
+        B, T, _ = inputs.shape
+        lengths_cpu = lengths.to("cpu", torch.int64)  # pack_padded_sequence wants CPU lengths
+        if lengths_cpu.shape != (B,):
+            raise NlpseqError(
+                f"lengths must have shape ({B},) to match inputs; got {tuple(lengths_cpu.shape)}"
+            )
+        if lengths_cpu.numel() and (lengths_cpu.min() < 1 or lengths_cpu.max() > T):
+            raise NlpseqError(
+                f"lengths must lie in [1, {T}] (T = inputs.size(1)); got {lengths_cpu.tolist()}"
+            )
+
+        packed = pack_padded_sequence(inputs, lengths_cpu, batch_first=True, enforce_sorted=False)
+        packed_out, state = self.rnn(packed, initial_state)  # torch restores batch order
+        outputs, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=T)
+        # outputs (B, T, D*H), zero at pads
+        h_n, c_n = state if isinstance(state, tuple) else (state, None)  # (L*D, B, H)
+
+        steps = torch.arange(T, device=inputs.device)  # (T,)
+        mask = steps[None, :] < lengths_cpu.to(inputs.device)[:, None]  # (B, T)
+        return EncoderOutput(outputs=outputs, mask=mask, final_state=h_n, final_cell=c_n)
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of scalar parameters in `module` (trainable or not)."""
+    return sum(p.numel() for p in module.parameters())
+
+
+def expected_parameter_count(
+    cell: Literal["rnn", "lstm", "gru"],
+    input_size: int,
+    hidden_size: int,
+    num_layers: int = 1,
+    bidirectional: bool = False,
+) -> int:
+    """Closed-form parameter count of a `RecurrentEncoder`.
+
+    Per layer and direction, with g gates (rnn 1, gru 3, lstm 4) and `in` = input_size on
+    layer 0 and D*H above: g * (H*in + H*H + 2*H); torch keeps two bias vectors per gate.
+    """
+    _, gates = _check_cell(cell)
+    d, h = (2 if bidirectional else 1), hidden_size
+    total = 0
+    for layer in range(num_layers):
+        layer_in = input_size if layer == 0 else d * h
+        total += d * gates * (h * layer_in + h * h + 2 * h)
+    return total

@@ -1,0 +1,19 @@
+"""Task heads: read an `EncoderOutput` and never ask which cell produced it."""
+
+from nlpseq.heads.classification import (
+    POOLINGS,
+    AttentionPool,
+    ClassificationHead,
+    attention_pool,
+    masked_max,
+    masked_mean,
+)
+
+__all__ = [
+    "POOLINGS",
+    "AttentionPool",
+    "ClassificationHead",
+    "attention_pool",
+    "masked_max",
+    "masked_mean",
+]

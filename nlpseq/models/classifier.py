@@ -1,0 +1,60 @@
+"""Embedding -> recurrent encoder -> pooled classification head, in plain torch.nn.
+
+The same module trains under Lightning (``nlpseq.tasks.SentimentTask``) and in a plain
+PyTorch loop (``scripts/bench_train_step.py``), so the two can be timed on equal terms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from nlpseq.encoders import RecurrentEncoder
+from nlpseq.heads import ClassificationHead
+
+
+class RecurrentClassifier(nn.Module):
+    """Classify token sequences with any recurrent cell.
+
+    Args:
+        encoder: builds the encoder given ``input_size`` (a Hydra partial of
+            ``RecurrentEncoder``), so the cell is chosen by config alone.
+        vocab_size, num_classes, pad_id, unk_id: fixed by the tokenizer and the labels.
+        embedding_dim: size of the learnt word vectors.
+        embedding_dropout: dropout on the embedded inputs.
+        word_dropout: probability of replacing a real input token by ``unk_id`` while
+            training (a regulariser for small data; Iyyer et al. 2015).
+        pooling, dropout: see ``ClassificationHead``.
+    """
+
+    def __init__(
+        self,
+        encoder: Callable[..., RecurrentEncoder],
+        vocab_size: int,
+        num_classes: int,
+        pad_id: int = 0,
+        unk_id: int = 1,
+        embedding_dim: int = 300,
+        embedding_dropout: float = 0.0,
+        word_dropout: float = 0.0,
+        pooling: str = "max",
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.pad_id, self.unk_id, self.word_dropout = pad_id, unk_id, word_dropout
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_id)
+        self.embedding_dropout = nn.Dropout(embedding_dropout)
+        self.encoder = encoder(input_size=embedding_dim)
+        self.head = ClassificationHead(self.encoder.output_size, num_classes, pooling=pooling,
+                                       dropout=dropout)
+
+    def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
+        """Args: tokens (B, T) ids, lengths (B,). Returns: logits (B, C)."""
+        if self.training and self.word_dropout > 0:
+            drop = torch.rand(tokens.shape, device=tokens.device) < self.word_dropout
+            tokens = tokens.masked_fill(drop & (tokens != self.pad_id), self.unk_id)
+        embedded = self.embedding_dropout(self.embedding(tokens))  # (B, T, E)
+        encoded = self.encoder(embedded, lengths)  # outputs (B, T, D*H)
+        return self.head(encoded)  # (B, C)

@@ -1,0 +1,59 @@
+"""Training callbacks: atomic checkpoints and a throughput counter.
+
+Checkpointing never leaves a half-written file behind.
+
+Lightning writes a checkpoint in place; a run killed during the write would leave a
+corrupt ``best.ckpt``. Here every checkpoint is written to a temporary file in the same
+folder and moved over the old one with an atomic rename.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from weakref import proxy
+
+from pytorch_lightning.callbacks import Callback, ModelCheckpoint
+
+
+class AtomicModelCheckpoint(ModelCheckpoint):
+    """``ModelCheckpoint`` whose files are replaced atomically (write temp, then rename)."""
+
+    def _save_checkpoint(self, trainer, filepath: str) -> None:
+        path = Path(filepath)
+        temporary = path.with_name(f".{path.name}.partial")
+        trainer.save_checkpoint(str(temporary), self.save_weights_only)
+        if trainer.is_global_zero:
+            os.replace(temporary, path)
+        self._last_global_step_saved = trainer.global_step
+        self._last_checkpoint_saved = filepath
+        if trainer.is_global_zero:
+            for logger in trainer.loggers:
+                logger.after_save_checkpoint(proxy(self))
+
+
+class ThroughputMonitor(Callback):
+    """Count real (non-pad) training tokens and the time spent in training batches.
+
+    Time runs from the start of each training epoch to the end of its last batch, so
+    data loading is included and validation is not.
+    """
+
+    def __init__(self) -> None:
+        self.tokens = 0
+        self.seconds = 0.0
+        self._mark = 0.0
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._mark = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        now = time.perf_counter()
+        self.seconds += now - self._mark
+        self._mark = now
+        self.tokens += int(batch["lengths"].sum())
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.seconds if self.seconds else 0.0

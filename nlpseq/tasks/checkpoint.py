@@ -1,0 +1,90 @@
+"""Build a task from a config and rebuild it from a self-contained checkpoint.
+
+A checkpoint holds the weights and, under the key ``"nlpseq"``, the task name, the
+resolved config, the tokenizer state and the label names, so evaluating or predicting
+needs nothing but its path. Loading uses ``torch.load(weights_only=True)``: only tensors
+and plain containers are read, never code.
+"""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from nlpseq.errors import NlpseqError
+from nlpseq.tasks.sentiment import SentimentTask
+from nlpseq.tokenization import tokenizer_from_state
+
+TASKS = {SentimentTask.task_name: SentimentTask}
+FORMAT_VERSION = 1
+
+
+def build_task(cfg: DictConfig, tokenizer, label_names: list[str]) -> SentimentTask:
+    """Instantiate ``cfg.task`` with the encoder, optimizer and schedule it names."""
+    scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
+    return instantiate(
+        cfg.task,
+        encoder=instantiate(cfg.encoder),
+        optimizer=instantiate(cfg.optimizer),
+        scheduler=scheduler,
+        vocab_size=tokenizer.vocab_size,
+        pad_id=tokenizer.pad_id,
+        unk_id=tokenizer.unk_id,
+        label_names=list(label_names),
+    )
+
+
+def checkpoint_extras(cfg: DictConfig, tokenizer, label_names: list[str]) -> dict:
+    """What a task stores beside its weights (all plain, weights_only-safe values)."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "config": OmegaConf.to_container(cfg, resolve=True),
+        "tokenizer": tokenizer.to_state(),
+        "label_names": list(label_names),
+    }
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """Load a checkpoint file safely; raise NlpseqError if it is missing or not ours."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise NlpseqError(f"Checkpoint not found: '{path}'")
+    if path.is_dir():
+        best = path / "checkpoints" / "best.ckpt"
+        if not best.is_file():
+            raise NlpseqError(f"'{path}' is a directory without checkpoints/best.ckpt")
+        path = best
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError,
+            OSError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise NlpseqError(f"'{path}' is not a readable checkpoint ({first[:160]})") from None
+    if not isinstance(checkpoint, dict) or "nlpseq" not in checkpoint:
+        raise NlpseqError(f"'{path}' is not an nlpseq checkpoint (no 'nlpseq' section)")
+    return checkpoint
+
+
+def load_task(path: str | Path, expected_task: str | None = None):
+    """Rebuild ``(task, tokenizer, config)`` from a checkpoint, in eval mode on the CPU."""
+    checkpoint = read_checkpoint(path)
+    meta = checkpoint["nlpseq"]
+    name = meta.get("task")
+    if expected_task is not None and name != expected_task:
+        raise NlpseqError(
+            f"'{path}' is a '{name}' checkpoint; this command needs a '{expected_task}' one"
+        )
+    if name not in TASKS:
+        raise NlpseqError(f"'{path}' holds unknown task '{name}'; known: {', '.join(TASKS)}")
+    cfg = OmegaConf.create(meta["config"])
+    tokenizer = tokenizer_from_state(meta["tokenizer"])
+    task = build_task(cfg, tokenizer, meta["label_names"])
+    task.load_state_dict(checkpoint["state_dict"])
+    task.checkpoint_extras = {key: meta[key] for key in meta if key != "task"}
+    task.eval()
+    return task, tokenizer, cfg

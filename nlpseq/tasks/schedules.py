@@ -1,0 +1,50 @@
+"""Learning-rate schedules, each ``f(optimizer, total_steps, ...) -> Lightning scheduler dict``.
+
+Configs name one of these with ``_partial_: true`` (``conf/scheduler/``); the task calls it
+once the trainer knows how many optimizer steps the run will take.
+"""
+
+from __future__ import annotations
+
+import math
+
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LambdaLR, ReduceLROnPlateau
+
+
+def _per_step(optimizer: Optimizer, factor) -> dict:
+    return {"scheduler": LambdaLR(optimizer, factor), "interval": "step", "frequency": 1}
+
+
+def warmup_cosine(optimizer: Optimizer, total_steps: int, warmup_steps: int = 0,
+                  min_lr_ratio: float = 0.0) -> dict:
+    """Linear warm-up over ``warmup_steps``, then cosine decay to ``min_lr_ratio * lr``."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+        return min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return _per_step(optimizer, factor)
+
+
+def warmup_linear(optimizer: Optimizer, total_steps: int, warmup_steps: int = 0,
+                  min_lr_ratio: float = 0.0) -> dict:
+    """Linear warm-up over ``warmup_steps``, then linear decay to ``min_lr_ratio * lr``."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+        return 1.0 - (1 - min_lr_ratio) * progress
+
+    return _per_step(optimizer, factor)
+
+
+def reduce_on_plateau(optimizer: Optimizer, total_steps: int, monitor: str = "val/loss",
+                      mode: str = "min", factor: float = 0.5, patience: int = 1) -> dict:
+    """Multiply the learning rate by ``factor`` when ``monitor`` stops improving."""
+    del total_steps  # the plateau schedule reacts to validation, not to the step count
+    scheduler = ReduceLROnPlateau(optimizer, mode=mode, factor=factor, patience=patience)
+    return {"scheduler": scheduler, "interval": "epoch", "monitor": monitor}

@@ -1,0 +1,138 @@
+"""Sentiment classification as a LightningModule: loss, metrics, optimizers, evaluation.
+
+The model is a plain ``RecurrentClassifier``; this module adds what training needs
+(cross-entropy, accuracy and macro-F1 from torchmetrics, optimizer and schedule) and the
+full evaluation report used after training and by ``nlpseq-eval``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+from torchmetrics.functional.classification import (
+    multiclass_confusion_matrix,
+    multiclass_f1_score,
+    multiclass_precision,
+    multiclass_recall,
+)
+
+from nlpseq.encoders import RecurrentEncoder
+from nlpseq.models import RecurrentClassifier
+
+
+class SentimentTask(pl.LightningModule):
+    """Train and evaluate a ``RecurrentClassifier`` on labelled sentences.
+
+    Args:
+        encoder, optimizer, scheduler: Hydra partials from ``conf/encoder``,
+            ``conf/optimizer`` and ``conf/scheduler`` (scheduler may be None).
+        vocab_size, pad_id, unk_id, label_names: fixed by the tokenizer and the data.
+        embedding_dim, embedding_dropout, word_dropout, pooling, dropout: model sizes and
+            regularisation (see ``RecurrentClassifier``).
+        monitor, monitor_mode: the validation metric that picks the best checkpoint.
+    """
+
+    task_name = "sentiment"
+
+    def __init__(
+        self,
+        encoder: Callable[..., RecurrentEncoder],
+        optimizer: Callable[..., torch.optim.Optimizer],
+        vocab_size: int,
+        label_names: list[str],
+        scheduler: Callable[..., dict] | None = None,
+        pad_id: int = 0,
+        unk_id: int = 1,
+        embedding_dim: int = 300,
+        embedding_dropout: float = 0.3,
+        word_dropout: float = 0.0,
+        pooling: str = "max",
+        dropout: float = 0.3,
+        monitor: str = "val/acc",
+        monitor_mode: str = "max",
+    ) -> None:
+        super().__init__()
+        self.label_names = list(label_names)
+        num_classes = len(self.label_names)
+        self.model = RecurrentClassifier(
+            encoder, vocab_size, num_classes, pad_id=pad_id, unk_id=unk_id,
+            embedding_dim=embedding_dim, embedding_dropout=embedding_dropout,
+            word_dropout=word_dropout, pooling=pooling, dropout=dropout,
+        )
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        self.monitor, self.monitor_mode = monitor, monitor_mode
+        self.val_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.val_f1 = MulticlassF1Score(num_classes, average="macro")
+        self.checkpoint_extras: dict = {}
+
+    def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
+        return self.model(tokens, lengths)  # (B, C)
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        logits = self(batch["tokens"], batch["lengths"])
+        loss = F.cross_entropy(logits, batch["labels"])
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["labels"]))
+        return loss
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        logits = self(batch["tokens"], batch["lengths"])
+        loss = F.cross_entropy(logits, batch["labels"])
+        self.val_acc(logits, batch["labels"])
+        self.val_f1(logits, batch["labels"])
+        size = len(batch["labels"])
+        self.log("val/loss", loss, batch_size=size)
+        self.log("val/acc", self.val_acc, prog_bar=True, batch_size=size)
+        self.log("val/f1", self.val_f1, batch_size=size)
+
+    def configure_optimizers(self):
+        optimizer = self.optimizer_factory(self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        total_steps = int(self.trainer.estimated_stepping_batches)
+        return {"optimizer": optimizer,
+                "lr_scheduler": self.scheduler_factory(optimizer, total_steps=total_steps)}
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["nlpseq"] = {"task": self.task_name, **self.checkpoint_extras}
+
+    @torch.no_grad()
+    def predict_proba(self, loader) -> tuple[Tensor, Tensor | None, Tensor]:
+        """Class probabilities (N, C) in the split's original order, labels (N,) or None,
+        and the summed cross-entropy as a 0-d tensor."""
+        self.eval()
+        probs, labels, order, loss = [], [], [], torch.zeros(())
+        for batch in loader:
+            logits = self(batch["tokens"].to(self.device), batch["lengths"])
+            probs.append(logits.softmax(-1).cpu())
+            order.append(batch["index"])
+            if "labels" in batch:
+                labels.append(batch["labels"])
+                loss += F.cross_entropy(logits.cpu(), batch["labels"], reduction="sum")
+        inverse = torch.argsort(torch.cat(order))
+        probs_all = torch.cat(probs)[inverse]
+        labels_all = torch.cat(labels)[inverse] if labels else None
+        return probs_all, labels_all, loss
+
+    def evaluate(self, loader, prefix: str) -> dict:
+        """Accuracy, macro-F1, loss, per-class precision/recall and the confusion matrix."""
+        probs, labels, loss = self.predict_proba(loader)
+        preds, classes = probs.argmax(-1), len(self.label_names)
+        precision = multiclass_precision(preds, labels, classes, average=None)
+        recall = multiclass_recall(preds, labels, classes, average=None)
+        confusion = multiclass_confusion_matrix(preds, labels, classes)
+        report = {
+            f"{prefix}/acc": (preds == labels).float().mean().item(),
+            f"{prefix}/f1": multiclass_f1_score(preds, labels, classes, average="macro").item(),
+            f"{prefix}/loss": loss.item() / len(labels),
+        }
+        for i, name in enumerate(self.label_names):
+            report[f"{prefix}/precision/{name}"] = precision[i].item()
+            report[f"{prefix}/recall/{name}"] = recall[i].item()
+        report[f"{prefix}/confusion"] = confusion.tolist()
+        report[f"{prefix}/examples"] = len(labels)
+        return report

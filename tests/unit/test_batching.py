@@ -1,0 +1,76 @@
+"""Length-bucketed batching and padding (property tests with hypothesis)."""
+
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nlpseq.data.batching import BucketBatchSampler, PadCollator, padding_efficiency
+
+lengths_strategy = st.lists(st.integers(min_value=1, max_value=60), min_size=1, max_size=400)
+
+
+@settings(max_examples=60, deadline=None)
+@given(lengths=lengths_strategy, batch_size=st.integers(1, 40), shuffle=st.booleans(),
+       seed=st.integers(0, 5))
+def test_every_example_appears_exactly_once(lengths, batch_size, shuffle, seed):
+    sampler = BucketBatchSampler(lengths, batch_size, shuffle=shuffle, pool_batches=3, seed=seed)
+    batches = list(sampler)
+    flat = sorted(i for batch in batches for i in batch)
+    assert flat == list(range(len(lengths)))
+    assert len(batches) == len(sampler)
+    assert all(1 <= len(b) <= batch_size for b in batches)
+
+
+@settings(max_examples=40, deadline=None)
+@given(lengths=lengths_strategy, batch_size=st.integers(1, 40))
+def test_unshuffled_batches_are_sorted_by_length(lengths, batch_size):
+    batches = BucketBatchSampler(lengths, batch_size, shuffle=False).batches()
+    flat = [lengths[i] for batch in batches for i in batch]
+    assert flat == sorted(lengths)
+
+
+def test_epochs_differ_and_seeds_repeat():
+    lengths = [(i * 7) % 23 + 1 for i in range(500)]
+    sampler = BucketBatchSampler(lengths, 16, shuffle=True, seed=3)
+    first = sampler.batches()
+    sampler.set_epoch(1)
+    second = sampler.batches()
+    assert first != second
+    again = BucketBatchSampler(lengths, 16, shuffle=True, seed=3)
+    assert again.batches() == first
+
+
+def test_bucketing_beats_random_batches_on_padding():
+    lengths = [(i * 37) % 50 + 1 for i in range(2000)]
+    bucketed = BucketBatchSampler(lengths, 32, shuffle=True, pool_batches=50, seed=0).batches()
+    random_batches = [list(range(i, min(i + 32, 2000))) for i in range(0, 2000, 32)]
+    assert padding_efficiency(lengths, bucketed) > 0.95
+    assert padding_efficiency(lengths, random_batches) < 0.6
+
+
+def test_padding_efficiency_by_hand():
+    # batches [3, 1] -> 4 real of 6; [2] -> 2 of 2  => 6 / 8
+    assert padding_efficiency([3, 1, 2], [[0, 1], [2]]) == 6 / 8
+
+
+def test_drop_last():
+    sampler = BucketBatchSampler(list(range(1, 11)), 4, shuffle=False, drop_last=True)
+    assert len(sampler) == 2 and all(len(b) == 4 for b in sampler)
+
+
+def test_collator_pads_to_batch_max():
+    batch = PadCollator(pad_id=0)([
+        {"input_ids": [5, 6, 7], "label_id": 1, "index": 4},
+        {"input_ids": [8], "label_id": 0, "index": 2},
+    ])
+    assert batch["tokens"].tolist() == [[5, 6, 7], [8, 0, 0]]
+    assert batch["lengths"].tolist() == [3, 1]
+    assert batch["labels"].tolist() == [1, 0]
+    assert batch["index"].tolist() == [4, 2]
+    assert batch["tokens"].dtype == torch.long
+
+
+def test_collator_without_labels():
+    batch = PadCollator(pad_id=9)([{"input_ids": [1, 2], "index": 0}, {"input_ids": [3], "index": 1}])
+    assert "labels" not in batch
+    assert batch["tokens"].tolist() == [[1, 2], [3, 9]]
