@@ -18,6 +18,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig
+from pytorch_lightning.callbacks import LearningRateMonitor, ProgressBar
 
 from nlpseq.cli.common import CONFIG_DIR, check_overrides, run_command, write_metrics
 from nlpseq.cli.report import print_classification_report
@@ -37,26 +38,21 @@ def train(cfg: DictConfig) -> dict:
     pl.seed_everything(cfg.seed, workers=True)
     torch.set_float32_matmul_precision(cfg.float32_matmul_precision)
 
-    log.info("Instantiating data <%s>", cfg.data._target_)
-    datamodule = instantiate(cfg.data)
-    datamodule.load()
-
-    log.info("Training tokenizer <%s> on the training split", cfg.tokenizer._target_)
-    started = time.perf_counter()
-    tokenizer = instantiate(cfg.tokenizer)(datamodule.train_texts())
-    tokenizer_file = tokenizer.save(run_dir)
-    log.info("Tokenizer: %d entries, %.1fs, saved to %s", tokenizer.vocab_size,
-             time.perf_counter() - started, tokenizer_file)
-    datamodule.encode(tokenizer)
+    datamodule, tokenizer = prepare_data(cfg)
+    log.info("Tokenizer saved to %s", tokenizer.save(run_dir))
 
     log.info("Instantiating task <%s> with encoder cell '%s'", cfg.task._target_,
              cfg.encoder.cell)
     task = build_task(cfg, tokenizer, datamodule.label_names)
     task.checkpoint_extras = checkpoint_extras(cfg, tokenizer, datamodule.label_names)
 
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
-    throughput = ThroughputMonitor()
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
+    if not cfg.trainer.get("enable_progress_bar", True):
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+    if not loggers:  # nothing to log learning rates to
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    throughput = ThroughputMonitor()
     log.info("Instantiating trainer <%s>", cfg.trainer._target_)
     trainer = instantiate(cfg.trainer, callbacks=[*callbacks, throughput], logger=loggers)
     trainer.fit(task, datamodule=datamodule)
@@ -74,6 +70,20 @@ def train(cfg: DictConfig) -> dict:
     path = write_metrics(run_dir, metrics)
     log.info("Metrics written to %s", path)
     return metrics
+
+
+def prepare_data(cfg: DictConfig):
+    """Load the raw splits, train the tokenizer on train, encode every split."""
+    log.info("Instantiating data <%s>", cfg.data._target_)
+    datamodule = instantiate(cfg.data)
+    datamodule.load()
+    log.info("Training tokenizer <%s> on the training split", cfg.tokenizer._target_)
+    started = time.perf_counter()
+    tokenizer = instantiate(cfg.tokenizer)(datamodule.train_texts())
+    log.info("Tokenizer: %d entries in %.1fs", tokenizer.vocab_size,
+             time.perf_counter() - started)
+    datamodule.encode(tokenizer)
+    return datamodule, tokenizer
 
 
 def refuse_to_overwrite(run_dir: Path) -> None:

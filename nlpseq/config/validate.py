@@ -23,13 +23,17 @@ def validate_config(cfg: DictConfig, schema: type | None = None) -> None:
     """Raise NlpseqError on the first unknown key, wrong type or invalid choice."""
     if schema is not None:
         _check_top_level(cfg, schema)
-    _walk(cfg, prefix="")
+    for key in cfg:
+        if key != "hydra":
+            _walk(cfg[key], prefix=f"{key}.")
 
 
 def _check_top_level(cfg: DictConfig, schema: type) -> None:
     fields = {f.name: f for f in dataclasses.fields(schema)}
     hints = typing.get_type_hints(schema)
     for key in cfg:
+        if key == "hydra":  # present when tests compose with return_hydra_config=True
+            continue
         if key not in fields:
             raise NlpseqError(
                 f"Unknown config key '{key}'; top-level keys are: {', '.join(sorted(fields))}"

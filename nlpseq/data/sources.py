@@ -64,6 +64,8 @@ def load_file(path: str | Path, split: str) -> datasets.Dataset:
             builder, data_files={split: str(path.resolve())}, split=split, **options
         )
     except Exception as err:  # pandas/pyarrow parse errors vary by format
+        if "corresponds to no data" in str(err) or path.stat().st_size == 0:
+            raise NlpseqError(f"The {split} split is empty: '{path}' holds no examples") from None
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise NlpseqError(f"Could not read '{path}' as {suffix[1:]}: {reason}") from None
     if len(dataset) == 0:

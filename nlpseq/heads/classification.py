@@ -60,6 +60,7 @@ _POOLERS = {
     "max": lambda encoded: masked_max(encoded.outputs, encoded.mask),
 }
 POOLINGS = (*_POOLERS, "attention")
+Pooling = Literal["last", "mean", "max", "attention"]
 
 
 class AttentionPool(nn.Module):
@@ -99,7 +100,7 @@ class ClassificationHead(nn.Module):
         self,
         input_size: int,
         num_classes: int,
-        pooling: Literal["last", "mean", "max", "attention"] = "max",
+        pooling: Pooling = "max",
         dropout: float = 0.0,
     ) -> None:
         super().__init__()

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from nlpseq.encoders import RecurrentEncoder
 from nlpseq.heads import ClassificationHead
+from nlpseq.heads.classification import Pooling
 
 
 class RecurrentClassifier(nn.Module):
@@ -39,7 +40,7 @@ class RecurrentClassifier(nn.Module):
         embedding_dim: int = 300,
         embedding_dropout: float = 0.0,
         word_dropout: float = 0.0,
-        pooling: str = "max",
+        pooling: Pooling = "max",
         dropout: float = 0.0,
     ) -> None:
         super().__init__()

@@ -1,4 +1,4 @@
-"""Training callbacks: atomic checkpoints and a throughput counter.
+"""Training callbacks: atomic checkpoints, a throughput counter, a per-epoch log line.
 
 Checkpointing never leaves a half-written file behind.
 
@@ -9,12 +9,15 @@ folder and moved over the old one with an atomic rename.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
 from weakref import proxy
 
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
+
+log = logging.getLogger("nlpseq.train")
 
 
 class AtomicModelCheckpoint(ModelCheckpoint):
@@ -57,3 +60,14 @@ class ThroughputMonitor(Callback):
     @property
     def tokens_per_second(self) -> float:
         return self.tokens / self.seconds if self.seconds else 0.0
+
+
+class EpochSummary(Callback):
+    """Log one line of metrics per validation epoch, readable without a progress bar."""
+
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking:
+            return
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+        shown = "  ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items()))
+        log.info("epoch %d step %d: %s", trainer.current_epoch, trainer.global_step, shown)

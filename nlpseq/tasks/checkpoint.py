@@ -43,7 +43,8 @@ def checkpoint_extras(cfg: DictConfig, tokenizer, label_names: list[str]) -> dic
     """What a task stores beside its weights (all plain, weights_only-safe values)."""
     return {
         "format_version": FORMAT_VERSION,
-        "config": OmegaConf.to_container(cfg, resolve=True),
+        "config": OmegaConf.to_container(
+            OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), resolve=True),
         "tokenizer": tokenizer.to_state(),
         "label_names": list(label_names),
     }

@@ -8,6 +8,7 @@ full evaluation report used after training and by ``nlpseq-eval``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 import pytorch_lightning as pl
 import torch
@@ -22,6 +23,7 @@ from torchmetrics.functional.classification import (
 )
 
 from nlpseq.encoders import RecurrentEncoder
+from nlpseq.heads.classification import Pooling
 from nlpseq.models import RecurrentClassifier
 
 
@@ -51,10 +53,10 @@ class SentimentTask(pl.LightningModule):
         embedding_dim: int = 300,
         embedding_dropout: float = 0.3,
         word_dropout: float = 0.0,
-        pooling: str = "max",
+        pooling: Pooling = "max",
         dropout: float = 0.3,
         monitor: str = "val/acc",
-        monitor_mode: str = "max",
+        monitor_mode: Literal["min", "max"] = "max",
     ) -> None:
         super().__init__()
         self.label_names = list(label_names)

@@ -6,6 +6,7 @@ BPE: Sennrich et al. 2016; WordPiece: Schuster & Nakajima 2012 / Wu et al. 2016.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
@@ -107,8 +108,11 @@ def train_tokenizers_tokenizer(
     Word, BPE and WordPiece split on whitespace only (`WhitespaceSplit`), so punctuation
     stays attached to its word and `decode(encode(t))` gives `t` with runs of whitespace
     collapsed to one space. Char keeps every character, whitespace included, so its round
-    trip is exact. Tokens seen fewer than `min_frequency` times (pairs, for BPE and
-    WordPiece) are left out and later encode as `<unk>`.
+    trip is exact. Words (word) or characters (char) seen fewer than `min_frequency` times
+    are left out and later encode as `<unk>`; for BPE and WordPiece it is the least count
+    of a pair to be merged. BPE and WordPiece keep every character seen, so a `vocab_size`
+    below the alphabet size is exceeded; they also read `texts` into memory, as training
+    them reproducibly takes two passes (see `_affixed_characters`).
 
     Args:
         texts: training sentences, e.g. a generator over the training split.
@@ -117,7 +121,7 @@ def train_tokenizers_tokenizer(
         min_frequency: least count for a token (or merge) to enter the vocabulary.
         lowercase: lowercase text before everything else, in training and encoding.
         normalization: Unicode normalization, "nfkc", "nfc" or "none".
-        show_progress: show the `tokenizers` progress bar while training.
+        show_progress: show the `tokenizers` progress bar (word, BPE, WordPiece).
     """
     check_choice("tokenizer model", model, MODELS)
     check_vocab_size(vocab_size)
@@ -128,16 +132,16 @@ def train_tokenizers_tokenizer(
             f"got {min_frequency!r}"
         )
     texts = check_training_texts(texts)
+    normalizer = _normalizer(normalization, lowercase)
+    if model == "char":
+        return TokenizersTokenizer(
+            _char_tokenizer(texts, normalizer, vocab_size, min_frequency), model
+        )
 
-    steps = {"none": [], "nfkc": [normalizers.NFKC()], "nfc": [normalizers.NFC()]}[normalization]
-    if lowercase:
-        steps.append(normalizers.Lowercase())
-    normalizer = normalizers.Sequence(steps) if steps else None
     seeds: list[str] = []
     if model in ("bpe", "wordpiece"):
         texts = list(texts)  # read twice: once for the seeds, once to train
         seeds = _affixed_characters(texts, normalizer, model)
-
     tokenizer, trainer = _model_and_trainer(model, vocab_size, min_frequency, show_progress, seeds)
     if normalizer is not None:
         tokenizer.normalizer = normalizer
@@ -147,6 +151,42 @@ def train_tokenizers_tokenizer(
         data["added_tokens"] = [t for t in data["added_tokens"] if t["content"] in SPECIAL_TOKENS]
         tokenizer = HfTokenizer.from_str(json.dumps(data))
     return TokenizersTokenizer(tokenizer, model)
+
+
+def _normalizer(normalization: str, lowercase: bool) -> normalizers.Normalizer | None:
+    """Unicode normalization, then lowercasing; None when neither is asked for."""
+    steps = {"none": [], "nfkc": [normalizers.NFKC()], "nfc": [normalizers.NFC()]}[normalization]
+    if lowercase:
+        steps.append(normalizers.Lowercase())
+    return normalizers.Sequence(steps) if steps else None
+
+
+def _char_tokenizer(
+    texts: Iterable[str],
+    normalizer: normalizers.Normalizer | None,
+    vocab_size: int,
+    min_frequency: int,
+) -> HfTokenizer:
+    """One token per character (code point), whitespace included; Fuse joins them back.
+
+    Characters are counted here and ranked by (count desc, character), which keeps the
+    vocabulary reproducible. The model is a BPE with no merges: it maps each character to
+    its id and encodes about twice as fast as a WordLevel fed by a per-character regex.
+    """
+    counts: Counter[str] = Counter()
+    for text in texts:
+        counts.update(normalizer.normalize_str(text) if normalizer is not None else text)
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    kept = [c for c, n in ranked if n >= min_frequency][: vocab_size - len(SPECIAL_TOKENS)]
+    vocab = {token: i for i, token in enumerate([*SPECIAL_TOKENS, *kept])}
+    tokenizer = HfTokenizer(models.BPE(vocab=vocab, merges=[], unk_token=UNK))
+    tokenizer.add_special_tokens(list(SPECIAL_TOKENS))  # already at ids 0..3
+    if normalizer is not None:
+        tokenizer.normalizer = normalizer
+    # Whitespace becomes pieces of its own (a cheap split that keeps every character).
+    tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex(r"\s"), behavior="isolated")
+    tokenizer.decoder = decoders.Fuse()
+    return tokenizer
 
 
 def _affixed_characters(
@@ -174,7 +214,7 @@ def _affixed_characters(
 def _model_and_trainer(
     model: str, vocab_size: int, min_frequency: int, show_progress: bool, seeds: list[str]
 ) -> tuple[HfTokenizer, trainers.Trainer]:
-    """An untrained tokenizer (model, splitting, decoder) and the trainer that fills it."""
+    """An untrained word, BPE or WordPiece tokenizer and the trainer that fills it."""
     common = dict(
         vocab_size=vocab_size,
         min_frequency=min_frequency,
@@ -185,12 +225,6 @@ def _model_and_trainer(
         tokenizer = HfTokenizer(models.WordLevel(unk_token=UNK))
         tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
         # No decoder: tokenizers joins word tokens with single spaces.
-        return tokenizer, trainers.WordLevelTrainer(**common)
-    if model == "char":
-        tokenizer = HfTokenizer(models.WordLevel(unk_token=UNK))
-        # One piece per Unicode code point, whitespace included; Fuse joins them back.
-        tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
-        tokenizer.decoder = decoders.Fuse()
         return tokenizer, trainers.WordLevelTrainer(**common)
     if model == "bpe":
         tokenizer = HfTokenizer(models.BPE(unk_token=UNK, end_of_word_suffix=_END_OF_WORD))

@@ -105,7 +105,7 @@ def test_decode_skips_pad_bos_eos_only_when_asked(tok):
     assert full.startswith(BOS) and full.endswith(EOS)
 
 
-@settings(max_examples=25, deadline=None, derandomize=True)
+@settings(max_examples=25, deadline=None, derandomize=True, database=None)
 @given(
     words=st.lists(st.sampled_from(SEEN_WORDS), min_size=1, max_size=10),
     gaps=st.lists(st.sampled_from([" ", "  ", " \t "]), min_size=10, max_size=10),
@@ -115,7 +115,7 @@ def test_round_trip_of_seen_words(tok, words, gaps):
     assert tok.decode(tok.encode(text)) == normalized(tok, text)
 
 
-@settings(max_examples=50, deadline=None, derandomize=True)
+@settings(max_examples=50, deadline=None, derandomize=True, database=None)
 @given(text=st.text(alphabet=SEEN_CHARS, max_size=40))
 def test_char_round_trip_is_exact_for_seen_characters(text):
     char = _char_tokenizer()

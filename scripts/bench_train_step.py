@@ -1,0 +1,134 @@
+"""Benchmark: nlpseq's Lightning training step against a plain PyTorch loop.
+
+Both train the same model (built from the same config) on the same pre-built batches,
+with the same optimizer, schedule and gradient clipping; rounds alternate and the median
+tokens/s of each is reported with their ratio. Also reports, for the data: tokenizer
+training time, encoding time, padding efficiency of the length-bucketed batches, and
+the process's peak memory.
+
+    python scripts/bench_train_step.py                       # embedded sample
+    NLPSEQ_DATA_DIR=../shared/data python scripts/bench_train_step.py experiment=sst2
+    python scripts/bench_train_step.py experiment=sst2 encoder=gru --batches 200 --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import resource
+import statistics
+import tempfile
+import time
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import open_dict
+
+from nlpseq.cli.common import CONFIG_DIR
+from nlpseq.data.batching import padding_efficiency
+from nlpseq.tasks.callbacks import ThroughputMonitor
+from nlpseq.tasks.checkpoint import build_task
+
+
+def compose_train(overrides: list[str]):
+    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = tempfile.mkdtemp(prefix="nlpseq-bench-")
+        cfg.hydra.job.num = 0
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
+def plain_loop(task, batches, cfg) -> float:
+    """Train task.model with a hand-written loop; return real tokens per second."""
+    model = task.model
+    model.train()
+    optimizer = instantiate(cfg.optimizer)(model.parameters())
+    schedule = instantiate(cfg.scheduler)(optimizer, total_steps=len(batches))["scheduler"]
+    clip = cfg.trainer.gradient_clip_val
+    tokens, started = 0, time.perf_counter()
+    for batch in batches:
+        logits = model(batch["tokens"], batch["lengths"])
+        loss = F.cross_entropy(logits, batch["labels"])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        optimizer.step()
+        schedule.step()
+        tokens += int(batch["lengths"].sum())
+    return tokens / (time.perf_counter() - started)
+
+
+def lightning_loop(task, batches, cfg) -> float:
+    """Train with nlpseq's SentimentTask under a Lightning Trainer; return tokens/s."""
+    monitor = ThroughputMonitor()
+    trainer = pl.Trainer(
+        max_epochs=1, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
+        num_sanity_val_steps=0, gradient_clip_val=cfg.trainer.gradient_clip_val,
+        use_distributed_sampler=False, callbacks=[monitor],
+    )
+    trainer.fit(task, train_dataloaders=torch.utils.data.DataLoader(
+        batches, batch_size=None, shuffle=False))
+    return monitor.tokens_per_second
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("overrides", nargs="*", help="config overrides, as for nlpseq-train")
+    parser.add_argument("--batches", type=int, default=150, help="training batches per round")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per loop")
+    parser.add_argument("--json", help="also write the results to this JSON file")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    for name in ("pytorch_lightning", "lightning", "lightning.pytorch"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+    cfg = compose_train(args.overrides)
+    pl.seed_everything(cfg.seed, workers=True)
+    datamodule = instantiate(cfg.data)
+    datamodule.load()
+    started = time.perf_counter()
+    tokenizer = instantiate(cfg.tokenizer)(datamodule.train_texts())
+    tokenizer_s = time.perf_counter() - started
+    started = time.perf_counter()
+    datamodule.encode(tokenizer)
+    encode_s = time.perf_counter() - started
+
+    loader = datamodule.train_dataloader()
+    sampler = loader.batch_sampler
+    efficiency = padding_efficiency(sampler.lengths, sampler.batches())
+    batches = [b for _, b in zip(range(args.batches), loader, strict=False)]
+
+    initial = build_task(cfg, tokenizer, datamodule.label_names)
+    plain, lightning = [], []
+    for _ in range(args.rounds):
+        plain.append(plain_loop(copy.deepcopy(initial), batches, cfg))
+        lightning.append(lightning_loop(copy.deepcopy(initial), batches, cfg))
+
+    result = {
+        "data": cfg.data.name, "cell": cfg.encoder.cell, "batches": len(batches),
+        "train_examples": len(datamodule.encoded["train"]),
+        "tokenizer_train_s": round(tokenizer_s, 2), "encode_s": round(encode_s, 2),
+        "padding_efficiency": round(efficiency, 4),
+        "plain_tokens_per_s": round(statistics.median(plain), 1),
+        "nlpseq_tokens_per_s": round(statistics.median(lightning), 1),
+        "ratio": round(statistics.median(lightning) / statistics.median(plain), 3),
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "torch_threads": torch.get_num_threads(),
+    }
+    print(json.dumps(result, indent=2))
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(result, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+"""Shared test set-up: an isolated datasets cache, offline hub, and small helpers."""
+
+import os
+import tempfile
+
+os.environ.setdefault("HF_DATASETS_CACHE", tempfile.mkdtemp(prefix="nlpseq-hf-cache-"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture
+def write_tsv(tmp_path):
+    """Write rows (list of tuples) as a TSV file with a header; return its path."""
+
+    def write(name: str, rows, header=("sentence", "label")) -> Path:
+        path = tmp_path / name
+        lines = ["\t".join(header)] + ["\t".join(str(c) for c in row) for row in rows]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return path
+
+    return write

@@ -1,0 +1,76 @@
+"""Every config option composes, validates against the code, and builds its object."""
+
+from pathlib import Path
+
+import pytest
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from nlpseq.cli.common import CONFIG_DIR
+from nlpseq.config import TrainConfig, validate_config
+from nlpseq.errors import NlpseqError
+from tests.integration.conftest import compose_config
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (Path(CONFIG_DIR) / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("group", ["task", "encoder", "data", "tokenizer", "optimizer",
+                                   "scheduler", "trainer", "logger", "callbacks",
+                                   "experiment", "debug"])
+def test_every_option_of_every_group_composes_and_validates(group, tmp_path):
+    assert options(group), f"conf/{group}/ is empty"
+    for option in options(group):
+        cfg = compose_config("train", [f"{group}={option}"], tmp_path)
+        validate_config(cfg, TrainConfig)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_encoder_choice_switches_the_cell_and_nothing_else(cell, tmp_path):
+    lstm = compose_config("train", ["encoder=lstm"], tmp_path)
+    other = compose_config("train", [f"encoder={cell}"], tmp_path)
+    lstm_encoder = OmegaConf.to_container(lstm.encoder)
+    other_encoder = OmegaConf.to_container(other.encoder)
+    assert {k: v for k, v in lstm_encoder.items() if k != "cell"} == \
+           {k: v for k, v in other_encoder.items() if k != "cell"}
+    assert other_encoder["cell"] == cell
+    for key in ("task", "data", "tokenizer", "optimizer", "trainer"):
+        assert lstm[key] == other[key]
+    encoder = instantiate(other.encoder)(input_size=4)
+    assert encoder.cell == cell
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_sst2_experiment_composes_for_each_cell(cell, tmp_path):
+    cfg = compose_config("train", ["experiment=sst2", f"encoder={cell}"], tmp_path)
+    validate_config(cfg, TrainConfig)
+    assert cfg.data.name == "sst2" and cfg.encoder.cell == cell
+    assert cfg.encoder.bidirectional is True
+
+
+def test_the_pieces_of_the_default_config_build(tmp_path):
+    cfg = compose_config("train", [], tmp_path)
+    datamodule = instantiate(cfg.data)
+    assert datamodule.name == "sample"
+    optimizer = instantiate(cfg.optimizer)
+    assert optimizer.func.__name__ == "AdamW"
+    callbacks = [instantiate(c) for c in cfg.callbacks.values()]
+    assert any(type(c).__name__ == "AtomicModelCheckpoint" for c in callbacks)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("encoder.hidden_size=abc", "encoder.hidden_size='abc' is not valid: expected int"),
+    ("encoder.cell=lsmt", "encoder.cell='lsmt' is not valid: expected one of 'rnn', 'lstm', 'gru'"),
+    ("task.pooling=avg", "task.pooling='avg' is not valid: expected one of 'last', 'mean'"),
+    ("+task.hiden=3", "Unknown key 'task.hiden' for nlpseq.tasks.SentimentTask; valid keys:"),
+    ("+sed=3", "Unknown config key 'sed'; top-level keys are:"),
+    ("seed=abc", "seed='abc' is not valid: expected int"),
+    ("trainer.max_epochs=ten", "trainer.max_epochs='ten' is not valid: expected int or None"),
+])
+def test_bad_values_fail_validation_naming_the_key(override, message, tmp_path):
+    cfg = compose_config("train", [override], tmp_path)
+    key = override.lstrip("+").split("=")[0]
+    with pytest.raises(NlpseqError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        validate_config(cfg, TrainConfig)
+    assert key.split(".")[-1] in message
