@@ -19,6 +19,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from nlpseq.errors import NlpseqError
 
+
 def validate_config(cfg: DictConfig, schema: type | None = None) -> None:
     """Raise NlpseqError on the first unknown key, wrong type or invalid choice."""
     if schema is not None:

@@ -64,7 +64,8 @@ class SentimentDataModule(pl.LightningDataModule):
     ) -> None:
         super().__init__()
         if not 0.0 < validation_fraction < 1.0:
-            raise NlpseqError(f"data.validation_fraction must be in (0, 1), got {validation_fraction}")
+            raise NlpseqError(
+                f"data.validation_fraction must be in (0, 1), got {validation_fraction}")
         self.name = name
         self.files = {"train": train_file, "validation": validation_file, "test": test_file}
         self.hub_id, self.hub_config = hub_id, hub_config
@@ -154,9 +155,9 @@ class SentimentDataModule(pl.LightningDataModule):
         label_ids = {name: i for i, name in enumerate(self.label_names)}
         for split, dataset in self.raw.items():
             self._check_labels(split, dataset, label_ids)
-            fingerprint = _fingerprint(ENCODING_VERSION, dataset._fingerprint, tokenizer.fingerprint(),
-                                       self.max_length, self.text_column, self.label_column,
-                                       self.label_names)
+            fingerprint = _fingerprint(ENCODING_VERSION, dataset._fingerprint,
+                                       tokenizer.fingerprint(), self.max_length,
+                                       self.text_column, self.label_column, self.label_names)
             encoded = dataset.map(
                 _encode_batch,
                 batched=True,

@@ -26,7 +26,11 @@ class AtomicModelCheckpoint(ModelCheckpoint):
     def _save_checkpoint(self, trainer, filepath: str) -> None:
         path = Path(filepath)
         temporary = path.with_name(f".{path.name}.partial")
-        trainer.save_checkpoint(str(temporary), self.save_weights_only)
+        try:
+            trainer.save_checkpoint(str(temporary), self.save_weights_only)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
         if trainer.is_global_zero:
             os.replace(temporary, path)
         self._last_global_step_saved = trainer.global_step

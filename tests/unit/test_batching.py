@@ -71,6 +71,7 @@ def test_collator_pads_to_batch_max():
 
 
 def test_collator_without_labels():
-    batch = PadCollator(pad_id=9)([{"input_ids": [1, 2], "index": 0}, {"input_ids": [3], "index": 1}])
+    examples = [{"input_ids": [1, 2], "index": 0}, {"input_ids": [3], "index": 1}]
+    batch = PadCollator(pad_id=9)(examples)
     assert "labels" not in batch
     assert batch["tokens"].tolist() == [[1, 2], [3, 9]]

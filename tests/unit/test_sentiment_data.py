@@ -64,7 +64,8 @@ def test_validation_label_unknown_to_training_is_refused(write_tsv):
     dm = SentimentDataModule(train_file=str(write_tsv("t.tsv", TRAIN)),
                              validation_file=str(write_tsv("v.tsv", [("meh", "neutral")])))
     dm.load()
-    with pytest.raises(NlpseqError, match=r"validation split has label 'neutral'.*\['neg', 'pos'\]"):
+    with pytest.raises(NlpseqError,
+                       match=r"validation split has label 'neutral'.*\['neg', 'pos'\]"):
         dm.encode(word_tokenizer(dm))
 
 

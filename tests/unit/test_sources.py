@@ -17,7 +17,7 @@ def test_tsv_csv_jsonl_and_parquet_load_the_same_rows(tmp_path, write_tsv):
     csv_path = tmp_path / "d.csv"
     csv_path.write_text("sentence,label\na fine film,positive\na dull film,negative\n")
     jsonl = tmp_path / "d.jsonl"
-    jsonl.write_text("".join(json.dumps({"sentence": s, "label": l}) + "\n" for s, l in ROWS))
+    jsonl.write_text("".join(json.dumps({"sentence": t, "label": y}) + "\n" for t, y in ROWS))
     parquet = tmp_path / "d.parquet"
     datasets.Dataset.from_dict({"sentence": [r[0] for r in ROWS],
                                 "label": [r[1] for r in ROWS]}).to_parquet(str(parquet))

@@ -1,0 +1,41 @@
+"""Real SST-2 from ../shared/data (or $NLPSEQ_DATA_DIR); skipped when it is absent."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from nlpseq.data import SentimentDataModule, padding_efficiency
+from tests.conftest import SHARED_DATA
+
+DATA_DIR = Path(os.environ.get("NLPSEQ_DATA_DIR", SHARED_DATA))
+needs_sst2 = pytest.mark.skipif(not (DATA_DIR / "sst2" / "train.tsv").is_file(),
+                                reason=f"SST-2 not found under {DATA_DIR}")
+
+
+@pytest.fixture
+def sst2(monkeypatch):
+    monkeypatch.setenv("NLPSEQ_DATA_DIR", str(DATA_DIR))
+    dm = SentimentDataModule(name="sst2", train_file="train.tsv", validation_file="dev.tsv",
+                             hub_id="stanfordnlp/sst2", label_names=["negative", "positive"],
+                             batch_size=64)
+    dm.load()
+    return dm
+
+
+@needs_sst2
+def test_sst2_local_copy_loads_with_glue_counts(sst2):
+    assert len(sst2.raw["train"]) == 67349 and len(sst2.raw["validation"]) == 872
+    assert sst2.test_is_validation
+    labels = sst2.raw["train"]["label"]
+    assert labels.count(0) == 29780 and labels.count(1) == 37569
+    assert next(sst2.train_texts()) == "hide new secretions from the parental units"
+
+
+@needs_sst2
+def test_bucketed_batches_pad_little_on_sst2(sst2):
+    from nlpseq.tokenization import train_tokenizers_tokenizer
+
+    sst2.encode(train_tokenizers_tokenizer(sst2.train_texts(), model="word", lowercase=True))
+    sampler = sst2.train_dataloader().batch_sampler
+    assert padding_efficiency(sampler.lengths, sampler.batches()) >= 0.9

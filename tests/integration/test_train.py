@@ -1,0 +1,80 @@
+"""Training in-process with the real configs: every cell, options, repeatability, reload."""
+
+import json
+
+import pytest
+import torch
+
+from nlpseq.cli.train import train
+from nlpseq.errors import NlpseqError
+from nlpseq.tasks.checkpoint import load_task, read_checkpoint
+from tests.integration.conftest import TINY, compose_config
+
+SHORT = [*TINY, "debug=limit"]
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_each_cell_trains_and_its_checkpoint_round_trips(cell, tmp_path):
+    cfg = compose_config("train", [*TINY, f"encoder={cell}", "optimizer.lr=0.01"], tmp_path)
+    metrics = train(cfg)
+    assert 0.0 <= metrics["val/acc"] <= 1.0 and metrics["test/examples"] == 150
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["val/acc"] == pytest.approx(metrics["val/acc"])
+
+    checkpoint = read_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
+    meta = checkpoint["nlpseq"]
+    assert meta["task"] == "sentiment" and meta["label_names"] == ["negative", "positive"]
+    assert meta["config"]["encoder"]["cell"] == cell
+    assert "hydra" not in meta["config"]
+
+    task, tokenizer, _ = load_task(tmp_path / "checkpoints" / "last.ckpt")
+    again, _, _ = load_task(tmp_path / "checkpoints" / "last.ckpt")
+    tokens = torch.tensor([tokenizer.encode("the movie is not dull .")])
+    lengths = torch.tensor([tokens.shape[1]])
+    assert task.model.encoder.cell == cell
+    assert torch.equal(task(tokens, lengths), again(tokens, lengths))
+
+
+def test_the_same_seed_gives_the_same_run(tmp_path):
+    runs = [train(compose_config("train", [*SHORT, "seed=3"], tmp_path / str(i)))
+            for i in range(2)]
+    assert runs[0]["val/loss"] == runs[1]["val/loss"]
+    other = train(compose_config("train", [*SHORT, "seed=4"], tmp_path / "other"))
+    assert other["val/loss"] != runs[0]["val/loss"]
+
+
+@pytest.mark.parametrize("overrides", [
+    ["task.pooling=last"], ["task.pooling=mean"], ["task.pooling=attention"],
+    ["optimizer=sgd"], ["optimizer=adam"], ["scheduler=plateau"], ["scheduler=constant"],
+    ["scheduler=warmup_linear"], ["tokenizer=sp_unigram"], ["tokenizer=char"],
+    ["logger=many"], ["encoder.num_layers=2", "encoder.dropout=0.2"],
+    ["encoder=rnn", "encoder.nonlinearity=relu"], ["task.word_dropout=0.3"],
+])
+def test_options_train(overrides, tmp_path):
+    metrics = train(compose_config("train", [*SHORT, *overrides], tmp_path))
+    assert metrics["val/loss"] > 0
+    assert (tmp_path / "checkpoints" / "best.ckpt").is_file()
+
+
+def test_fast_dev_run_writes_no_checkpoint(tmp_path):
+    metrics = train(compose_config("train", [*TINY, "debug=fdr"], tmp_path))
+    assert "val/acc" not in metrics
+    assert not list(tmp_path.glob("checkpoints/*.ckpt"))
+
+
+def test_checkpoint_of_another_task_is_refused_naming_both(tmp_path):
+    train(compose_config("train", SHORT, tmp_path))
+    checkpoint = torch.load(tmp_path / "checkpoints" / "best.ckpt", weights_only=True)
+    checkpoint["nlpseq"]["task"] = "generation"
+    torch.save(checkpoint, tmp_path / "lm.ckpt")
+    with pytest.raises(NlpseqError, match="is a 'generation' checkpoint; this command needs "
+                                          "a 'sentiment' one"):
+        load_task(tmp_path / "lm.ckpt", expected_task="sentiment")
+
+
+def test_bad_data_fails_before_any_file_is_written(tmp_path, write_tsv):
+    bad = write_tsv("bad.tsv", [("fine", "positive")], header=("text", "label"))
+    cfg = compose_config("train", [*SHORT, "data=files", f"data.train_file={bad}"], tmp_path)
+    with pytest.raises(NlpseqError, match="columns found: text, label"):
+        train(cfg)
+    assert not (tmp_path / "checkpoints").exists()

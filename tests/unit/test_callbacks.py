@@ -1,0 +1,40 @@
+"""Atomic checkpoint writes: a failing save leaves the previous file intact."""
+
+import pytest
+
+from nlpseq.tasks.callbacks import AtomicModelCheckpoint
+
+
+class FailingTrainer:
+    is_global_zero = True
+    global_step = 7
+    loggers = []
+
+    def save_checkpoint(self, path, weights_only=False):
+        with open(path, "wb") as handle:
+            handle.write(b"half a checkp")
+        raise OSError("disk full")
+
+
+class WorkingTrainer(FailingTrainer):
+    def save_checkpoint(self, path, weights_only=False):
+        with open(path, "wb") as handle:
+            handle.write(b"new checkpoint")
+
+
+def test_a_failed_save_keeps_the_old_checkpoint(tmp_path):
+    best = tmp_path / "best.ckpt"
+    best.write_bytes(b"good old checkpoint")
+    callback = AtomicModelCheckpoint(dirpath=tmp_path)
+    with pytest.raises(OSError):
+        callback._save_checkpoint(FailingTrainer(), str(best))
+    assert best.read_bytes() == b"good old checkpoint"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.ckpt"]
+
+
+def test_a_successful_save_replaces_it(tmp_path):
+    best = tmp_path / "best.ckpt"
+    best.write_bytes(b"good old checkpoint")
+    AtomicModelCheckpoint(dirpath=tmp_path)._save_checkpoint(WorkingTrainer(), str(best))
+    assert best.read_bytes() == b"new checkpoint"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.ckpt"]

@@ -1,0 +1,70 @@
+"""Config validation against target signatures and top-level schemas."""
+
+from dataclasses import dataclass
+from typing import Literal
+
+import pytest
+from omegaconf import OmegaConf
+
+from nlpseq.config import validate_config
+from nlpseq.errors import NlpseqError
+
+
+def build(size: int, name: str = "x", mode: Literal["a", "b"] = "a", rate: float = 0.5,
+          flag: bool = False, limit: int | None = None):
+    return size, name, mode, rate, flag, limit
+
+
+def flexible(size: int, **kwargs):
+    return size
+
+
+TARGET = f"{__name__}.build"
+
+
+@dataclass
+class Top:
+    part: object
+    seed: int = 0
+
+
+def check(node: dict, schema=None):
+    validate_config(OmegaConf.create(node), schema)
+
+
+def test_a_valid_node_passes_and_ints_count_as_floats():
+    check({"part": {"_target_": TARGET, "size": 3, "rate": 1, "limit": None, "mode": "b"}})
+
+
+@pytest.mark.parametrize("node, message", [
+    ({"_target_": TARGET, "sise": 3}, "Unknown key 'part.sise' for tests.unit.test_validate.build; "
+                                      "valid keys: size, name, mode, rate, flag, limit"),
+    ({"_target_": TARGET, "size": "3"}, "part.size='3' is not valid: expected int"),
+    ({"_target_": TARGET, "size": True}, "part.size=True is not valid: expected int"),
+    ({"_target_": TARGET, "flag": 1}, "part.flag=1 is not valid: expected bool"),
+    ({"_target_": TARGET, "mode": "c"}, "part.mode='c' is not valid: expected one of 'a', 'b'"),
+    ({"_target_": TARGET, "limit": 2.5}, "part.limit=2.5 is not valid: expected int or None"),
+    ({"_target_": "tests.unit.test_validate.nothing"}, "part._target_: cannot import"),
+])
+def test_bad_nodes_name_the_key(node, message):
+    with pytest.raises(NlpseqError) as err:
+        check({"part": node})
+    assert str(err.value) == message or str(err.value).startswith(message)
+
+
+def test_functions_taking_kwargs_accept_any_key():
+    check({"part": {"_target_": f"{__name__}.flexible", "size": 1, "anything": 2}})
+
+
+def test_nested_targets_are_checked():
+    with pytest.raises(NlpseqError, match="part.inner.sise"):
+        check({"part": {"inner": {"_target_": TARGET, "sise": 1}}})
+
+
+def test_top_level_schema_rejects_unknown_keys_and_types():
+    check({"part": {}, "seed": 3}, Top)
+    with pytest.raises(NlpseqError, match="Unknown config key 'sede'; top-level keys are: "
+                                          "part, seed"):
+        check({"part": {}, "sede": 3}, Top)
+    with pytest.raises(NlpseqError, match="seed='x' is not valid: expected int"):
+        check({"part": {}, "seed": "x"}, Top)
