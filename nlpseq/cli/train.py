@@ -18,7 +18,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig
-from pytorch_lightning.callbacks import LearningRateMonitor, ProgressBar
+from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar
 
 from nlpseq.cli.common import CONFIG_DIR, check_overrides, run_command, write_metrics
 from nlpseq.cli.report import print_classification_report
@@ -52,6 +52,8 @@ def train(cfg: DictConfig) -> dict:
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     if not loggers:  # nothing to log learning rates to
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    if cfg.trainer.get("fast_dev_run"):  # a smoke test leaves no checkpoints behind
+        callbacks = [c for c in callbacks if not isinstance(c, ModelCheckpoint)]
     throughput = ThroughputMonitor()
     log.info("Instantiating trainer <%s>", cfg.trainer._target_)
     trainer = instantiate(cfg.trainer, callbacks=[*callbacks, throughput], logger=loggers)
