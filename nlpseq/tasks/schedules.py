@@ -12,34 +12,29 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR, ReduceLROnPlateau
 
 
-def _per_step(optimizer: Optimizer, factor) -> dict:
+def _warmup_then(optimizer: Optimizer, total_steps: int, warmup_steps: int, decay) -> dict:
+    """Per-step LambdaLR: linear warm-up, then ``decay(progress)`` with progress in [0, 1]."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        return decay(min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps)))
+
     return {"scheduler": LambdaLR(optimizer, factor), "interval": "step", "frequency": 1}
 
 
 def warmup_cosine(optimizer: Optimizer, total_steps: int, warmup_steps: int = 0,
                   min_lr_ratio: float = 0.0) -> dict:
     """Linear warm-up over ``warmup_steps``, then cosine decay to ``min_lr_ratio * lr``."""
-
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
-        return min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-
-    return _per_step(optimizer, factor)
+    return _warmup_then(optimizer, total_steps, warmup_steps, lambda progress: (
+        min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))))
 
 
 def warmup_linear(optimizer: Optimizer, total_steps: int, warmup_steps: int = 0,
                   min_lr_ratio: float = 0.0) -> dict:
     """Linear warm-up over ``warmup_steps``, then linear decay to ``min_lr_ratio * lr``."""
-
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
-        return 1.0 - (1 - min_lr_ratio) * progress
-
-    return _per_step(optimizer, factor)
+    return _warmup_then(optimizer, total_steps, warmup_steps,
+                        lambda progress: 1.0 - (1 - min_lr_ratio) * progress)
 
 
 def reduce_on_plateau(optimizer: Optimizer, total_steps: int, monitor: str = "val/loss",
