@@ -35,7 +35,7 @@ def evaluate(cfg: DictConfig) -> dict:
     datamodule = instantiate(data_cfg, label_names=task.label_names, seed=cfg.seed,
                              eval_batch_size=cfg.batch_size)
     datamodule.load_for_evaluation(cfg.split)
-    datamodule.encode(tokenizer)
+    datamodule.encode(tokenizer, splits=(cfg.split,))
 
     prefix = {"validation": "val"}.get(cfg.split, cfg.split)
     report = task.evaluate(datamodule.split_loader(cfg.split), prefix)

@@ -24,7 +24,7 @@ from nlpseq.cli.common import CONFIG_DIR, check_overrides, run_command, write_me
 from nlpseq.cli.report import print_classification_report
 from nlpseq.config import TrainConfig, validate_config
 from nlpseq.errors import NlpseqError
-from nlpseq.tasks.callbacks import AtomicModelCheckpoint, ThroughputMonitor
+from nlpseq.tasks.callbacks import ThroughputMonitor
 from nlpseq.tasks.checkpoint import build_task, checkpoint_extras, load_task
 
 log = logging.getLogger("nlpseq.train")
@@ -100,22 +100,23 @@ def refuse_to_overwrite(run_dir: Path) -> None:
 
 def evaluate_best(trainer: pl.Trainer, datamodule, run_dir: Path) -> dict:
     """Reload the best checkpoint from disk and evaluate it on validation and test."""
-    checkpoint = next((c for c in trainer.callbacks if isinstance(c, AtomicModelCheckpoint)),
-                      None)
+    checkpoint = trainer.checkpoint_callback
     if checkpoint is None or not checkpoint.best_model_path:
         log.warning("No best checkpoint was saved; skipping the final evaluation")
         return {}
     log.info("Evaluating the best checkpoint %s", checkpoint.best_model_path)
     task, _, _ = load_task(checkpoint.best_model_path)
-    metrics, reports = {}, {}
-    for split in ("validation", "test"):
-        prefix = "val" if split == "validation" else "test"
-        report = task.evaluate(datamodule.split_loader(split), prefix)
-        print_classification_report(report, prefix, task.label_names)
-        metrics.update(report)
-        reports[prefix] = report
+    reports = {"val": task.evaluate(datamodule.split_loader("validation"), "val")}
     if datamodule.test_is_validation:
         log.info("test/* metrics are on the validation split (the dataset has no test split)")
+        reports["test"] = {key.replace("val/", "test/", 1): value
+                           for key, value in reports["val"].items()}
+    else:
+        reports["test"] = task.evaluate(datamodule.split_loader("test"), "test")
+    metrics = {}
+    for prefix, report in reports.items():
+        print_classification_report(report, prefix, task.label_names)
+        metrics.update(report)
     (run_dir / "eval_report.json").write_text(json.dumps(reports, indent=2) + "\n")
     return metrics
 

@@ -30,7 +30,7 @@ def validate_config(cfg: DictConfig, schema: type | None = None) -> None:
 
 
 def _check_top_level(cfg: DictConfig, schema: type) -> None:
-    fields = {f.name: f for f in dataclasses.fields(schema)}
+    fields = [f.name for f in dataclasses.fields(schema)]
     hints = typing.get_type_hints(schema)
     for key in cfg:
         if key == "hydra":  # present when tests compose with return_hydra_config=True
@@ -39,7 +39,9 @@ def _check_top_level(cfg: DictConfig, schema: type) -> None:
             raise NlpseqError(
                 f"Unknown config key '{key}'; top-level keys are: {', '.join(sorted(fields))}"
             )
-        value = OmegaConf.select(cfg, key, throw_on_missing=False)
+        if OmegaConf.is_missing(cfg, key):
+            raise NlpseqError(f"'{key}' is required: add {key}=... to the command line")
+        value = OmegaConf.select(cfg, key)
         if not isinstance(value, (DictConfig, ListConfig)):
             _check_value(key, value, hints[key])
 
@@ -49,11 +51,8 @@ def _walk(node: Any, prefix: str) -> None:
         if "_target_" in node:
             _check_target(node, prefix)
         for key in node:
-            child = node._get_node(key)
-            if child is not None and not child._is_missing() and not child._is_interpolation():
-                _walk(node[key], f"{prefix}{key}.")
-            elif child is not None and child._is_interpolation():
-                _walk(OmegaConf.select(node, str(key), throw_on_missing=False), f"{prefix}{key}.")
+            value = OmegaConf.select(node, str(key), throw_on_missing=False)
+            _walk(value, f"{prefix}{key}.")
     elif isinstance(node, ListConfig):
         for i, item in enumerate(node):
             _walk(item, f"{prefix}{i}.")

@@ -149,11 +149,12 @@ class SentimentDataModule(pl.LightningDataModule):
             yield from (str(text).strip() for text in batch[self.text_column])
 
     # ------------------------------------------------------------------- encoding
-    def encode(self, tokenizer) -> None:
-        """Tokenize every loaded split (cached) and map labels to ids."""
+    def encode(self, tokenizer, splits: tuple[str, ...] | None = None) -> None:
+        """Tokenize the loaded splits (all, or ``splits``; cached) and map labels to ids."""
         self.pad_id = tokenizer.pad_id
         label_ids = {name: i for i, name in enumerate(self.label_names)}
-        for split, dataset in self.raw.items():
+        for split in splits or tuple(self.raw):
+            dataset = self.raw[split]
             self._check_labels(split, dataset, label_ids)
             fingerprint = _fingerprint(ENCODING_VERSION, dataset._fingerprint,
                                        tokenizer.fingerprint(), self.max_length,

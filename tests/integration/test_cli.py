@@ -83,6 +83,7 @@ def test_user_errors_are_one_line_with_exit_status_2(trained_run, tmp_path):
         (("train", "data=files", f"data.train_file={latin1}"),
          "line 2, column 4 is not valid UTF-8"),
         (("predict", ckpt, "text="), "text is empty"),
+        (("evaluate",), "'ckpt_path' is required: add ckpt_path=... to the command line"),
         (("predict", f"ckpt_path={tmp_path}/missing.ckpt", "text=hi"), "Checkpoint not found"),
         (("evaluate", f"ckpt_path={garbage}"), "is not a readable checkpoint"),
         (("evaluate", f"ckpt_path={foreign}"), "is not an nlpseq checkpoint"),

@@ -72,6 +72,15 @@ def test_checkpoint_of_another_task_is_refused_naming_both(tmp_path):
         load_task(tmp_path / "lm.ckpt", expected_task="sentiment")
 
 
+def test_without_a_test_file_test_metrics_are_the_validation_ones(tmp_path, write_tsv):
+    rows = [("what a wonderful film .", "positive"), ("the plot is dull .", "negative")] * 20
+    train_file, dev_file = write_tsv("train.tsv", rows), write_tsv("dev.tsv", rows[:10])
+    metrics = train(compose_config("train", [*SHORT, "data=files", f"data.train_file={train_file}",
+                                             f"data.validation_file={dev_file}"], tmp_path))
+    assert metrics["test/examples"] == metrics["val/examples"] == 10
+    assert metrics["test/acc"] == metrics["val/acc"] and metrics["test/loss"] == metrics["val/loss"]
+
+
 def test_bad_data_fails_before_any_file_is_written(tmp_path, write_tsv):
     bad = write_tsv("bad.tsv", [("fine", "positive")], header=("text", "label"))
     cfg = compose_config("train", [*SHORT, "data=files", f"data.train_file={bad}"], tmp_path)

@@ -68,3 +68,5 @@ def test_top_level_schema_rejects_unknown_keys_and_types():
         check({"part": {}, "sede": 3}, Top)
     with pytest.raises(NlpseqError, match="seed='x' is not valid: expected int"):
         check({"part": {}, "seed": "x"}, Top)
+    with pytest.raises(NlpseqError, match="'seed' is required: add seed=... to the command line"):
+        check({"part": {}, "seed": "???"}, Top)
