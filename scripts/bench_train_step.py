@@ -2,13 +2,17 @@
 
 Both train the same model (built from the same config) on the same pre-built batches,
 with the same optimizer, schedule and gradient clipping; rounds alternate and the median
-tokens/s of each is reported with their ratio. Also reports, for the data: tokenizer
-training time, encoding time, padding efficiency of the length-bucketed batches, and
-the process's peak memory.
+tokens/s of each is reported with their ratio. Works for sentiment classification and
+for language models (stream blocks carry the recurrent state in both loops). Also
+reports, for the data: tokenizer training time, encoding time, padding efficiency of the
+length-bucketed batches, and the process's peak memory.
 
     python scripts/bench_train_step.py                       # embedded sample
     NLPSEQ_DATA_DIR=../shared/data python scripts/bench_train_step.py experiment=sst2
     python scripts/bench_train_step.py experiment=sst2 encoder=gru --batches 200 --rounds 3
+    python scripts/bench_train_step.py experiment=sst2 --accelerator gpu   # on a CUDA GPU
+    NLPSEQ_DATA_DIR=../shared/data python scripts/bench_train_step.py \
+        experiment=tiny_shakespeare encoder.num_layers=2 encoder.hidden_size=256 --batches 60
 """
 
 from __future__ import annotations
@@ -51,31 +55,51 @@ def compose_train(overrides: list[str]):
     return cfg
 
 
-def plain_loop(task, batches, cfg) -> float:
-    """Train task.model with a hand-written loop; return real tokens per second."""
-    model = task.model
+def plain_loss(model, batch, state, pad_id: int):
+    """The loss a hand-written loop computes, and the recurrent state to carry (LMs)."""
+    if "targets" not in batch:  # sentiment: one label per example
+        return F.cross_entropy(model(batch["tokens"], batch["lengths"]), batch["labels"]), None
+    stream = "block" in batch
+    if stream and int(batch["block"]) == 0:
+        state = None
+    logits, state = model(batch["tokens"], None if stream else batch["lengths"],
+                          state if stream else None)
+    if state is not None:
+        state = tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+    loss = F.cross_entropy(logits.flatten(0, 1), batch["targets"].flatten(), ignore_index=pad_id)
+    return loss, state
+
+
+def plain_loop(task, batches, cfg, device: torch.device) -> float:
+    """Train task.model with a hand-written loop; return real tokens per second.
+
+    Each batch is moved to the device inside the loop, as Lightning does.
+    """
+    model = task.model.to(device)
     model.train()
     optimizer = instantiate(cfg.optimizer)(model.parameters())
     schedule = instantiate(cfg.scheduler)(optimizer, total_steps=len(batches))["scheduler"]
     clip = cfg.trainer.gradient_clip_val
-    tokens, started = 0, time.perf_counter()
+    tokens, state, started = 0, None, time.perf_counter()
     for batch in batches:
-        logits = model(batch["tokens"], batch["lengths"])
-        loss = F.cross_entropy(logits, batch["labels"])
+        batch = {key: value.to(device, non_blocking=True) for key, value in batch.items()}
+        loss, state = plain_loss(model, batch, state, getattr(task, "pad_id", 0))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
         optimizer.step()
         schedule.step()
         tokens += int(batch["lengths"].sum())
+    if device.type == "cuda":
+        torch.cuda.synchronize()
     return tokens / (time.perf_counter() - started)
 
 
-def lightning_loop(task, batches, cfg) -> float:
-    """Train with nlpseq's SentimentTask under a Lightning Trainer; return tokens/s."""
+def lightning_loop(task, batches, cfg, accelerator: str) -> float:
+    """Train with nlpseq's task under a Lightning Trainer; return tokens/s."""
     monitor = ThroughputMonitor()
     trainer = pl.Trainer(
-        max_epochs=1, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+        max_epochs=1, accelerator=accelerator, devices=1, logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
         num_sanity_val_steps=0, gradient_clip_val=cfg.trainer.gradient_clip_val,
         use_distributed_sampler=False, callbacks=[monitor],
@@ -91,6 +115,8 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=150, help="training batches per round")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per loop")
     parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument("--accelerator", choices=["cpu", "gpu"], default="cpu",
+                        help="where both loops train (gpu: the first CUDA device)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     for name in ("pytorch_lightning", "lightning", "lightning.pytorch"):
@@ -112,17 +138,20 @@ def main() -> None:
 
     loader = datamodule.train_dataloader()
     sampler = loader.batch_sampler
-    efficiency = padding_efficiency(sampler.lengths, sampler.batches())
+    efficiency = (padding_efficiency(sampler.lengths, sampler.batches())
+                  if hasattr(sampler, "lengths") else 1.0)  # stream blocks have no padding
     batches = [b for _, b in zip(range(args.batches), loader, strict=False)]
 
-    initial = build_task(cfg, tokenizer, datamodule.label_names)
+    initial = build_task(cfg, tokenizer, getattr(datamodule, "label_names", None))
+    device = torch.device("cuda" if args.accelerator == "gpu" else "cpu")
     plain, lightning = [], []
     for _ in range(args.rounds):
-        plain.append(plain_loop(copy.deepcopy(initial), batches, cfg))
-        lightning.append(lightning_loop(copy.deepcopy(initial), batches, cfg))
+        plain.append(plain_loop(copy.deepcopy(initial), batches, cfg, device))
+        lightning.append(lightning_loop(copy.deepcopy(initial), batches, cfg, args.accelerator))
 
     result = {
         "data": cfg.data.name, "cell": cfg.encoder.cell, "batches": len(batches),
+        "task": type(initial).task_name,
         "train_examples": len(datamodule.encoded["train"]),
         "tokenizer_train_s": round(tokenizer_s, 2), "encode_s": round(encode_s, 2),
         "encode_cached_s": round(encode_cached_s, 2),
@@ -132,6 +161,7 @@ def main() -> None:
         "ratio": round(statistics.median(lightning) / statistics.median(plain), 3),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "torch_threads": torch.get_num_threads(),
+        "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
     }
     print(json.dumps(result, indent=2))
     if args.json:

@@ -105,5 +105,8 @@ def _composition_message(err: Exception, config_name: str, overrides: list[str])
     node = OmegaConf.select(cfg, parent) if parent else cfg
     if isinstance(node, DictConfig):
         keys = ", ".join(str(k) for k in node.keys() if not str(k).startswith("_"))
-        return f"Unknown key '{key}'; {parent or 'the config'} has: {keys}"
+        hint = ""
+        if config_name == "eval" and parent == "data":
+            hint = f" (the task's other data options are added with +{key}=...)"
+        return f"Unknown key '{key}'; {parent or 'the config'} has: {keys}{hint}"
     return f"Unknown key '{key}' ({parent} is not a group of keys)"

@@ -1,7 +1,8 @@
 """``nlpseq-eval ckpt_path=PATH``: metrics of a saved checkpoint on any data.
 
 The checkpoint carries its config, tokenizer and label names; with no ``data=`` the data
-it was trained on is used, ``data=files data.test_file=F`` evaluates on another file.
+it was trained on is used, ``data=files data.test_file=F`` evaluates on another file
+(read the way the checkpoint's task reads data: ``conf/task_defaults/<task>.yaml``).
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
-from omegaconf import DictConfig
+from hydra.utils import get_class, instantiate
+from omegaconf import DictConfig, OmegaConf
 
 from nlpseq.cli.common import CONFIG_DIR, check_overrides, pick_device, run_command, write_metrics
-from nlpseq.cli.report import print_classification_report
+from nlpseq.cli.report import print_report
 from nlpseq.config import EvalConfig, validate_config
+from nlpseq.errors import NlpseqError
 from nlpseq.tasks.checkpoint import load_task
 
 log = logging.getLogger("nlpseq.eval")
@@ -27,24 +29,42 @@ log = logging.getLogger("nlpseq.eval")
 def evaluate(cfg: DictConfig) -> dict:
     validate_config(cfg, EvalConfig)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    task, tokenizer, train_cfg = load_task(cfg.ckpt_path, expected_task="sentiment")
+    task, tokenizer, train_cfg = load_task(cfg.ckpt_path)
     task.to(pick_device(cfg.accelerator))
 
-    data_cfg = cfg.data if cfg.get("data") else train_cfg.data
+    data_cfg = evaluation_data_config(cfg, train_cfg, task.task_name)
     log.info("Instantiating data <%s> (%s split)", data_cfg._target_, cfg.split)
-    datamodule = instantiate(data_cfg, label_names=task.label_names, seed=cfg.seed,
-                             eval_batch_size=cfg.batch_size)
+    runtime = {"label_names": task.label_names if task.task_name == "sentiment" else None,
+               "eval_batch_size": cfg.batch_size}
+    datamodule = instantiate(data_cfg, **{k: v for k, v in runtime.items() if v is not None})
     datamodule.load_for_evaluation(cfg.split)
     datamodule.encode(tokenizer, splits=(cfg.split,))
 
     prefix = {"validation": "val"}.get(cfg.split, cfg.split)
     report = task.evaluate(datamodule.split_loader(cfg.split), prefix)
-    print_classification_report(report, prefix, task.label_names)
+    print_report(task, report, prefix)
     report["ckpt_path"] = str(cfg.ckpt_path)
     write_metrics(run_dir, report)
     (run_dir / "eval_report.json").write_text(json.dumps(report, indent=2) + "\n")
     log.info("Metrics written to %s", run_dir / "metrics.json")
     return report
+
+
+def evaluation_data_config(cfg: DictConfig, train_cfg: DictConfig, task_name: str):
+    """The checkpoint's own data config, or the ``data=`` choice read the way the
+    checkpoint's task reads data (its defaults from ``conf/task_defaults/<task>.yaml``)."""
+    if not cfg.get("data"):
+        data = train_cfg.data.copy()
+    else:
+        defaults = OmegaConf.load(Path(CONFIG_DIR) / "task_defaults" / f"{task_name}.yaml")
+        data = OmegaConf.merge(defaults.data, cfg.data)
+    data.seed = cfg.seed
+    data_task = getattr(get_class(data._target_), "task_name", task_name)
+    if data_task != task_name:
+        raise NlpseqError(f"data={data.get('name')} is a {data_task} dataset; the checkpoint "
+                          f"is a {task_name} model")
+    validate_config(OmegaConf.create({"data": data}))
+    return data
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")

@@ -1,7 +1,10 @@
-"""``nlpseq-predict ckpt_path=PATH``: label and probability for each input text.
+"""``nlpseq-predict ckpt_path=PATH``: what a saved model says about each input.
 
-Input: ``text="..."``, ``input_file=F`` (one text a line) or standard input. Output: one
-JSON object per line to ``output_file`` or standard output (logs go to stderr).
+Sentiment checkpoints: ``text="..."``, ``input_file=F`` (one text a line) or standard input
+give one JSON object per line (label and probabilities). Generation checkpoints:
+``prompt="..."`` streams the continuation to the terminal; prompts from ``input_file`` or
+standard input give one JSON object per prompt. Output goes to ``output_file`` or standard
+output; logs go to stderr.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from nlpseq.cli.common import CONFIG_DIR, check_overrides, pick_device, run_comm
 from nlpseq.config import PredictConfig, validate_config
 from nlpseq.data import BucketBatchSampler, PadCollator
 from nlpseq.data.sources import check_utf8
+from nlpseq.decoding import check_sampling_options
 from nlpseq.errors import NlpseqError
-from nlpseq.tasks.checkpoint import load_task
+from nlpseq.tasks.checkpoint import check_task, load_task
 
 log = logging.getLogger("nlpseq.predict")
 
@@ -32,12 +36,17 @@ def read_inputs(cfg: DictConfig) -> list[str]:
         if not str(cfg.text).strip():
             raise NlpseqError('text is empty; give text="some sentence" or input_file=PATH')
         return [str(cfg.text)]
-    if cfg.input_file in (None, "-"):
+    return read_lines(cfg.input_file)
+
+
+def read_lines(input_file: str | None) -> list[str]:
+    """The non-empty lines of ``input_file``, or of standard input when it is None or "-"."""
+    if input_file in (None, "-"):
         if sys.stdin is None or sys.stdin.isatty():
             raise NlpseqError("No input: give text=..., input_file=PATH or pipe text to stdin")
         lines = sys.stdin.read().splitlines()
     else:
-        path = Path(cfg.input_file)
+        path = Path(input_file)
         if not path.is_file():
             raise NlpseqError(f"input_file not found: '{path}'")
         check_utf8(path)
@@ -52,8 +61,16 @@ def read_inputs(cfg: DictConfig) -> list[str]:
 
 def predict(cfg: DictConfig) -> list[dict]:
     validate_config(cfg, PredictConfig)
+    if cfg.prompt is not None:
+        return generate(cfg)
     texts = read_inputs(cfg)
-    task, tokenizer, _ = load_task(cfg.ckpt_path, expected_task="sentiment")
+    task, tokenizer, _ = load_task(cfg.ckpt_path)
+    if task.task_name == "generation":
+        if cfg.text is not None:
+            raise NlpseqError(f"'{cfg.ckpt_path}' is a generation checkpoint: give "
+                              f'prompt="..." instead of text=...')
+        return generate(cfg, prompts=texts, task=task)
+    check_task(task.task_name, cfg.ckpt_path, "sentiment")
     task.to(pick_device(cfg.accelerator))
     ids = tokenizer.encode_batch([t.strip() for t in texts])
     examples = [{"input_ids": seq or [tokenizer.unk_id], "index": i} for i, seq in enumerate(ids)]
@@ -68,13 +85,55 @@ def predict(cfg: DictConfig) -> list[dict]:
         best = max(range(len(p)), key=p.__getitem__)
         rows.append({"text": text, "label": task.label_names[best], "probability": p[best],
                      "probabilities": dict(zip(task.label_names, p, strict=True))})
+    write_json_lines(rows, cfg.output_file)
+    return rows
+
+
+def write_json_lines(rows: list[dict], output_file: str | None) -> None:
     lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-    if cfg.output_file:
-        Path(cfg.output_file).write_text(lines, encoding="utf-8")
-        log.info("Wrote %d predictions to %s", len(rows), cfg.output_file)
+    if output_file:
+        Path(output_file).write_text(lines, encoding="utf-8")
+        log.info("Wrote %d lines to %s", len(rows), output_file)
     else:
         sys.stdout.write(lines)
+
+
+def generate(cfg: DictConfig, prompts: list[str] | None = None, task=None) -> list[dict]:
+    """Continue ``prompt`` (streamed to the terminal) or each prompt of a file (JSON lines)."""
+    check_sampling_options(cfg.max_new_tokens, cfg.temperature, cfg.top_k, cfg.top_p)
+    if cfg.prompt is not None and (cfg.text is not None or cfg.input_file is not None):
+        raise NlpseqError("Give either prompt=... or input_file=..., not both")
+    if task is None:
+        task, _, _ = load_task(cfg.ckpt_path, expected_task="generation")
+    task.to(pick_device(cfg.accelerator))
+    options = {"greedy": cfg.greedy, "temperature": cfg.temperature, "top_k": cfg.top_k,
+               "top_p": cfg.top_p, "seed": cfg.seed, "stop_at_eos": cfg.stop_at_eos}
+    if prompts is None:  # one prompt: stream the continuation as it is generated
+        if not cfg.prompt:
+            start = task.tokenizer.id_to_token(task.start_id)
+            log.info("Empty prompt: generating from the start token %r", start)
+        stream = cfg.output_file is None
+        if stream:
+            sys.stdout.write(cfg.prompt)
+            sys.stdout.flush()
+        text = task.complete(cfg.prompt, cfg.max_new_tokens, **options,
+                             on_text=_print_now if stream else None)
+        rows = [{"prompt": cfg.prompt, "continuation": text}]
+        if stream:
+            sys.stdout.write("\n")
+        else:
+            write_json_lines(rows, cfg.output_file)
+        return rows
+    rows = [{"prompt": prompt, "continuation": task.complete(prompt, cfg.max_new_tokens,
+                                                              **options)}
+            for prompt in prompts]
+    write_json_lines(rows, cfg.output_file)
     return rows
+
+
+def _print_now(piece: str) -> None:
+    sys.stdout.write(piece)
+    sys.stdout.flush()
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="predict")

@@ -1,4 +1,4 @@
-"""Print a classification report as rich tables (metrics, per class, confusion matrix)."""
+"""Print evaluation reports as rich tables: one printer per task, picked by task name."""
 
 from __future__ import annotations
 
@@ -29,3 +29,22 @@ def print_classification_report(report: dict, prefix: str, label_names: list[str
         confusion.add_row(name, *(str(v) for v in row))
     for table in (summary, per_class, confusion):
         console.print(table)
+
+
+def print_language_model_report(report: dict, prefix: str) -> None:
+    """Show loss (nats per token), perplexity and, for characters, bits per character."""
+    table = Table(title=f"{prefix}: {report[f'{prefix}/tokens']} tokens")
+    columns = [("loss (nats/token)", "loss"), ("perplexity", "ppl"), ("bits/char", "bpc")]
+    shown = [(title, key) for title, key in columns if f"{prefix}/{key}" in report]
+    for title, _ in shown:
+        table.add_column(title, justify="right")
+    table.add_row(*(f"{report[f'{prefix}/{key}']:.4f}" for _, key in shown))
+    Console().print(table)
+
+
+def print_report(task, report: dict, prefix: str) -> None:
+    """The task's own report printer."""
+    if task.task_name == "sentiment":
+        print_classification_report(report, prefix, task.label_names)
+    else:
+        print_language_model_report(report, prefix)

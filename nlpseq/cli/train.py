@@ -16,12 +16,12 @@ import hydra
 import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar
 
 from nlpseq.cli.common import CONFIG_DIR, check_overrides, run_command, write_metrics
-from nlpseq.cli.report import print_classification_report
+from nlpseq.cli.report import print_report
 from nlpseq.config import TrainConfig, validate_config
 from nlpseq.errors import NlpseqError
 from nlpseq.tasks.callbacks import ThroughputMonitor
@@ -32,6 +32,7 @@ log = logging.getLogger("nlpseq.train")
 
 def train(cfg: DictConfig) -> dict:
     """Train one model as ``cfg`` says; return the final metrics."""
+    check_task_and_data(cfg)
     validate_config(cfg, TrainConfig)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     refuse_to_overwrite(run_dir)
@@ -72,6 +73,29 @@ def train(cfg: DictConfig) -> dict:
     path = write_metrics(run_dir, metrics)
     log.info("Metrics written to %s", path)
     return metrics
+
+
+def check_task_and_data(cfg: DictConfig) -> None:
+    """What the task refuses (a bidirectional language model) and data of another task
+    (``data=sst2`` with ``task=generation``) fail before anything runs."""
+    task_class = _class_of(cfg.task)
+    if hasattr(task_class, "check_config"):
+        task_class.check_config(cfg)
+    task_name = getattr(task_class, "task_name", None)
+    data_task = getattr(_class_of(cfg.data), "task_name", None)
+    if task_name and data_task and task_name != data_task:
+        data = cfg.data.get("name", "this")
+        raise NlpseqError(
+            f"data={data} is a {data_task} dataset and cannot train task={task_name}; pick a "
+            f"{task_name} dataset, data=sample or data=files"
+        )
+
+
+def _class_of(node):
+    try:
+        return get_class(node._target_)
+    except Exception:  # validate_config reports a bad _target_ with its key
+        return None
 
 
 def prepare_data(cfg: DictConfig):
@@ -115,7 +139,7 @@ def evaluate_best(trainer: pl.Trainer, datamodule, run_dir: Path) -> dict:
         reports["test"] = task.evaluate(datamodule.split_loader("test"), "test")
     metrics = {}
     for prefix, report in reports.items():
-        print_classification_report(report, prefix, task.label_names)
+        print_report(task, report, prefix)
         metrics.update(report)
     (run_dir / "eval_report.json").write_text(json.dumps(reports, indent=2) + "\n")
     return metrics

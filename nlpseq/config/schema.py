@@ -31,7 +31,7 @@ class EvalConfig:
     ckpt_path: str
     data: Any = None  # None: the data the checkpoint was trained on
     split: Literal["train", "validation", "test"] = "test"
-    batch_size: int = 256
+    batch_size: int | None = None  # None: the data config's eval_batch_size
     accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
     seed: int = 0
 
@@ -42,5 +42,13 @@ class PredictConfig:
     text: str | None = None
     input_file: str | None = None  # "-" or unset with no text: read standard input
     output_file: str | None = None  # unset: write JSON lines to standard output
+    prompt: str | None = None  # generation: the text to continue ("" starts from scratch)
+    max_new_tokens: int = 200
+    greedy: bool = False  # always the most likely token; otherwise sample
+    temperature: float = 1.0
+    top_k: int | None = None
+    top_p: float = 1.0
+    seed: int | None = None  # repeatable samples
+    stop_at_eos: bool = True
     batch_size: int = 256
     accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"

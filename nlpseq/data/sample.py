@@ -1,8 +1,11 @@
-"""The embedded sample: a small synthetic movie-review sentiment set written by nlpseq itself.
+"""The embedded samples, written by nlpseq itself: a synthetic movie-review sentiment set and
+a small plain-text corpus for language modelling.
 
-It makes the default run work offline on a fresh machine. Sentences come from templates
-with negation ("is not dull") and contrast ("dull , but ... moving") so that word order
-matters and a recurrent encoder has something to learn beyond a bag of words.
+They make the default runs work offline on a fresh machine. Sentiment sentences come from
+templates with negation ("is not dull") and contrast ("dull , but ... moving") so that word
+order matters and a recurrent encoder has something to learn beyond a bag of words. The
+corpus is simple, repetitive prose from small word lists, so a tiny character-level
+language model learns spelling and sentence shape within a minute.
 Regenerate the shipped files with ``python -m nlpseq.data.sample``.
 """
 
@@ -14,6 +17,8 @@ from pathlib import Path
 SAMPLE_DIR = Path(__file__).parent / "sample"
 SPLIT_SIZES = {"train": 600, "validation": 150, "test": 150}
 SEED = 1234
+LM_SPLIT_SIZES = {"train": 480, "validation": 60, "test": 60}  # lines of lm_{split}.txt
+LM_SEED = 4321
 
 SUBJECTS = [
     "the movie", "this film", "the plot", "the acting", "the soundtrack", "the script",
@@ -64,20 +69,59 @@ def make_example(rng: random.Random) -> tuple[str, str]:
     return " ".join(text.split()), "positive" if positive else "negative"
 
 
+ANIMALS = ["cat", "dog", "bird", "fox", "hen", "cow", "duck", "goat"]
+PLACES = ["mat", "hill", "road", "barn", "pond", "wall", "bed", "tree"]
+COLOURS = ["red", "big", "small", "old", "little", "brown", "white", "black"]
+VERBS = ["sat", "slept", "ran", "stood", "sang", "played", "waited", "jumped"]
+PREPOSITIONS = ["on", "by", "near", "under", "behind"]
+NAMES = ["Tom", "Ann", "Sam", "Meg", "Bob", "Liz"]
+COUNTS = ["one", "two", "three", "four", "five"]
+
+
+def make_line(rng: random.Random) -> str:
+    """Return one line of simple prose for the language-model sample."""
+    animal, other = rng.sample(ANIMALS, 2)
+    colour, place, verb = rng.choice(COLOURS), rng.choice(PLACES), rng.choice(VERBS)
+    where = f"{rng.choice(PREPOSITIONS)} the {place}"
+    template = rng.randrange(6)
+    if template == 0:
+        return f"The {colour} {animal} {verb} {where}."
+    if template == 1:
+        return f"The {animal} and the {other} {verb} {where}."
+    if template == 2:
+        return f"{rng.choice(NAMES)} saw a {colour} {animal} {where}."
+    if template == 3:
+        return f"Where is the {animal}? The {animal} is {where}."
+    if template == 4:
+        return f"The {animal} was {colour}, and the {other} was {rng.choice(COLOURS)}."
+    count = rng.randrange(1, len(COUNTS))
+    plural = animal + ("es" if animal.endswith("x") else "s")
+    return f"{COUNTS[count].capitalize()} {plural} {verb} {where}, not {COUNTS[count - 1]}."
+
+
 def write_sample(directory: Path = SAMPLE_DIR) -> dict[str, Path]:
-    """Write ``sentiment_{split}.tsv`` files (header ``sentence<TAB>label``) and return them."""
-    rng = random.Random(SEED)
+    """Write the sample files and return them by name (without extension).
+
+    ``sentiment_{split}.tsv`` (header ``sentence<TAB>label``) and ``lm_{split}.txt`` (one
+    line of prose per line).
+    """
     directory.mkdir(parents=True, exist_ok=True)
     paths = {}
+    rng = random.Random(SEED)
     for split, size in SPLIT_SIZES.items():
         rows = [make_example(rng) for _ in range(size)]
         path = directory / f"sentiment_{split}.tsv"
         lines = ["sentence\tlabel"] + [f"{text}\t{label}" for text, label in rows]
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        paths[split] = path
+        paths[path.stem] = path
+    rng = random.Random(LM_SEED)
+    for split, size in LM_SPLIT_SIZES.items():
+        path = directory / f"lm_{split}.txt"
+        path.write_text("".join(make_line(rng) + "\n" for _ in range(size)), encoding="utf-8")
+        paths[path.stem] = path
     return paths
 
 
 if __name__ == "__main__":
-    for split, path in write_sample().items():
-        print(f"{split}: {path}")
+    for stem, path in write_sample().items():
+        print(f"{stem}: {path}")

@@ -43,6 +43,8 @@ class SentimentDataModule(pl.LightningDataModule):
         max_length: truncate token sequences to this many tokens (None: no limit).
     """
 
+    task_name = "sentiment"  # the task this data trains; train checks they match
+
     def __init__(
         self,
         name: str = "files",

@@ -45,8 +45,12 @@ def check_utf8(path: Path) -> None:
         ) from None
 
 
-def load_file(path: str | Path, split: str) -> datasets.Dataset:
-    """Load one local file as a ``datasets.Dataset``; the format comes from the extension."""
+def load_file(path: str | Path, split: str, keep_linebreaks: bool = False) -> datasets.Dataset:
+    """Load one local file as a ``datasets.Dataset``; the format comes from the extension.
+
+    A ``.txt`` file gives one row per line in column ``text``; ``keep_linebreaks`` keeps
+    each line's ``"\\n"`` (for language models where the line break is a character).
+    """
     path = Path(path).expanduser()
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
@@ -59,6 +63,8 @@ def load_file(path: str | Path, split: str) -> datasets.Dataset:
     if suffix in TEXT_FORMATS:
         check_utf8(path)
     builder, options = FORMATS[suffix]
+    if builder == "text" and keep_linebreaks:
+        options = {**options, "keep_linebreaks": True}
     try:
         dataset = datasets.load_dataset(
             builder, data_files={split: str(path.resolve())}, split=split, **options
@@ -87,18 +93,20 @@ def load_splits(
     hub_id: str | None = None,
     hub_config: str | None = None,
     hub_splits: dict[str, str] | None = None,
+    keep_linebreaks: bool = False,
 ) -> dict[str, datasets.Dataset]:
     """Load the splits named in ``files`` (split -> path or None) into Datasets.
 
     Relative paths are resolved against ``base_dir`` (a named dataset's local copy) or
     the working directory. When ``hub_id`` is given and the local copy has no training
     file, the splits come from ``datasets.load_dataset(hub_id)`` instead.
+    ``keep_linebreaks`` is passed to ``load_file`` (it only affects ``.txt`` files).
     """
     wanted = {split: path for split, path in files.items() if path}
     if hub_id is not None and not _local_copy_present(base_dir, wanted):
         return _load_from_hub(name, hub_id, hub_config, hub_splits or {}, base_dir, wanted)
     return {
-        split: load_file((base_dir / path) if base_dir else path, split)
+        split: load_file((base_dir / path) if base_dir else path, split, keep_linebreaks)
         for split, path in wanted.items()
     }
 

@@ -16,8 +16,9 @@ from typing import Literal
 
 import torch
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
+from nlpseq.encoders.regularization import LockedDropout, apply_weight_drop, check_probability
 from nlpseq.errors import NlpseqError
 
 # cell name -> (torch module, number of gates per layer and direction)
@@ -92,6 +93,11 @@ class RecurrentEncoder(nn.Module):
         bidirectional: also run right-to-left and concatenate (D = 2).
         dropout: dropout between stacked layers, in [0, 1); unused when num_layers == 1.
         nonlinearity: 'tanh' or 'relu'; cell='rnn' only.
+        locked_dropout: drop the same features at every step between layers (variational
+            dropout, Gal & Ghahramani 2016) instead of a fresh mask per step; the layers
+            then run one at a time.
+        weight_drop: DropConnect rate on the hidden-to-hidden matrices while training
+            (AWD-LSTM's weight-drop, Merity et al. 2018).
     """
 
     def __init__(
@@ -103,6 +109,8 @@ class RecurrentEncoder(nn.Module):
         bidirectional: bool = False,
         dropout: float = 0.0,
         nonlinearity: Literal["tanh", "relu"] = "tanh",
+        locked_dropout: bool = False,
+        weight_drop: float = 0.0,
     ) -> None:
         super().__init__()
         rnn_class, _ = _check_cell(cell)
@@ -113,8 +121,8 @@ class RecurrentEncoder(nn.Module):
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise NlpseqError(f"{name} must be a positive integer; got {value!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise NlpseqError(f"dropout must be in [0, 1); got {dropout!r}")
+        check_probability("dropout", dropout)
+        check_probability("weight_drop", weight_drop)
         if nonlinearity not in _NONLINEARITIES:
             raise NlpseqError(
                 f"Unknown nonlinearity {nonlinearity!r}; choose one of {_choices(_NONLINEARITIES)}"
@@ -128,27 +136,32 @@ class RecurrentEncoder(nn.Module):
         self.num_directions = 2 if bidirectional else 1
         self.output_size = hidden_size * self.num_directions
         extra = {"nonlinearity": nonlinearity} if cell == "rnn" else {}
-        self.rnn = rnn_class(
-            input_size,
-            hidden_size,
-            num_layers=num_layers,
-            bidirectional=bidirectional,
-            dropout=dropout if num_layers > 1 else 0.0,  # torch warns when it has no effect
-            batch_first=True,
-            **extra,
-        )
+        sizes = dict(hidden_size=hidden_size, bidirectional=bidirectional, batch_first=True,
+                     **extra)
+        if locked_dropout and num_layers > 1:
+            layers = [rnn_class(input_size if i == 0 else self.output_size, num_layers=1, **sizes)
+                      for i in range(num_layers)]
+            self.rnn: nn.Module = LockedStack(layers, dropout)
+        else:  # torch's own stack: one fused kernel, a fresh dropout mask per step
+            layers = [rnn_class(input_size, num_layers=num_layers,
+                                dropout=dropout if num_layers > 1 else 0.0, **sizes)]
+            self.rnn = layers[0]  # torch warns when dropout has no effect: 0 for 1 layer
+        for layer in layers:
+            apply_weight_drop(layer, weight_drop)
 
     def forward(
         self,
         inputs: Tensor,
-        lengths: Tensor,
+        lengths: Tensor | None,
         initial_state: Tensor | tuple[Tensor, Tensor] | None = None,
     ) -> EncoderOutput:
         """Encode a padded batch; padding never reaches the outputs or the final state.
 
         Args:
             inputs: embedded tokens, left-aligned, padding after each sequence.
-            lengths: true length of each sequence, 1 <= length <= T, on any device.
+            lengths: true length of each sequence, 1 <= length <= T, on any device; None
+                when no sequence is padded (a language model's contiguous blocks, or one
+                decoding step): the batch then skips packing.
             initial_state: h_0, or (h_0, c_0) for an LSTM, e.g. `EncoderOutput.state()`;
                 zeros when None.
 
@@ -159,6 +172,16 @@ class RecurrentEncoder(nn.Module):
             inputs (B, T, I), lengths (B,), initial_state (L*D, B, H).
         """
         B, T, _ = inputs.shape
+        if lengths is None:
+            outputs, state = self.rnn(inputs, initial_state)  # (B, T, D*H)
+            mask = torch.ones(B, T, dtype=torch.bool, device=inputs.device)
+        else:
+            outputs, state, mask = self._forward_padded(inputs, lengths, initial_state)
+        h_n, c_n = state if isinstance(state, tuple) else (state, None)  # (L*D, B, H)
+        return EncoderOutput(outputs=outputs, mask=mask, final_state=h_n, final_cell=c_n)
+
+    def _forward_padded(self, inputs: Tensor, lengths: Tensor, initial_state):
+        B, T, _ = inputs.shape
         lengths_cpu = lengths.to("cpu", torch.int64)  # pack_padded_sequence wants CPU lengths
         if lengths_cpu.shape != (B,):
             raise NlpseqError(
@@ -168,16 +191,51 @@ class RecurrentEncoder(nn.Module):
             raise NlpseqError(
                 f"lengths must lie in [1, {T}] (T = inputs.size(1)); got {lengths_cpu.tolist()}"
             )
-
         packed = pack_padded_sequence(inputs, lengths_cpu, batch_first=True, enforce_sorted=False)
         packed_out, state = self.rnn(packed, initial_state)  # torch restores batch order
         outputs, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=T)
         # outputs (B, T, D*H), zero at pads
-        h_n, c_n = state if isinstance(state, tuple) else (state, None)  # (L*D, B, H)
-
         steps = torch.arange(T, device=inputs.device)  # (T,)
         mask = steps[None, :] < lengths_cpu.to(inputs.device)[:, None]  # (B, T)
-        return EncoderOutput(outputs=outputs, mask=mask, final_state=h_n, final_cell=c_n)
+        return outputs, state, mask
+
+
+class LockedStack(nn.Module):
+    """Single-layer recurrent modules run one after another, with `LockedDropout` between
+    them; called like a multi-layer `torch.nn.RNN/LSTM/GRU` (same state layout).
+
+    Shape:
+        inputs (B, T, I) or a PackedSequence; states (L*D, B, H).
+    """
+
+    def __init__(self, layers: list[nn.RNNBase], dropout: float) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+        self.dropout = LockedDropout(dropout)
+
+    def forward(self, inputs, initial_state=None):
+        is_lstm = isinstance(self.layers[0], nn.LSTM)
+        d = 2 if self.layers[0].bidirectional else 1
+        x, finals = inputs, []
+        for i, layer in enumerate(self.layers):
+            if i > 0:
+                x = self._drop(x)
+            state = None
+            if initial_state is not None:  # this layer's slice of (L*D, B, H)
+                state = (tuple(s[i * d:(i + 1) * d] for s in initial_state) if is_lstm
+                         else initial_state[i * d:(i + 1) * d])
+            x, final = layer(x, state)
+            finals.append(final)
+        if is_lstm:
+            return x, (torch.cat([h for h, _ in finals]), torch.cat([c for _, c in finals]))
+        return x, torch.cat(finals)
+
+    def _drop(self, x):
+        if not isinstance(x, PackedSequence):
+            return self.dropout(x)  # (B, T, D*H)
+        padded, lengths = pad_packed_sequence(x, batch_first=True)
+        return pack_padded_sequence(self.dropout(padded), lengths, batch_first=True,
+                                    enforce_sorted=False)
 
 
 def count_parameters(module: nn.Module) -> int:

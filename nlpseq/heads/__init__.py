@@ -8,11 +8,13 @@ from nlpseq.heads.classification import (
     masked_max,
     masked_mean,
 )
+from nlpseq.heads.language_model import LanguageModelHead
 
 __all__ = [
     "POOLINGS",
     "AttentionPool",
     "ClassificationHead",
+    "LanguageModelHead",
     "attention_pool",
     "masked_max",
     "masked_mean",

@@ -1,5 +1,6 @@
 """Tasks: one LightningModule per task, plus building and loading them from checkpoints."""
 
+from nlpseq.tasks.generation import GenerationTask
 from nlpseq.tasks.sentiment import SentimentTask
 
-__all__ = ["SentimentTask"]
+__all__ = ["GenerationTask", "SentimentTask"]

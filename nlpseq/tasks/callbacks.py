@@ -67,11 +67,35 @@ class ThroughputMonitor(Callback):
 
 
 class EpochSummary(Callback):
-    """Log one line of metrics per validation epoch, readable without a progress bar."""
+    """Log one line of metrics per validation epoch, readable without a progress bar.
 
-    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+    Runs at ``on_validation_end``: after the task's own epoch-end hook has logged the
+    metrics it computes there (callbacks' epoch-end hooks run before the task's).
+    """
+
+    def on_validation_end(self, trainer, pl_module) -> None:
         if trainer.sanity_checking:
             return
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
         shown = "  ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items()))
         log.info("epoch %d step %d: %s", trainer.current_epoch, trainer.global_step, shown)
+
+
+class TextSample(Callback):
+    """Log a short generated text after every validation, so a user sees what a language
+    model has learnt so far (tasks with a ``complete`` method only)."""
+
+    def __init__(self, prompt: str = "", max_new_tokens: int = 200, temperature: float = 0.8,
+                 top_k: int | None = None, top_p: float = 1.0, seed: int = 0) -> None:
+        self.prompt, self.max_new_tokens = prompt, max_new_tokens
+        self.options = {"temperature": temperature, "top_k": top_k, "top_p": top_p, "seed": seed}
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking or not hasattr(pl_module, "complete"):
+            return
+        was_training = pl_module.training
+        text = pl_module.complete(self.prompt, self.max_new_tokens, stop_at_eos=False,
+                                  **self.options)
+        pl_module.train(was_training)
+        log.info("sample at epoch %d step %d:\n%s%s", trainer.current_epoch,
+                 trainer.global_step, self.prompt, text)

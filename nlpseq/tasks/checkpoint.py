@@ -8,45 +8,56 @@ and plain containers are read, never code.
 
 from __future__ import annotations
 
+import inspect
 import pickle
 import zipfile
 from pathlib import Path
 
 import torch
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from nlpseq.errors import NlpseqError
+from nlpseq.tasks.base import RecurrentTask
+from nlpseq.tasks.generation import GenerationTask, start_token_id
 from nlpseq.tasks.sentiment import SentimentTask
 from nlpseq.tokenization import tokenizer_from_state
 
-TASKS = {SentimentTask.task_name: SentimentTask}
+TASKS = {task.task_name: task for task in (SentimentTask, GenerationTask)}
 FORMAT_VERSION = 1
 
 
-def build_task(cfg: DictConfig, tokenizer, label_names: list[str]) -> SentimentTask:
-    """Instantiate ``cfg.task`` with the encoder, optimizer and schedule it names."""
+def build_task(cfg: DictConfig, tokenizer, label_names: list[str] | None) -> RecurrentTask:
+    """Instantiate ``cfg.task`` with the encoder, optimizer and schedule it names, and the
+    run-time values (vocabulary, labels, ...) that its signature asks for."""
     scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
+    runtime = {
+        "vocab_size": tokenizer.vocab_size,
+        "pad_id": tokenizer.pad_id,
+        "unk_id": tokenizer.unk_id,
+        "label_names": list(label_names or []),
+        "char_level": tokenizer.kind == "char",
+        "tokenizer": tokenizer,
+        "start_id": start_token_id(cfg.data, tokenizer),
+    }
+    wanted = inspect.signature(get_class(cfg.task._target_)).parameters
     return instantiate(
         cfg.task,
         encoder=instantiate(cfg.encoder),
         optimizer=instantiate(cfg.optimizer),
         scheduler=scheduler,
-        vocab_size=tokenizer.vocab_size,
-        pad_id=tokenizer.pad_id,
-        unk_id=tokenizer.unk_id,
-        label_names=list(label_names),
+        **{key: value for key, value in runtime.items() if key in wanted},
     )
 
 
-def checkpoint_extras(cfg: DictConfig, tokenizer, label_names: list[str]) -> dict:
+def checkpoint_extras(cfg: DictConfig, tokenizer, label_names: list[str] | None) -> dict:
     """What a task stores beside its weights (all plain, weights_only-safe values)."""
     return {
         "format_version": FORMAT_VERSION,
         "config": OmegaConf.to_container(
             OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), resolve=True),
         "tokenizer": tokenizer.to_state(),
-        "label_names": list(label_names),
+        "label_names": list(label_names or []),
     }
 
 
@@ -71,20 +82,26 @@ def read_checkpoint(path: str | Path) -> dict:
     return checkpoint
 
 
+def check_task(name: str, path, expected_task: str) -> None:
+    """A checkpoint of another task fails with a message naming both tasks."""
+    if name != expected_task:
+        raise NlpseqError(
+            f"'{path}' is a '{name}' checkpoint; this command needs a '{expected_task}' one"
+        )
+
+
 def load_task(path: str | Path, expected_task: str | None = None):
     """Rebuild ``(task, tokenizer, config)`` from a checkpoint, in eval mode on the CPU."""
     checkpoint = read_checkpoint(path)
     meta = checkpoint["nlpseq"]
     name = meta.get("task")
-    if expected_task is not None and name != expected_task:
-        raise NlpseqError(
-            f"'{path}' is a '{name}' checkpoint; this command needs a '{expected_task}' one"
-        )
+    if expected_task is not None:
+        check_task(name, path, expected_task)
     if name not in TASKS:
         raise NlpseqError(f"'{path}' holds unknown task '{name}'; known: {', '.join(TASKS)}")
     cfg = OmegaConf.create(meta["config"])
     tokenizer = tokenizer_from_state(meta["tokenizer"])
-    task = build_task(cfg, tokenizer, meta["label_names"])
+    task = build_task(cfg, tokenizer, meta.get("label_names"))
     task.load_state_dict(checkpoint["state_dict"])
     task.checkpoint_extras = {key: meta[key] for key in meta if key != "task"}
     task.eval()

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Literal
 
-import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -25,9 +24,10 @@ from torchmetrics.functional.classification import (
 from nlpseq.encoders import RecurrentEncoder
 from nlpseq.heads.classification import Pooling
 from nlpseq.models import RecurrentClassifier
+from nlpseq.tasks.base import RecurrentTask
 
 
-class SentimentTask(pl.LightningModule):
+class SentimentTask(RecurrentTask):
     """Train and evaluate a ``RecurrentClassifier`` on labelled sentences.
 
     Args:
@@ -58,7 +58,7 @@ class SentimentTask(pl.LightningModule):
         monitor: str = "val/acc",
         monitor_mode: Literal["min", "max"] = "max",
     ) -> None:
-        super().__init__()
+        super().__init__(optimizer, scheduler)
         self.label_names = list(label_names)
         num_classes = len(self.label_names)
         self.model = RecurrentClassifier(
@@ -66,11 +66,9 @@ class SentimentTask(pl.LightningModule):
             embedding_dim=embedding_dim, embedding_dropout=embedding_dropout,
             word_dropout=word_dropout, pooling=pooling, dropout=dropout,
         )
-        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.monitor, self.monitor_mode = monitor, monitor_mode
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.val_f1 = MulticlassF1Score(num_classes, average="macro")
-        self.checkpoint_extras: dict = {}
 
     def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
         return self.model(tokens, lengths)  # (B, C)
@@ -78,7 +76,7 @@ class SentimentTask(pl.LightningModule):
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         logits = self(batch["tokens"], batch["lengths"])
         loss = F.cross_entropy(logits, batch["labels"])
-        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["labels"]))
+        self.log_train("train/loss", loss, batch_size=len(batch["labels"]))
         return loss
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
@@ -90,17 +88,6 @@ class SentimentTask(pl.LightningModule):
         self.log("val/loss", loss, batch_size=size)
         self.log("val/acc", self.val_acc, prog_bar=True, batch_size=size)
         self.log("val/f1", self.val_f1, batch_size=size)
-
-    def configure_optimizers(self):
-        optimizer = self.optimizer_factory(self.parameters())
-        if self.scheduler_factory is None:
-            return optimizer
-        total_steps = int(self.trainer.estimated_stepping_batches)
-        return {"optimizer": optimizer,
-                "lr_scheduler": self.scheduler_factory(optimizer, total_steps=total_steps)}
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["nlpseq"] = {"task": self.task_name, **self.checkpoint_extras}
 
     @torch.no_grad()
     def predict_proba(self, loader) -> tuple[Tensor, Tensor | None, Tensor]:

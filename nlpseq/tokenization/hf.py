@@ -138,6 +138,11 @@ def train_tokenizers_tokenizer(
             _char_tokenizer(texts, normalizer, vocab_size, min_frequency), model
         )
 
+    if model == "word":
+        # A corpus may spell a special token ("<unk>" in Penn Treebank): it must not be
+        # counted as a word, or the trainer gives that word a second id. Encoding still
+        # maps the literal to the special token.
+        texts = (_without_special_tokens(text) for text in texts)
     seeds: list[str] = []
     if model in ("bpe", "wordpiece"):
         texts = list(texts)  # read twice: once for the seeds, once to train
@@ -151,6 +156,13 @@ def train_tokenizers_tokenizer(
         data["added_tokens"] = [t for t in data["added_tokens"] if t["content"] in SPECIAL_TOKENS]
         tokenizer = HfTokenizer.from_str(json.dumps(data))
     return TokenizersTokenizer(tokenizer, model)
+
+
+def _without_special_tokens(text: str) -> str:
+    for token in SPECIAL_TOKENS:
+        if token in text:
+            text = text.replace(token, " ")
+    return text
 
 
 def _normalizer(normalization: str, lowercase: bool) -> normalizers.Normalizer | None:

@@ -11,6 +11,8 @@ from nlpseq.config import TrainConfig, validate_config
 from nlpseq.errors import NlpseqError
 from tests.integration.conftest import compose_config
 
+LANGUAGE_MODEL_DATA = ("ptb", "tiny_shakespeare")
+
 
 def options(group: str) -> list[str]:
     return sorted(p.stem for p in (Path(CONFIG_DIR) / group).glob("*.yaml"))
@@ -22,7 +24,10 @@ def options(group: str) -> list[str]:
 def test_every_option_of_every_group_composes_and_validates(group, tmp_path):
     assert options(group), f"conf/{group}/ is empty"
     for option in options(group):
-        cfg = compose_config("train", [f"{group}={option}"], tmp_path)
+        overrides = [f"{group}={option}"]
+        if group == "data" and option in LANGUAGE_MODEL_DATA:
+            overrides.append("task=generation")
+        cfg = compose_config("train", overrides, tmp_path)
         validate_config(cfg, TrainConfig)
 
 

@@ -1,5 +1,6 @@
 """Training in-process with the real configs: every cell, options, repeatability, reload."""
 
+import csv
 import json
 
 import pytest
@@ -54,6 +55,19 @@ def test_options_train(overrides, tmp_path):
     metrics = train(compose_config("train", [*SHORT, *overrides], tmp_path))
     assert metrics["val/loss"] > 0
     assert (tmp_path / "checkpoints" / "best.ckpt").is_file()
+
+
+def test_train_loss_is_logged_every_n_steps_and_validation_as_often_as_asked(tmp_path):
+    overrides = ["logger=csv", "trainer.max_epochs=1", "trainer.log_every_n_steps=3",
+                 "trainer.val_check_interval=0.5"]
+    train(compose_config("train", [*TINY, *overrides], tmp_path))
+    with open(tmp_path / "csv" / "metrics.csv") as file:
+        rows = list(csv.DictReader(file))
+    train_steps = [int(row["step"]) for row in rows if row["train/loss"]]
+    val_steps = [int(row["step"]) for row in rows if row["val/acc"]]
+    last_step = max(int(row["step"]) for row in rows)
+    assert train_steps == list(range(2, last_step + 1, 3))
+    assert len(val_steps) == 2 and val_steps[-1] == last_step
 
 
 def test_fast_dev_run_writes_no_checkpoint(tmp_path):

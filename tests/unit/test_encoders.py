@@ -11,6 +11,7 @@ from nlpseq.encoders import (
     count_parameters,
     expected_parameter_count,
 )
+from nlpseq.encoders.regularization import LockedDropout
 from nlpseq.errors import NlpseqError
 from nlpseq.heads import POOLINGS, ClassificationHead
 
@@ -223,3 +224,62 @@ def test_configs_differ_only_in_cell_and_match_the_signature():
     assert cfg.pop("_partial_") is True
     for cell in ("rnn", "lstm", "gru"):  # input_size comes from the model at run time
         assert RecurrentEncoder(cell=cell, input_size=IN, **cfg).output_size == 2 * 256
+
+
+def copy_fused_into_stack(fused: RecurrentEncoder, stacked: RecurrentEncoder) -> None:
+    """Give each single-layer module of the locked stack the weights of the fused layer."""
+    fused_weights = dict(fused.rnn.named_parameters())
+    for i, layer in enumerate(stacked.rnn.layers):
+        for name, parameter in layer.named_parameters():
+            with torch.no_grad():
+                parameter.copy_(fused_weights[name.replace("_l0", f"_l{i}")])
+
+
+@pytest.mark.parametrize("cell, bidirectional, num_layers",
+                         [c for c in CONFIGS if c.values[2] == 2])
+def test_locked_stack_computes_what_the_fused_stack_computes(cell, bidirectional, num_layers):
+    fused = make_encoder(cell, bidirectional, num_layers, dropout=0.5)
+    stacked = make_encoder(cell, bidirectional, num_layers, dropout=0.5, locked_dropout=True)
+    assert count_parameters(stacked) == count_parameters(fused)
+    copy_fused_into_stack(fused, stacked)
+    inputs = make_inputs()
+    initial = fused(inputs, LENGTHS).state()  # any non-zero initial state
+    expected, got = fused(inputs, LENGTHS, initial), stacked(inputs, LENGTHS, initial)
+    torch.testing.assert_close(got.outputs, expected.outputs, rtol=0, atol=1e-6)
+    torch.testing.assert_close(got.final_state, expected.final_state, rtol=0, atol=1e-6)
+    if cell == "lstm":
+        torch.testing.assert_close(got.final_cell, expected.final_cell, rtol=0, atol=1e-6)
+
+
+def test_locked_dropout_drops_the_same_features_at_every_step():
+    torch.manual_seed(0)
+    drop = LockedDropout(0.5).train()
+    out = drop(torch.ones(8, 20, 16))  # (B, T, F)
+    assert torch.equal(out, out[:, :1].expand_as(out))  # one mask per sequence
+    assert set(out.unique().tolist()) == {0.0, 2.0}  # kept features scaled by 1 / (1 - p)
+    assert torch.equal(drop.eval()(out), out)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_weight_drop_acts_in_training_only(cell):
+    plain = make_encoder(cell, False, 2)
+    dropped = make_encoder(cell, False, 2, weight_drop=0.5)
+    assert count_parameters(dropped) == count_parameters(plain)
+    plain_weights = plain.state_dict()  # the same weights; weight_hh renamed by parametrize
+    dropped.load_state_dict({name: plain_weights[name.replace("parametrizations.", "")
+                                                 .replace(".original", "")]
+                             for name in dropped.state_dict()})
+    inputs = make_inputs()
+    torch.testing.assert_close(dropped(inputs, LENGTHS).outputs, plain(inputs, LENGTHS).outputs)
+    dropped.train()
+    assert not torch.allclose(dropped(inputs, LENGTHS).outputs, plain(inputs, LENGTHS).outputs)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_unpadded_batches_may_skip_the_lengths(cell):
+    encoder = make_encoder(cell, False, 2)
+    inputs = make_inputs(lengths=torch.tensor([6, 6]))  # (2, 6, I)
+    packed, plain = encoder(inputs, torch.tensor([6, 6])), encoder(inputs, None)
+    torch.testing.assert_close(plain.outputs, packed.outputs, rtol=0, atol=1e-6)
+    torch.testing.assert_close(plain.final_state, packed.final_state, rtol=0, atol=1e-6)
+    assert plain.mask.all()

@@ -21,6 +21,7 @@ from nlpseq.tokenization import (
     EOS,
     PAD,
     UNK,
+    UNK_ID,
     load_tokenizer,
     tokenizer_from_state,
     train_sentencepiece,
@@ -299,3 +300,11 @@ def test_bad_state_raises_clear_errors():
         tokenizer_from_state({**sp_state, "payload": "***"})
     with pytest.raises(NlpseqError, match="not a sentencepiece model"):
         tokenizer_from_state({**sp_state, "payload": "bm90IGEgbW9kZWw="})
+
+
+def test_a_corpus_that_spells_unk_keeps_unk_at_its_fixed_id():
+    """Penn Treebank writes rare words as the literal "<unk>"."""
+    tokenizer = train_tokenizers_tokenizer([" the <unk> cat", "a <unk> dog <unk>"] * 3,
+                                           model="word", vocab_size=50)
+    assert tokenizer.token_to_id(UNK) == UNK_ID
+    assert tokenizer.encode("the <unk> cat")[1] == UNK_ID

@@ -1,0 +1,364 @@
+"""Language-model (text generation) data: raw text -> token ids -> next-token batches.
+
+Two ways to batch the same text (``mode``):
+
+- ``stream`` (truncated backpropagation through time; Zaremba et al. 2014, "batchify"):
+  a split becomes one stream of N token ids, cut into B contiguous parallel streams
+  (B, N // B), then into consecutive blocks of ``block_size`` time steps. The blocks come
+  in the same order every epoch, so a model can carry its recurrent state from block i
+  to block i+1 of the same stream; ``block == 0`` marks where to reset it.
+- ``lines``: every row (line or document) is one example ``<bos> ids`` -> ``ids <eos>``,
+  batched by length and padded like the sentiment data.
+
+``line_end`` says what a line break is: ``eos`` (each row is a sentence ending in
+``<eos>``, the Penn Treebank convention) or ``newline`` (the ``"\\n"`` is a character of
+the text, as for character-level Tiny Shakespeare; the stream spells the file exactly).
+As for sentiment, ``load()`` reads the raw splits, the caller trains a tokenizer on
+``train_texts()``, then ``encode(tokenizer)`` tokenizes them (cached by ``datasets``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+
+import datasets
+import numpy as np
+import pyarrow.compute as pc
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from nlpseq.data.batching import BucketBatchSampler
+from nlpseq.data.sample import SAMPLE_DIR
+from nlpseq.data.sentiment import SPLITS, _fingerprint
+from nlpseq.data.sources import load_splits, local_copy_dir
+from nlpseq.errors import NlpseqError
+
+log = logging.getLogger(__name__)
+ENCODING_VERSION = 1  # bump when _encode_rows changes, so cached encodings are not reused
+MODES, LINE_ENDS = ("stream", "lines"), ("eos", "newline")
+
+
+class LanguageModelDataModule(pl.LightningDataModule):
+    """Plain text from local files or a named dataset, as next-token prediction batches.
+
+    Args:
+        name: ``files`` for explicit paths, ``sample`` for the embedded sample, or a
+            dataset name whose local copy lives in ``$NLPSEQ_DATA_DIR/<name>/``.
+        train_file, validation_file, test_file: paths (``.txt``: one row per line). No
+            validation file: in ``stream`` mode the last ``validation_fraction`` of the
+            training text (nanoGPT's 90/10 cut), in ``lines`` mode a seeded random
+            fraction of the rows. No test file: the test split is validation.
+        hub_id, hub_config: Hugging Face dataset loaded when no local copy exists.
+        text_column: the text column of non-``.txt`` files and hub datasets.
+        mode: ``stream`` (contiguous blocks, state carried over) or ``lines``.
+        line_end: ``eos`` (rows stripped, ``<eos>`` after each, empty rows dropped) or
+            ``newline`` (rows kept as written, line breaks included).
+        block_size: time steps per block in ``stream`` mode.
+        batch_size, eval_batch_size: parallel streams (``stream``) or examples per batch.
+        max_length: ``lines`` mode only: truncate each row to this many tokens.
+    """
+
+    task_name = "generation"  # the task this data trains; train checks they match
+    label_names = None  # a language model has no labels
+
+    def __init__(
+        self,
+        name: str = "files",
+        train_file: str | None = None,
+        validation_file: str | None = None,
+        test_file: str | None = None,
+        hub_id: str | None = None,
+        hub_config: str | None = None,
+        text_column: str = "text",
+        mode: Literal["stream", "lines"] = "stream",
+        line_end: Literal["eos", "newline"] = "eos",
+        block_size: int = 128,
+        batch_size: int = 32,
+        eval_batch_size: int = 32,
+        validation_fraction: float = 0.1,
+        max_length: int | None = None,
+        pool_batches: int = 100,
+        num_workers: int = 0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        for option, value, choices in (("mode", mode, MODES), ("line_end", line_end, LINE_ENDS)):
+            if value not in choices:
+                raise NlpseqError(f"Unknown data.{option} {value!r}; choose one of "
+                                  f"{', '.join(map(repr, choices))}")
+        for option, value in (("block_size", block_size), ("batch_size", batch_size),
+                              ("eval_batch_size", eval_batch_size)):
+            if value < 1:
+                raise NlpseqError(f"data.{option} must be >= 1, got {value}")
+        if not 0.0 < validation_fraction < 1.0:
+            raise NlpseqError(
+                f"data.validation_fraction must be in (0, 1), got {validation_fraction}")
+        self.name = name
+        self.files = {"train": train_file, "validation": validation_file, "test": test_file}
+        self.hub_id, self.hub_config = hub_id, hub_config
+        self.text_column, self.mode, self.line_end = text_column, mode, line_end
+        self.block_size = block_size
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
+        self.validation_fraction, self.max_length = validation_fraction, max_length
+        self.pool_batches, self.num_workers, self.seed = pool_batches, num_workers, seed
+        self.raw: dict[str, datasets.Dataset] = {}
+        self.streams: dict[str, torch.Tensor] = {}  # stream mode: split -> (N,) token ids
+        self.encoded: dict[str, list[dict]] = {}  # lines mode: split -> [{"ids", "index"}]
+        self.pad_id, self.bos_id, self.eos_id = 0, 2, 3
+        self.test_is_validation = False
+        self.strip = line_end == "eos"  # rows lose their surrounding whitespace
+        self.drop_empty = mode == "lines" or line_end == "eos"
+
+    # ----------------------------------------------------------------- raw splits
+    def base_dir(self) -> Path | None:
+        if self.name == "sample":
+            return SAMPLE_DIR
+        if self.name == "files":
+            return None
+        return local_copy_dir(self.name)
+
+    def load(self, splits: tuple[str, ...] = SPLITS) -> None:
+        """Read the raw splits, check the text column and hold out validation if needed."""
+        files = {split: self.files[split] for split in splits}
+        if "train" in splits and not files["train"] and self.hub_id is None:
+            raise NlpseqError("No training data: set data.train_file=PATH "
+                              "(or pick data=tiny_shakespeare)")
+        raw = load_splits(files, name=self.name, base_dir=self.base_dir(), hub_id=self.hub_id,
+                          hub_config=self.hub_config, keep_linebreaks=not self.strip)
+        for split, dataset in raw.items():
+            if self.text_column not in dataset.column_names:
+                raise NlpseqError(
+                    f"The {split} split has no column '{self.text_column}' (data.text_column); "
+                    f"columns found: {', '.join(dataset.column_names)}"
+                )
+        if "train" in splits and "validation" in splits and "validation" not in raw:
+            raw["train"], raw["validation"] = self._hold_out(raw["train"])
+        if "test" in splits and "test" not in raw and "validation" in raw:
+            log.info("No test split: test metrics are computed on the validation split")
+            raw["test"] = raw["validation"]
+            self.test_is_validation = True
+        self.raw = raw
+
+    def load_for_evaluation(self, split: str) -> None:
+        """Load what evaluating ``split`` needs: the split's own file if it has one, else
+        the splits it falls back to (test -> validation -> a held-out part of train)."""
+        if self.files[split]:
+            self.load((split,))
+        elif split == "test" and self.files["validation"]:
+            self.load(("validation", "test"))
+        else:
+            self.load(SPLITS)
+        if split not in self.raw:
+            raise NlpseqError(f"The data config has no {split} split (data.{split}_file)")
+
+    def _hold_out(self, train: datasets.Dataset) -> tuple[datasets.Dataset, datasets.Dataset]:
+        percent = 100 * self.validation_fraction
+        if self.mode == "lines":
+            log.info("No validation split: holding out %.0f%% of the training rows (seed %d)",
+                     percent, self.seed)
+            parts = train.train_test_split(test_size=self.validation_fraction, seed=self.seed)
+            return parts["train"], parts["test"]
+        log.info("No validation split: the last %.0f%% of the training text is validation",
+                 percent)
+        return _cut_tail(train, self.text_column, self.validation_fraction)
+
+    def train_texts(self) -> Iterator[str]:
+        """The training rows, for training a tokenizer on the training split only."""
+        for batch in self.raw["train"].iter(batch_size=1000):
+            for text in batch[self.text_column]:
+                text = _row_text(text, self.strip)
+                if text.strip() or not self.drop_empty:
+                    yield text
+
+    # ------------------------------------------------------------------- encoding
+    def encode(self, tokenizer, splits: tuple[str, ...] | None = None) -> None:
+        """Tokenize the loaded splits (all, or ``splits``); cached under a fingerprint."""
+        self.pad_id, self.bos_id, self.eos_id = (tokenizer.pad_id, tokenizer.bos_id,
+                                                 tokenizer.eos_id)
+        max_length = self.max_length if self.mode == "lines" else None
+        for split in splits or tuple(self.raw):
+            dataset = self.raw[split]
+            fingerprint = _fingerprint(ENCODING_VERSION, dataset._fingerprint,
+                                       tokenizer.fingerprint(), self.mode, self.line_end,
+                                       max_length, self.text_column)
+            encoded = dataset.map(
+                _encode_rows,
+                batched=True,
+                with_indices=True,
+                remove_columns=dataset.column_names,
+                fn_kwargs={"tokenizer": tokenizer, "column": self.text_column,
+                           "strip": self.strip, "drop_empty": self.drop_empty,
+                           "add_eos": self.mode == "stream" and self.line_end == "eos",
+                           "max_length": max_length},
+                new_fingerprint=fingerprint,
+                desc=f"Tokenizing {split}",
+            )
+            if len(encoded) < len(dataset):
+                log.info("Dropped %d empty rows of the %s split", len(dataset) - len(encoded),
+                         split)
+            if self.mode == "lines":
+                self.encoded[split] = encoded.to_list()
+                continue
+            ids = np.zeros(0, dtype=np.int64)
+            if len(encoded):
+                flat = pc.list_flatten(encoded.with_format("arrow")[:]["ids"])
+                ids = flat.to_numpy(zero_copy_only=False).astype(np.int64)
+            self.streams[split] = torch.from_numpy(ids)  # (N,)
+            self._blocks(split)  # a split too small fails now, not at its first batch
+
+    def num_tokens(self, split: str) -> int:
+        """The real target tokens of ``split`` as its loader yields them (for reporting)."""
+        if self.mode == "stream":
+            return self._blocks(split).num_targets
+        return sum(len(example["ids"]) + 1 for example in self._examples(split))
+
+    # ---------------------------------------------------------------- dataloaders
+    def _blocks(self, split: str) -> StreamBlocks:
+        if split not in self.streams:
+            raise NlpseqError(f"No {split} split is loaded")
+        size = self.batch_size if split == "train" else self.eval_batch_size
+        return StreamBlocks(self.streams[split], size, self.block_size, split)
+
+    def _examples(self, split: str) -> list[dict]:
+        if split not in self.encoded:
+            raise NlpseqError(f"No {split} split is loaded")
+        return self.encoded[split]
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        if self.mode == "stream":  # each item is already a batch, in corpus order
+            return DataLoader(self._blocks(split), batch_size=None, shuffle=False,
+                              num_workers=self.num_workers)
+        examples = self._examples(split)
+        sampler = BucketBatchSampler(
+            [len(e["ids"]) + 1 for e in examples],
+            self.batch_size if shuffle else self.eval_batch_size,
+            shuffle=shuffle, pool_batches=self.pool_batches, seed=self.seed,
+        )
+        collate = LinesCollator(self.pad_id, self.bos_id, self.eos_id)
+        return DataLoader(examples, batch_sampler=sampler, collate_fn=collate,
+                          num_workers=self.num_workers)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("validation", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def split_loader(self, split: str) -> DataLoader:
+        """An evaluation loader (no shuffling) over any loaded split."""
+        return self._loader(split, shuffle=False)
+
+
+class StreamBlocks(Dataset):
+    """One split's token stream as B parallel streams cut into blocks (Zaremba et al. 2014).
+
+    The N ids become ``data`` (B, S) with S = N // B (the last N mod B ids are dropped),
+    so row b is a contiguous slice of the corpus. Block i (of ceil((S - 1) / L)) is the
+    batch ``tokens = data[:, iL : iL + l]``, ``targets = data[:, iL + 1 : iL + l + 1]``
+    with l = min(L, S - 1 - iL), ``lengths`` (B,) all l and ``block`` = i (0-dim).
+    """
+
+    def __init__(self, ids: torch.Tensor, batch_size: int, block_size: int,
+                 split: str = "train") -> None:
+        steps = len(ids) // batch_size
+        if steps < 2:
+            option = "batch_size" if split == "train" else "eval_batch_size"
+            raise NlpseqError(
+                f"The {split} split has {len(ids)} tokens, too few for {batch_size} streams of "
+                f"at least 2 tokens (data.{option}={batch_size}); use a smaller data.{option}"
+            )
+        self.data = ids[: batch_size * steps].view(batch_size, steps)  # (B, S)
+        self.block_size = block_size
+
+    @property
+    def num_targets(self) -> int:
+        return self.data.shape[0] * (self.data.shape[1] - 1)
+
+    def __len__(self) -> int:
+        return math.ceil((self.data.shape[1] - 1) / self.block_size)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        if not 0 <= i < len(self):
+            raise IndexError(f"block {i} out of range ({len(self)} blocks)")
+        start = i * self.block_size
+        length = min(self.block_size, self.data.shape[1] - 1 - start)
+        return {
+            "tokens": self.data[:, start:start + length].contiguous(),  # (B, l)
+            "targets": self.data[:, start + 1:start + 1 + length].contiguous(),  # (B, l)
+            "lengths": torch.full((self.data.shape[0],), length, dtype=torch.long),  # (B,)
+            "block": torch.tensor(i, dtype=torch.long),  # ()
+        }
+
+
+class LinesCollator:
+    """Examples ``{"ids": [...], "index": int}`` -> one padded batch.
+
+    Returns ``tokens`` (B, T) = ``<bos> ids`` and ``targets`` (B, T) = ``ids <eos>``, both
+    padded with ``pad_id`` (the loss ignores it), ``lengths`` (B,) = len(ids) + 1 and
+    ``index`` (B,) the rows' positions in their split.
+    """
+
+    def __init__(self, pad_id: int, bos_id: int, eos_id: int) -> None:
+        self.pad_id, self.bos_id, self.eos_id = pad_id, bos_id, eos_id
+
+    def __call__(self, examples: list[dict]) -> dict[str, torch.Tensor]:
+        lengths = torch.tensor([len(e["ids"]) + 1 for e in examples], dtype=torch.long)
+        shape = (len(examples), int(lengths.max()))
+        tokens = torch.full(shape, self.pad_id, dtype=torch.long)  # (B, T)
+        targets = torch.full(shape, self.pad_id, dtype=torch.long)  # (B, T)
+        for row, example in enumerate(examples):
+            ids = torch.as_tensor(example["ids"], dtype=torch.long)
+            tokens[row, 0] = self.bos_id
+            tokens[row, 1:len(ids) + 1] = ids
+            targets[row, :len(ids)] = ids
+            targets[row, len(ids)] = self.eos_id
+        index = torch.tensor([e["index"] for e in examples], dtype=torch.long)
+        return {"tokens": tokens, "targets": targets, "lengths": lengths, "index": index}
+
+
+def _row_text(text, strip: bool) -> str:
+    text = "" if text is None else str(text)
+    return text.strip() if strip else text
+
+
+def _cut_tail(dataset: datasets.Dataset, column: str, fraction: float):
+    """(train, validation): the text cut at character int(n * (1 - fraction)) of the
+    concatenated rows; the row at the cut is split in two."""
+    lengths = np.array([len(_row_text(text, strip=False))
+                        for batch in dataset.iter(batch_size=10_000) for text in batch[column]])
+    ends = np.cumsum(lengths)
+    if not len(ends) or ends[-1] == 0:
+        raise NlpseqError("The train split holds no text: every row is empty")
+    cut = int(int(ends[-1]) * (1 - fraction))
+    row = int(np.searchsorted(ends, cut, side="right"))  # the row holding character `cut`
+    offset = cut - int(ends[row] - lengths[row])
+    parts = dataset.map(_cut_row, batched=True, with_indices=True,
+                        remove_columns=dataset.column_names,
+                        fn_kwargs={"column": column, "row": row, "offset": offset})
+    return parts.select(range(row + 1)), parts.select(range(row + 1, len(parts)))
+
+
+def _cut_row(batch, indices, column, row, offset):
+    texts = []
+    for i, text in zip(indices, batch[column], strict=True):
+        text = _row_text(text, strip=False)
+        texts += [text[:offset], text[offset:]] if i == row else [text]
+    return {column: texts}
+
+
+def _encode_rows(batch, indices, tokenizer, column, strip, drop_empty, add_eos, max_length):
+    kept = [(i, _row_text(text, strip)) for i, text in zip(indices, batch[column], strict=True)]
+    if drop_empty:
+        kept = [(i, text) for i, text in kept if text.strip()]
+    ids = tokenizer.encode_batch([text for _, text in kept], add_eos=add_eos)
+    if max_length:
+        ids = [seq[:max_length] for seq in ids]
+    return {"ids": ids, "index": [i for i, _ in kept]}

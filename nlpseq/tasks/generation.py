@@ -1,0 +1,216 @@
+"""Language modelling with any recurrent cell: training, evaluation and text generation.
+
+Two kinds of batches arrive (see ``nlpseq.data.language_model``): contiguous blocks of a
+token stream, marked by a ``block`` index, whose recurrent state is carried from one block
+to the next and detached in between (truncated BPTT); and padded lines, which start from
+a zero state. Metrics: loss in nats per token, perplexity, and bits per character for
+character-level tokenizers.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torchmetrics import MeanMetric
+
+from nlpseq.decoding import decode
+from nlpseq.encoders import RecurrentEncoder
+from nlpseq.errors import NlpseqError
+from nlpseq.models import RecurrentLanguageModel
+from nlpseq.models.language_model import UNIDIRECTIONAL_ONLY
+from nlpseq.tasks.base import RecurrentTask
+
+log = logging.getLogger(__name__)
+
+
+def detach_state(state):
+    """Cut the graph behind a recurrent state: gradients stop at the block boundary."""
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(s.detach() for s in state)
+    return state.detach()
+
+
+def start_token_id(data_cfg, tokenizer) -> int:
+    """The token that precedes text in training, so a prompt starts where text starts.
+
+    Lines start with ``<bos>``. A stream has no start: what comes before a line there is
+    the end of the previous one — ``<eos>``, or the newline character in ``newline`` mode.
+    """
+    if data_cfg.get("mode", "stream") == "lines":
+        return tokenizer.bos_id
+    if data_cfg.get("line_end") == "newline" and tokenizer.token_to_id("\n") is not None:
+        return tokenizer.token_to_id("\n")
+    return tokenizer.eos_id
+
+
+class GenerationTask(RecurrentTask):
+    """Train and evaluate a ``RecurrentLanguageModel``; generate text from a prompt.
+
+    Args:
+        encoder, optimizer, scheduler: Hydra partials from ``conf/encoder``,
+            ``conf/optimizer`` and ``conf/scheduler`` (scheduler may be None).
+        vocab_size, pad_id: fixed by the tokenizer.
+        embedding_dim, embedding_dropout, output_dropout, locked_dropout, tie_weights:
+            see ``RecurrentLanguageModel``.
+        monitor, monitor_mode: the validation metric that picks the best checkpoint.
+        char_level: the tokenizer is character level: also report bits per character.
+        tokenizer, start_id: for generating text during training and from checkpoints.
+    """
+
+    task_name = "generation"
+
+    def __init__(
+        self,
+        encoder: Callable[..., RecurrentEncoder],
+        optimizer: Callable[..., torch.optim.Optimizer],
+        vocab_size: int,
+        scheduler: Callable[..., dict] | None = None,
+        pad_id: int = 0,
+        embedding_dim: int = 256,
+        embedding_dropout: float = 0.1,
+        output_dropout: float = 0.3,
+        locked_dropout: bool = True,
+        tie_weights: bool = True,
+        monitor: str = "val/loss",
+        monitor_mode: Literal["min", "max"] = "min",
+        char_level: bool = False,
+        tokenizer=None,
+        start_id: int = 2,
+    ) -> None:
+        super().__init__(optimizer, scheduler)
+        self.model = RecurrentLanguageModel(
+            encoder, vocab_size=vocab_size, pad_id=pad_id, embedding_dim=embedding_dim,
+            embedding_dropout=embedding_dropout, output_dropout=output_dropout,
+            locked_dropout=locked_dropout, tie_weights=tie_weights,
+        )
+        self.pad_id, self.char_level = pad_id, char_level
+        self.tokenizer, self.start_id = tokenizer, start_id
+        self.monitor, self.monitor_mode = monitor, monitor_mode
+        self.val_nats = MeanMetric()  # nats per target token, weighted by token counts
+        self._states: dict[str, object] = {}  # carried state per loop: train / val
+
+    @classmethod
+    def check_config(cls, cfg) -> None:
+        if cfg.encoder.get("bidirectional"):
+            raise NlpseqError(UNIDIRECTIONAL_ONLY)
+
+    # ------------------------------------------------------------------ training
+    def _loss(self, batch: dict[str, Tensor], loop: str) -> tuple[Tensor, int]:
+        """Mean cross-entropy over real target tokens, carrying state for stream blocks."""
+        stream = "block" in batch
+        state = None
+        if stream and int(batch["block"]) > 0:
+            state = self._states.get(loop)
+        logits, state = self.model(batch["tokens"], None if stream else batch["lengths"], state)
+        if stream:
+            self._states[loop] = detach_state(state)
+        targets = batch["targets"]  # (B, T)
+        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=self.pad_id)
+        return loss, int((targets != self.pad_id).sum())
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        loss, count = self._loss(batch, "train")
+        self.log_train("train/loss", loss, batch_size=count)
+        return loss
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        loss, count = self._loss(batch, "val")
+        self.val_nats.update(loss, weight=count)
+
+    def on_validation_epoch_end(self) -> None:
+        nats = self.val_nats.compute()
+        self.val_nats.reset()
+        metrics = {"val/loss": nats, "val/ppl": torch.exp(nats)}
+        if self.char_level:
+            metrics["val/bpc"] = nats / math.log(2)
+        self.log_dict(metrics, prog_bar=True)
+
+    # ---------------------------------------------------------------- evaluation
+    @torch.no_grad()
+    def evaluate(self, loader, prefix: str) -> dict:
+        """Loss (nats per token), perplexity, bits per character, and the token count."""
+        self.eval()
+        total, count = 0.0, 0
+        for batch in loader:
+            batch = {key: value.to(self.device) for key, value in batch.items()}
+            loss, n = self._loss(batch, "eval")
+            total, count = total + loss.item() * n, count + n
+        self._states.pop("eval", None)
+        nats = total / max(count, 1)
+        report = {f"{prefix}/loss": nats, f"{prefix}/ppl": math.exp(min(nats, 700.0)),
+                  f"{prefix}/tokens": count}
+        if self.char_level:
+            report[f"{prefix}/bpc"] = nats / math.log(2)
+        return report
+
+    # ---------------------------------------------------------------- generation
+    def prompt_ids(self, prompt: str) -> list[int]:
+        """The start token and the prompt's ids; unknown characters become ``<unk>``."""
+        ids = self.tokenizer.encode(prompt) if prompt else []
+        if self.tokenizer.unk_id in ids:
+            unknown = sorted({c for c in prompt if not c.isspace()
+                              and self.tokenizer.token_to_id(c) is None})
+            shown = f": {' '.join(map(repr, unknown))}" if self.char_level and unknown else ""
+            log.warning("The prompt has %d piece(s) unknown to the tokenizer, read as <unk>%s",
+                        ids.count(self.tokenizer.unk_id), shown)
+        return [self.start_id, *ids]
+
+    @torch.no_grad()
+    def generate(self, prompt_ids: list[int], max_new_tokens: int, *, stop_at_eos: bool = True,
+                 on_token: Callable[[Tensor], None] | None = None, **options) -> list[int]:
+        """New token ids after ``prompt_ids``, reading the prompt once and then one step per
+        token. ``options``: greedy, temperature, top_k, top_p, seed (``nlpseq.decoding``)."""
+        self.eval()
+        tokens = torch.tensor([prompt_ids], device=self.device)  # (1, P)
+        state = None
+        if tokens.size(1) > 1:
+            _, state = self.model(tokens[:, :-1], None, None)  # the whole prompt but its last
+        eos = self.tokenizer.eos_id if stop_at_eos else None
+        new = decode(self.model.step, tokens[:, -1], state, max_new_tokens, eos_id=eos,
+                     on_token=on_token, **options)  # (1, N)
+        return new[0].tolist()
+
+    def decode_text(self, ids: list[int]) -> str:
+        """Text of generated ids; an ``<eos>`` inside a continuation reads as a line break."""
+        lines, current = [], []
+        for i in ids:
+            if i == self.tokenizer.eos_id:
+                lines.append(current)
+                current = []
+            else:
+                current.append(i)
+        return "\n".join(self.tokenizer.decode(line) for line in [*lines, current])
+
+    def complete(self, prompt: str, max_new_tokens: int, *, stop_at_eos: bool = True,
+                 on_text: Callable[[str], None] | None = None, **options) -> str:
+        """The continuation of ``prompt`` as text; ``on_text`` receives it piece by piece.
+        A final ``<eos>`` (the stop) is not part of the text."""
+        ids: list[int] = []
+        shown = ""
+
+        def stream(tokens: Tensor) -> None:
+            nonlocal shown
+            if stop_at_eos and int(tokens[0]) == self.tokenizer.eos_id:
+                return
+            ids.append(int(tokens[0]))
+            text = self.decode_text(ids)
+            if on_text is not None and text.startswith(shown) and len(text) > len(shown):
+                on_text(text[len(shown):])
+                shown = text
+
+        generated = self.generate(self.prompt_ids(prompt), max_new_tokens, on_token=stream,
+                                  stop_at_eos=stop_at_eos, **options)
+        if stop_at_eos and self.tokenizer.eos_id in generated:
+            generated = generated[:generated.index(self.tokenizer.eos_id)]
+        text = self.decode_text(generated)
+        if on_text is not None and len(text) > len(shown) and text.startswith(shown):
+            on_text(text[len(shown):])
+        return text
