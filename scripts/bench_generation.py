@@ -108,9 +108,11 @@ def main() -> None:
     result = {
         "cell": cfg.encoder.cell, "layers": cfg.encoder.num_layers,
         "hidden_size": cfg.encoder.hidden_size, "vocab_size": task.tokenizer.vocab_size,
-        "params": sum(p.numel() for p in task.parameters()), "torch_threads":
-        torch.get_num_threads(), "runs": rows,
-        "per_token_growth_1000_vs_10": round(rows[-1]["per_token_ms"] / rows[0]["per_token_ms"], 3),
+        "params": sum(p.numel() for p in task.parameters()),
+        "torch_threads": torch.get_num_threads(),
+        "runs": rows,
+        "per_token_ratio_longest_vs_shortest_prompt":
+            round(rows[-1]["per_token_ms"] / rows[0]["per_token_ms"], 3),
     }
     print(json.dumps(result, indent=2))
     if args.json:

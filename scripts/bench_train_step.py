@@ -152,7 +152,9 @@ def main() -> None:
     result = {
         "data": cfg.data.name, "cell": cfg.encoder.cell, "batches": len(batches),
         "task": type(initial).task_name,
-        "train_examples": len(datamodule.encoded["train"]),
+        "train_size": (f"{datamodule.num_tokens('train')} tokens"
+                       if hasattr(datamodule, "num_tokens")
+                       else f"{len(datamodule.encoded['train'])} examples"),
         "tokenizer_train_s": round(tokenizer_s, 2), "encode_s": round(encode_s, 2),
         "encode_cached_s": round(encode_cached_s, 2),
         "padding_efficiency": round(efficiency, 4),

@@ -131,6 +131,10 @@ class LanguageModelDataModule(pl.LightningDataModule):
         raw = load_splits(files, name=self.name, base_dir=self.base_dir(), hub_id=self.hub_id,
                           hub_config=self.hub_config, keep_linebreaks=not self.strip)
         for split, dataset in raw.items():
+            if _is_text_file(files.get(split)) and self.text_column != "text":
+                # A .txt file's rows are its lines, in column "text": whatever the hub calls
+                # the column (data.text_column), a local copy reads the same.
+                dataset = raw[split] = dataset.rename_column("text", self.text_column)
             if self.text_column not in dataset.column_names:
                 raise NlpseqError(
                     f"The {split} split has no column '{self.text_column}' (data.text_column); "
@@ -322,6 +326,10 @@ class LinesCollator:
             targets[row, len(ids)] = self.eos_id
         index = torch.tensor([e["index"] for e in examples], dtype=torch.long)
         return {"tokens": tokens, "targets": targets, "lengths": lengths, "index": index}
+
+
+def _is_text_file(path) -> bool:
+    return path is not None and str(path).lower().endswith(".txt")
 
 
 def _row_text(text, strip: bool) -> str:

@@ -134,6 +134,13 @@ def test_missing_text_column_lists_the_columns_found(tmp_path):
         dm.load()
 
 
+def test_a_text_file_reads_the_same_whatever_the_text_column_is_called(tmp_path):
+    # data=ptb names the hub's column "sentence"; the local ptb.*.txt copy must load too.
+    dm = encoded(tmp_path, text_column="sentence", batch_size=2, block_size=5)
+    assert dm.raw["train"].column_names == ["sentence"]
+    assert dm.num_tokens("train") > 0
+
+
 def test_split_too_small_for_the_batch_size_says_which_and_what_to_change(tmp_path):
     with pytest.raises(NlpseqError, match=r"The validation split has 6 tokens, too few for 8 "
                                           r"streams.*use a smaller data.eval_batch_size"):
