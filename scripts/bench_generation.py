@@ -20,12 +20,11 @@ state must do). Medians of ``--repeats`` runs; batch size 1, on the CPU.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 
 import torch
-from bench_train_step import compose_train
+from bench_train_step import compose_train, report
 from hydra.utils import instantiate
 
 from nlpseq.tasks.checkpoint import build_task, load_task
@@ -114,10 +113,7 @@ def main() -> None:
         "per_token_ratio_longest_vs_shortest_prompt":
             round(rows[-1]["per_token_ms"] / rows[0]["per_token_ms"], 3),
     }
-    print(json.dumps(result, indent=2))
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(result, handle, indent=2)
+    report(result, args.json)
 
 
 if __name__ == "__main__":

@@ -109,6 +109,14 @@ def lightning_loop(task, batches, cfg, accelerator: str) -> float:
     return monitor.tokens_per_second
 
 
+def report(result: dict, json_path: str | None) -> None:
+    """Print the result as JSON, and write it to ``json_path`` too when given."""
+    print(json.dumps(result, indent=2))
+    if json_path:
+        with open(json_path, "w") as handle:
+            json.dump(result, handle, indent=2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("overrides", nargs="*", help="config overrides, as for nlpseq-train")
@@ -165,10 +173,7 @@ def main() -> None:
         "torch_threads": torch.get_num_threads(),
         "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
     }
-    print(json.dumps(result, indent=2))
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(result, handle, indent=2)
+    report(result, args.json)
 
 
 if __name__ == "__main__":

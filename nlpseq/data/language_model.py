@@ -22,20 +22,17 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Literal
 
 import datasets
 import numpy as np
 import pyarrow.compute as pc
-import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from nlpseq.data.base import SPLITS, TextDataModule, cache_fingerprint
 from nlpseq.data.batching import BucketBatchSampler
-from nlpseq.data.sample import SAMPLE_DIR
-from nlpseq.data.sentiment import SPLITS, _fingerprint
-from nlpseq.data.sources import load_splits, local_copy_dir
+from nlpseq.data.sources import load_splits
 from nlpseq.errors import NlpseqError
 
 log = logging.getLogger(__name__)
@@ -43,7 +40,7 @@ ENCODING_VERSION = 1  # bump when _encode_rows changes, so cached encodings are 
 MODES, LINE_ENDS = ("stream", "lines"), ("eos", "newline")
 
 
-class LanguageModelDataModule(pl.LightningDataModule):
+class LanguageModelDataModule(TextDataModule):
     """Plain text from local files or a named dataset, as next-token prediction batches.
 
     Args:
@@ -86,7 +83,6 @@ class LanguageModelDataModule(pl.LightningDataModule):
         num_workers: int = 0,
         seed: int = 0,
     ) -> None:
-        super().__init__()
         for option, value, choices in (("mode", mode, MODES), ("line_end", line_end, LINE_ENDS)):
             if value not in choices:
                 raise NlpseqError(f"Unknown data.{option} {value!r}; choose one of "
@@ -95,33 +91,17 @@ class LanguageModelDataModule(pl.LightningDataModule):
                               ("eval_batch_size", eval_batch_size)):
             if value < 1:
                 raise NlpseqError(f"data.{option} must be >= 1, got {value}")
-        if not 0.0 < validation_fraction < 1.0:
-            raise NlpseqError(
-                f"data.validation_fraction must be in (0, 1), got {validation_fraction}")
-        self.name = name
-        self.files = {"train": train_file, "validation": validation_file, "test": test_file}
-        self.hub_id, self.hub_config = hub_id, hub_config
-        self.text_column, self.mode, self.line_end = text_column, mode, line_end
-        self.block_size = block_size
-        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
-        self.validation_fraction, self.max_length = validation_fraction, max_length
-        self.pool_batches, self.num_workers, self.seed = pool_batches, num_workers, seed
-        self.raw: dict[str, datasets.Dataset] = {}
+        files = {"train": train_file, "validation": validation_file, "test": test_file}
+        super().__init__(name, files, hub_id, hub_config, text_column, validation_fraction,
+                         max_length, batch_size, eval_batch_size, pool_batches, num_workers,
+                         seed)
+        self.mode, self.line_end, self.block_size = mode, line_end, block_size
         self.streams: dict[str, torch.Tensor] = {}  # stream mode: split -> (N,) token ids
-        self.encoded: dict[str, list[dict]] = {}  # lines mode: split -> [{"ids", "index"}]
-        self.pad_id, self.bos_id, self.eos_id = 0, 2, 3
-        self.test_is_validation = False
+        self.bos_id, self.eos_id = 2, 3  # lines mode: self.encoded[split] = [{"ids", "index"}]
         self.strip = line_end == "eos"  # rows lose their surrounding whitespace
         self.drop_empty = mode == "lines" or line_end == "eos"
 
     # ----------------------------------------------------------------- raw splits
-    def base_dir(self) -> Path | None:
-        if self.name == "sample":
-            return SAMPLE_DIR
-        if self.name == "files":
-            return None
-        return local_copy_dir(self.name)
-
     def load(self, splits: tuple[str, ...] = SPLITS) -> None:
         """Read the raw splits, check the text column and hold out validation if needed."""
         files = {split: self.files[split] for split in splits}
@@ -147,18 +127,6 @@ class LanguageModelDataModule(pl.LightningDataModule):
             raw["test"] = raw["validation"]
             self.test_is_validation = True
         self.raw = raw
-
-    def load_for_evaluation(self, split: str) -> None:
-        """Load what evaluating ``split`` needs: the split's own file if it has one, else
-        the splits it falls back to (test -> validation -> a held-out part of train)."""
-        if self.files[split]:
-            self.load((split,))
-        elif split == "test" and self.files["validation"]:
-            self.load(("validation", "test"))
-        else:
-            self.load(SPLITS)
-        if split not in self.raw:
-            raise NlpseqError(f"The data config has no {split} split (data.{split}_file)")
 
     def _hold_out(self, train: datasets.Dataset) -> tuple[datasets.Dataset, datasets.Dataset]:
         percent = 100 * self.validation_fraction
@@ -187,9 +155,9 @@ class LanguageModelDataModule(pl.LightningDataModule):
         max_length = self.max_length if self.mode == "lines" else None
         for split in splits or tuple(self.raw):
             dataset = self.raw[split]
-            fingerprint = _fingerprint(ENCODING_VERSION, dataset._fingerprint,
-                                       tokenizer.fingerprint(), self.mode, self.line_end,
-                                       max_length, self.text_column)
+            fingerprint = cache_fingerprint(ENCODING_VERSION, dataset._fingerprint,
+                                             tokenizer.fingerprint(), self.mode, self.line_end,
+                                             max_length, self.text_column)
             encoded = dataset.map(
                 _encode_rows,
                 batched=True,
@@ -246,19 +214,6 @@ class LanguageModelDataModule(pl.LightningDataModule):
         collate = LinesCollator(self.pad_id, self.bos_id, self.eos_id)
         return DataLoader(examples, batch_sampler=sampler, collate_fn=collate,
                           num_workers=self.num_workers)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("validation", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
-
-    def split_loader(self, split: str) -> DataLoader:
-        """An evaluation loader (no shuffling) over any loaded split."""
-        return self._loader(split, shuffle=False)
 
 
 class StreamBlocks(Dataset):

@@ -8,26 +8,22 @@ on ``train_texts()``, then ``encode(tokenizer)`` tokenizes every split with
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterator
-from pathlib import Path
 
 import datasets
-import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
+from nlpseq.data.base import SPLITS, TextDataModule, cache_fingerprint
 from nlpseq.data.batching import BucketBatchSampler, PadCollator
-from nlpseq.data.sample import SAMPLE_DIR
-from nlpseq.data.sources import load_splits, local_copy_dir
+from nlpseq.data.sources import load_splits
 from nlpseq.errors import NlpseqError
 
 log = logging.getLogger(__name__)
-SPLITS = ("train", "validation", "test")
 ENCODING_VERSION = 2  # bump when _encode_batch changes, so cached encodings are not reused
 
 
-class SentimentDataModule(pl.LightningDataModule):
+class SentimentDataModule(TextDataModule):
     """Labelled sentences from local files or a named dataset, batched by length.
 
     Args:
@@ -64,32 +60,14 @@ class SentimentDataModule(pl.LightningDataModule):
         num_workers: int = 0,
         seed: int = 0,
     ) -> None:
-        super().__init__()
-        if not 0.0 < validation_fraction < 1.0:
-            raise NlpseqError(
-                f"data.validation_fraction must be in (0, 1), got {validation_fraction}")
-        self.name = name
-        self.files = {"train": train_file, "validation": validation_file, "test": test_file}
-        self.hub_id, self.hub_config = hub_id, hub_config
-        self.text_column, self.label_column = text_column, label_column
+        files = {"train": train_file, "validation": validation_file, "test": test_file}
+        super().__init__(name, files, hub_id, hub_config, text_column, validation_fraction,
+                         max_length, batch_size, eval_batch_size, pool_batches, num_workers,
+                         seed)
+        self.label_column = label_column
         self.label_names = list(label_names) if label_names else None
-        self.validation_fraction = validation_fraction
-        self.max_length = max_length
-        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
-        self.pool_batches, self.num_workers, self.seed = pool_batches, num_workers, seed
-        self.raw: dict[str, datasets.Dataset] = {}
-        self.encoded: dict[str, list[dict]] = {}
-        self.pad_id = 0
-        self.test_is_validation = False
 
     # ----------------------------------------------------------------- raw splits
-    def base_dir(self) -> Path | None:
-        if self.name == "sample":
-            return SAMPLE_DIR
-        if self.name == "files":
-            return None
-        return local_copy_dir(self.name)
-
     def load(self, splits: tuple[str, ...] = SPLITS) -> None:
         """Read the raw splits, check columns and labels, and fix ``label_names``."""
         files = {split: self.files[split] for split in splits}
@@ -115,18 +93,6 @@ class SentimentDataModule(pl.LightningDataModule):
                 raise NlpseqError("label_names are unknown: give data.label_names or a train file")
             self.label_names = _label_names_from(raw["train"][self.label_column])
         self.raw = raw
-
-    def load_for_evaluation(self, split: str) -> None:
-        """Load what evaluating ``split`` needs: the split's own file if it has one, else
-        the splits it falls back to (test -> validation -> a held-out part of train)."""
-        if self.files[split]:
-            self.load((split,))
-        elif split == "test" and self.files["validation"]:
-            self.load(("validation", "test"))
-        else:
-            self.load(SPLITS)
-        if split not in self.raw:
-            raise NlpseqError(f"The data config has no {split} split (data.{split}_file)")
 
     def _check_columns(self, split: str, dataset: datasets.Dataset) -> None:
         for option, column in (("text_column", self.text_column),
@@ -158,9 +124,10 @@ class SentimentDataModule(pl.LightningDataModule):
         for split in splits or tuple(self.raw):
             dataset = self.raw[split]
             self._check_labels(split, dataset, label_ids)
-            fingerprint = _fingerprint(ENCODING_VERSION, dataset._fingerprint,
-                                       tokenizer.fingerprint(), self.max_length,
-                                       self.text_column, self.label_column, self.label_names)
+            fingerprint = cache_fingerprint(ENCODING_VERSION, dataset._fingerprint,
+                                             tokenizer.fingerprint(), self.max_length,
+                                             self.text_column, self.label_column,
+                                             self.label_names)
             encoded = dataset.map(
                 _encode_batch,
                 batched=True,
@@ -195,19 +162,6 @@ class SentimentDataModule(pl.LightningDataModule):
         return DataLoader(examples, batch_sampler=sampler, collate_fn=PadCollator(self.pad_id),
                           num_workers=self.num_workers)
 
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("validation", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
-
-    def split_loader(self, split: str) -> DataLoader:
-        """An evaluation loader (sorted by length, no shuffling) over any loaded split."""
-        return self._loader(split, shuffle=False)
-
     def texts(self, split: str) -> list[str]:
         return [str(t).strip() for t in self.raw[split][self.text_column]]
 
@@ -240,7 +194,3 @@ def _encode_batch(batch, indices, tokenizer, text_column, label_column, label_id
         "label_id": [_label_id(label, label_ids) for label in batch[label_column]],
         "index": indices,
     }
-
-
-def _fingerprint(*parts) -> str:
-    return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]

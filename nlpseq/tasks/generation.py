@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Literal
 
 import torch
@@ -49,6 +50,23 @@ def start_token_id(data_cfg, tokenizer) -> int:
     if data_cfg.get("line_end") == "newline" and tokenizer.token_to_id("\n") is not None:
         return tokenizer.token_to_id("\n")
     return tokenizer.eos_id
+
+
+@contextmanager
+def single_steps_without_onednn() -> Iterator[None]:
+    """Run one-token recurrent steps on PyTorch's own CPU kernels.
+
+    oneDNN's LSTM is fast over a long sequence but slow for the one-step calls of
+    generation on a CPU: 7.8 ms against 1.0 ms per token for a 2 x 512 LSTM at batch 1
+    (2-core CPU, scripts/bench_generation.py). GRU and RNN steps cost the same either way;
+    GPUs do not use oneDNN.
+    """
+    enabled = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = False
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.enabled = enabled
 
 
 class GenerationTask(RecurrentTask):
@@ -174,8 +192,9 @@ class GenerationTask(RecurrentTask):
         if tokens.size(1) > 1:
             _, state = self.model(tokens[:, :-1], None, None)  # the whole prompt but its last
         eos = self.tokenizer.eos_id if stop_at_eos else None
-        new = decode(self.model.step, tokens[:, -1], state, max_new_tokens, eos_id=eos,
-                     on_token=on_token, **options)  # (1, N)
+        with single_steps_without_onednn():
+            new = decode(self.model.step, tokens[:, -1], state, max_new_tokens, eos_id=eos,
+                         on_token=on_token, **options)  # (1, N)
         return new[0].tolist()
 
     def decode_text(self, ids: list[int]) -> str:

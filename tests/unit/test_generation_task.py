@@ -101,6 +101,21 @@ def test_the_prompt_is_read_once_and_each_new_token_costs_one_step():
         assert calls["forward"] == [prompt_length] + [1] * 30
 
 
+def test_one_token_steps_run_without_onednn_and_the_setting_comes_back():
+    task = make_task(cell="lstm")
+    seen, step = [], task.model.step
+
+    def record_backend(tokens, state):
+        seen.append(torch.backends.mkldnn.enabled)
+        return step(tokens, state)
+
+    task.model.step = record_backend
+    before = torch.backends.mkldnn.enabled
+    task.generate([BOS_ID, 5, 6], 4, stop_at_eos=False, greedy=True)
+    assert seen == [False] * 4
+    assert torch.backends.mkldnn.enabled == before
+
+
 def test_unknown_characters_in_a_prompt_become_unk_with_a_warning(caplog):
     task = make_task()
     with caplog.at_level(logging.WARNING):

@@ -1,0 +1,87 @@
+"""What the task DataModules share: where a named dataset lives, which splits evaluating
+one split needs, and the four loaders Lightning asks for (each module builds its own
+``_loader(split, shuffle)``)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytorch_lightning as pl
+from torch.utils.data import DataLoader
+
+from nlpseq.data.sample import SAMPLE_DIR
+from nlpseq.data.sources import local_copy_dir
+from nlpseq.errors import NlpseqError
+
+SPLITS = ("train", "validation", "test")
+
+
+def cache_fingerprint(*parts) -> str:
+    """A short stable hash of everything an encoding depends on (the ``datasets`` cache key)."""
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
+
+
+class TextDataModule(pl.LightningDataModule):
+    """Base of ``SentimentDataModule`` and ``LanguageModelDataModule``: keeps the options
+    both share (documented there). Subclasses implement ``load(splits)`` and
+    ``_loader(split, shuffle)``."""
+
+    def __init__(self, name: str, files: dict[str, str | None], hub_id: str | None,
+                 hub_config: str | None, text_column: str, validation_fraction: float,
+                 max_length: int | None, batch_size: int, eval_batch_size: int,
+                 pool_batches: int, num_workers: int, seed: int) -> None:
+        super().__init__()
+        if not 0.0 < validation_fraction < 1.0:
+            raise NlpseqError(
+                f"data.validation_fraction must be in (0, 1), got {validation_fraction}")
+        self.name, self.files = name, files
+        self.hub_id, self.hub_config = hub_id, hub_config
+        self.text_column = text_column
+        self.validation_fraction, self.max_length = validation_fraction, max_length
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
+        self.pool_batches, self.num_workers, self.seed = pool_batches, num_workers, seed
+        self.raw: dict = {}  # split -> datasets.Dataset of raw rows
+        self.encoded: dict[str, list[dict]] = {}
+        self.pad_id = 0
+        self.test_is_validation = False
+
+    def load(self, splits: tuple[str, ...] = SPLITS) -> None:
+        raise NotImplementedError
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        raise NotImplementedError
+
+    def base_dir(self) -> Path | None:
+        """Where relative file names point: the embedded sample, ``$NLPSEQ_DATA_DIR/<name>``
+        for a named dataset, or nowhere (``files``: paths as given)."""
+        if self.name == "sample":
+            return SAMPLE_DIR
+        if self.name == "files":
+            return None
+        return local_copy_dir(self.name)
+
+    def load_for_evaluation(self, split: str) -> None:
+        """Load what evaluating ``split`` needs: the split's own file if it has one, else
+        the splits it falls back to (test -> validation -> a held-out part of train)."""
+        if self.files[split]:
+            self.load((split,))
+        elif split == "test" and self.files["validation"]:
+            self.load(("validation", "test"))
+        else:
+            self.load(SPLITS)
+        if split not in self.raw:
+            raise NlpseqError(f"The data config has no {split} split (data.{split}_file)")
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("validation", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def split_loader(self, split: str) -> DataLoader:
+        """An evaluation loader (no shuffling) over any loaded split."""
+        return self._loader(split, shuffle=False)
