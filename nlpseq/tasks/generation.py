@@ -208,19 +208,28 @@ class GenerationTask(RecurrentTask):
                 current.append(i)
         return "\n".join(self.tokenizer.decode(line) for line in [*lines, current])
 
+    def continuation_text(self, context: list[int], ids: list[int]) -> str:
+        """Text of ``ids`` as it follows the ``context`` ids: with the space a word-level
+        tokenizer puts between the prompt's last word and the first new one."""
+        if not context:
+            return self.decode_text(ids)
+        before, whole = self.decode_text(context), self.decode_text(context + ids)
+        return whole[len(before):] if whole.startswith(before) else self.decode_text(ids)
+
     def complete(self, prompt: str, max_new_tokens: int, *, stop_at_eos: bool = True,
                  on_text: Callable[[str], None] | None = None, **options) -> str:
         """The continuation of ``prompt`` as text; ``on_text`` receives it piece by piece.
         A final ``<eos>`` (the stop) is not part of the text."""
         ids: list[int] = []
         shown = ""
+        context = self.tokenizer.encode(prompt)[-8:] if prompt else []  # enough for spacing
 
         def stream(tokens: Tensor) -> None:
             nonlocal shown
             if stop_at_eos and int(tokens[0]) == self.tokenizer.eos_id:
                 return
             ids.append(int(tokens[0]))
-            text = self.decode_text(ids)
+            text = self.continuation_text(context, ids)
             if on_text is not None and text.startswith(shown) and len(text) > len(shown):
                 on_text(text[len(shown):])
                 shown = text
@@ -229,7 +238,7 @@ class GenerationTask(RecurrentTask):
                                   stop_at_eos=stop_at_eos, **options)
         if stop_at_eos and self.tokenizer.eos_id in generated:
             generated = generated[:generated.index(self.tokenizer.eos_id)]
-        text = self.decode_text(generated)
+        text = self.continuation_text(context, generated)
         if on_text is not None and len(text) > len(shown) and text.startswith(shown):
             on_text(text[len(shown):])
         return text

@@ -14,14 +14,14 @@ from nlpseq.tokenization import BOS_ID, EOS_ID, train_tokenizers_tokenizer
 SENTENCE = "the quick brown fox jumps over the lazy dog."
 
 
-def make_task(cell="gru", hidden=48, text=SENTENCE):
+def make_task(cell="gru", hidden=48, text=SENTENCE, model="char"):
     torch.manual_seed(0)
-    tokenizer = train_tokenizers_tokenizer([text], model="char", vocab_size=100)
+    tokenizer = train_tokenizers_tokenizer([text], model=model, vocab_size=100)
     encoder = functools.partial(RecurrentEncoder, cell=cell, hidden_size=hidden, num_layers=1)
     optimizer = functools.partial(torch.optim.Adam, lr=0.02)
     return GenerationTask(encoder, optimizer, vocab_size=tokenizer.vocab_size,
                           embedding_dim=hidden, embedding_dropout=0.0, output_dropout=0.0,
-                          char_level=True, tokenizer=tokenizer, start_id=BOS_ID)
+                          char_level=model == "char", tokenizer=tokenizer, start_id=BOS_ID)
 
 
 def line_batch(task, text=SENTENCE):
@@ -44,6 +44,23 @@ def test_a_tiny_model_overfits_a_sentence_then_reproduces_it_greedily(cell):
     assert count == len(SENTENCE) + 1 and loss.item() < 0.05
     assert task.complete("", max_new_tokens=80, greedy=True) == SENTENCE
     assert task.complete("the quick", max_new_tokens=80, greedy=True) == SENTENCE[9:]
+
+
+def test_a_word_level_continuation_starts_with_the_space_after_the_prompt():
+    words = "the quick brown fox jumps over the lazy dog"
+    task = make_task(text=words, model="word")
+    optimizer = task.optimizer_factory(task.parameters())
+    batch = line_batch(task, words)
+    task.train()
+    for _ in range(100):
+        loss, _ = task._loss(batch, "train")
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    pieces: list[str] = []
+    text = task.complete("the quick", max_new_tokens=20, greedy=True, on_text=pieces.append)
+    assert text == " brown fox jumps over the lazy dog"
+    assert "".join(pieces) == text
 
 
 def test_sampling_with_a_seed_repeats_and_top_k_1_is_greedy():
