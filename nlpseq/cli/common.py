@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
+from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
 from nlpseq.errors import NlpseqError
@@ -110,3 +111,22 @@ def _composition_message(err: Exception, config_name: str, overrides: list[str])
             hint = f" (the task's other data options are added with +{key}=...)"
         return f"Unknown key '{key}'; {parent or 'the config'} has: {keys}{hint}"
     return f"Unknown key '{key}' ({parent} is not a group of keys)"
+
+
+def class_of(node: DictConfig):
+    """The class a config node's ``_target_`` names, or None when it names none (the config
+    validation reports a bad ``_target_`` with its key)."""
+    try:
+        return get_class(node._target_)
+    except Exception:
+        return None
+
+
+def check_data_fits_task(data_cfg: DictConfig, task_name: str, action: str) -> None:
+    """Refuse data made for another task (``data=sst2`` for a language model)."""
+    data_task = getattr(class_of(data_cfg), "task_name", None)
+    if data_task and data_task != task_name:
+        raise NlpseqError(
+            f"data={data_cfg.get('name', 'this')} is a {data_task} dataset and cannot "
+            f"{action}; pick a {task_name} dataset, data=sample or data=files"
+        )

@@ -14,13 +14,19 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import get_class, instantiate
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from nlpseq.cli.common import CONFIG_DIR, check_overrides, pick_device, run_command, write_metrics
+from nlpseq.cli.common import (
+    CONFIG_DIR,
+    check_data_fits_task,
+    check_overrides,
+    pick_device,
+    run_command,
+    write_metrics,
+)
 from nlpseq.cli.report import print_report
 from nlpseq.config import EvalConfig, validate_config
-from nlpseq.errors import NlpseqError
 from nlpseq.tasks.checkpoint import load_task
 
 log = logging.getLogger("nlpseq.eval")
@@ -34,7 +40,7 @@ def evaluate(cfg: DictConfig) -> dict:
 
     data_cfg = evaluation_data_config(cfg, train_cfg, task.task_name)
     log.info("Instantiating data <%s> (%s split)", data_cfg._target_, cfg.split)
-    runtime = {"label_names": task.label_names if task.task_name == "sentiment" else None,
+    runtime = {"label_names": getattr(task, "label_names", None),
                "eval_batch_size": cfg.batch_size}
     datamodule = instantiate(data_cfg, **{k: v for k, v in runtime.items() if v is not None})
     datamodule.load_for_evaluation(cfg.split)
@@ -59,10 +65,7 @@ def evaluation_data_config(cfg: DictConfig, train_cfg: DictConfig, task_name: st
         defaults = OmegaConf.load(Path(CONFIG_DIR) / "task_defaults" / f"{task_name}.yaml")
         data = OmegaConf.merge(defaults.data, cfg.data)
     data.seed = cfg.seed
-    data_task = getattr(get_class(data._target_), "task_name", task_name)
-    if data_task != task_name:
-        raise NlpseqError(f"data={data.get('name')} is a {data_task} dataset; the checkpoint "
-                          f"is a {task_name} model")
+    check_data_fits_task(data, task_name, f"evaluate a {task_name} checkpoint")
     validate_config(OmegaConf.create({"data": data}))
     return data
 

@@ -16,11 +16,18 @@ import hydra
 import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import get_class, instantiate
+from hydra.utils import instantiate
 from omegaconf import DictConfig
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar
 
-from nlpseq.cli.common import CONFIG_DIR, check_overrides, run_command, write_metrics
+from nlpseq.cli.common import (
+    CONFIG_DIR,
+    check_data_fits_task,
+    check_overrides,
+    class_of,
+    run_command,
+    write_metrics,
+)
 from nlpseq.cli.report import print_report
 from nlpseq.config import TrainConfig, validate_config
 from nlpseq.errors import NlpseqError
@@ -78,24 +85,11 @@ def train(cfg: DictConfig) -> dict:
 def check_task_and_data(cfg: DictConfig) -> None:
     """What the task refuses (a bidirectional language model) and data of another task
     (``data=sst2`` with ``task=generation``) fail before anything runs."""
-    task_class = _class_of(cfg.task)
-    if hasattr(task_class, "check_config"):
-        task_class.check_config(cfg)
-    task_name = getattr(task_class, "task_name", None)
-    data_task = getattr(_class_of(cfg.data), "task_name", None)
-    if task_name and data_task and task_name != data_task:
-        data = cfg.data.get("name", "this")
-        raise NlpseqError(
-            f"data={data} is a {data_task} dataset and cannot train task={task_name}; pick a "
-            f"{task_name} dataset, data=sample or data=files"
-        )
-
-
-def _class_of(node):
-    try:
-        return get_class(node._target_)
-    except Exception:  # validate_config reports a bad _target_ with its key
-        return None
+    task_class = class_of(cfg.task)
+    if not hasattr(task_class, "check_config"):  # not an nlpseq task: validation says so
+        return
+    task_class.check_config(cfg)
+    check_data_fits_task(cfg.data, task_class.task_name, f"train task={task_class.task_name}")
 
 
 def prepare_data(cfg: DictConfig):

@@ -61,11 +61,13 @@ def filter_logits(logits: Tensor, top_k: int | None = None, top_p: float = 1.0) 
         top_p: nucleus mass in (0, 1]; 1.0 keeps all.
 
     Returns:
-        A filtered copy of `logits`.
+        A filtered copy of `logits` (`logits` itself when nothing is filtered).
 
     Shape:
         logits: (B, V) -> (B, V)
     """
+    if top_k is None and top_p >= 1.0:
+        return logits  # nothing to filter: skip the per-step sort over the vocabulary
     sorted_logits, order = torch.sort(logits, dim=-1, descending=True, stable=True)  # (B, V)
     remove = torch.zeros_like(sorted_logits, dtype=torch.bool)  # (B, V) in sorted order
     if top_k is not None:

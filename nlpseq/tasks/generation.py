@@ -58,8 +58,8 @@ def single_steps_without_onednn() -> Iterator[None]:
 
     oneDNN's LSTM is fast over a long sequence but slow for the one-step calls of
     generation on a CPU: 7.8 ms against 1.0 ms per token for a 2 x 512 LSTM at batch 1
-    (2-core CPU, scripts/bench_generation.py). GRU and RNN steps cost the same either way;
-    GPUs do not use oneDNN.
+    (2-core CPU, ``generate`` timed with the backend on and off). GRU and RNN steps cost
+    the same either way; GPUs do not use oneDNN.
     """
     enabled = torch.backends.mkldnn.enabled
     torch.backends.mkldnn.enabled = False
@@ -222,7 +222,8 @@ class GenerationTask(RecurrentTask):
         A final ``<eos>`` (the stop) is not part of the text."""
         ids: list[int] = []
         shown = ""
-        context = self.tokenizer.encode(prompt)[-8:] if prompt else []  # enough for spacing
+        prompt_ids = self.prompt_ids(prompt)  # the start token, then the prompt's ids
+        context = prompt_ids[1:][-8:]  # enough of the prompt to space the continuation
 
         def stream(tokens: Tensor) -> None:
             nonlocal shown
@@ -234,7 +235,7 @@ class GenerationTask(RecurrentTask):
                 on_text(text[len(shown):])
                 shown = text
 
-        generated = self.generate(self.prompt_ids(prompt), max_new_tokens, on_token=stream,
+        generated = self.generate(prompt_ids, max_new_tokens, on_token=stream,
                                   stop_at_eos=stop_at_eos, **options)
         if stop_at_eos and self.tokenizer.eos_id in generated:
             generated = generated[:generated.index(self.tokenizer.eos_id)]

@@ -24,6 +24,18 @@ def make_task(cell="gru", hidden=48, text=SENTENCE, model="char"):
                           char_level=model == "char", tokenizer=tokenizer, start_id=BOS_ID)
 
 
+def overfit(task, batch, steps):
+    """Train ``task`` on one batch for ``steps`` Adam steps; return the last loss and count."""
+    optimizer = task.optimizer_factory(task.parameters())
+    task.train()
+    for _ in range(steps):
+        loss, count = task._loss(batch, "train")
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return loss, count
+
+
 def line_batch(task, text=SENTENCE):
     ids = task.tokenizer.encode(text)
     return {"tokens": torch.tensor([[BOS_ID, *ids]]), "targets": torch.tensor([[*ids, EOS_ID]]),
@@ -33,14 +45,7 @@ def line_batch(task, text=SENTENCE):
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_a_tiny_model_overfits_a_sentence_then_reproduces_it_greedily(cell):
     task = make_task(cell)
-    optimizer = task.optimizer_factory(task.parameters())
-    batch = line_batch(task)
-    task.train()
-    for _ in range(150):
-        loss, count = task._loss(batch, "train")
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    loss, count = overfit(task, line_batch(task), steps=150)
     assert count == len(SENTENCE) + 1 and loss.item() < 0.05
     assert task.complete("", max_new_tokens=80, greedy=True) == SENTENCE
     assert task.complete("the quick", max_new_tokens=80, greedy=True) == SENTENCE[9:]
@@ -49,14 +54,7 @@ def test_a_tiny_model_overfits_a_sentence_then_reproduces_it_greedily(cell):
 def test_a_word_level_continuation_starts_with_the_space_after_the_prompt():
     words = "the quick brown fox jumps over the lazy dog"
     task = make_task(text=words, model="word")
-    optimizer = task.optimizer_factory(task.parameters())
-    batch = line_batch(task, words)
-    task.train()
-    for _ in range(100):
-        loss, _ = task._loss(batch, "train")
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    overfit(task, line_batch(task, words), steps=100)
     pieces: list[str] = []
     text = task.complete("the quick", max_new_tokens=20, greedy=True, on_text=pieces.append)
     assert text == " brown fox jumps over the lazy dog"
