@@ -13,7 +13,7 @@ PIP_CONSTRAINTS = $(if $(CONSTRAINTS),-c $(CONSTRAINTS),)
 
 DATA_DIR ?= $(abspath ../shared/data)
 
-.PHONY: install train test test-all lint bench bench-generate sst2 clean
+.PHONY: install train test test-all lint bench bench-generate bench-translate sst2 clean
 
 $(BIN)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ bench: install
 
 bench-generate: install
 	NLPSEQ_DATA_DIR=$(DATA_DIR) $(BIN)/python scripts/bench_generation.py $(ARGS)
+
+# nlpseq vs JoeyNMT on Multi30k (same model, data and budget), then greedy vs beam-5 speed.
+bench-translate: install
+	NLPSEQ_DATA_DIR=$(DATA_DIR) $(BIN)/python scripts/bench_translation.py $(ARGS)
 
 # The SST-2 table of the README: the three cells, one run each (about 10 min a cell here).
 sst2: install

@@ -11,7 +11,12 @@ from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_dir
-from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
+from hydra.errors import (
+    ConfigCompositionException,
+    InstantiationException,
+    MissingConfigException,
+    OverrideParseException,
+)
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
@@ -33,16 +38,33 @@ CONFIG_DIR = config_dir()
 
 
 def run_command(command: Callable[[DictConfig], object], cfg: DictConfig) -> object:
-    """Run ``command``; a user error becomes one line on stderr and exit status 2."""
+    """Run ``command``; a user error becomes one line on stderr and exit status 2.
+
+    Denormal floats are flushed to zero first: after a few optimizer steps, one-step
+    recurrent kernels (a translation decoder with input feeding) met enough of them to
+    run 25x slower on a CPU (9.5 s against 0.36 s per batch, 2-core CPU, GRU 512).
+    """
+    torch.set_flush_denormal(True)
     try:
         return command(cfg)
-    except NlpseqError as err:
+    except (NlpseqError, InstantiationException) as err:
+        cause = user_error(err)
+        if cause is None:
+            raise
         log.debug("user error", exc_info=True)
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {cause}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+
+
+def user_error(err: BaseException) -> NlpseqError | None:
+    """The NlpseqError behind ``err``: itself, or what an object built by
+    ``hydra.utils.instantiate`` raised (Hydra wraps it in an InstantiationException)."""
+    while err is not None and not isinstance(err, NlpseqError):
+        err = err.__cause__
+    return err
 
 
 def pick_device(accelerator: str) -> torch.device:
@@ -61,6 +83,18 @@ def write_metrics(run_dir: Path, metrics: dict) -> Path:
     flat = {k: v for k, v in metrics.items() if isinstance(v, (int, float, str, bool))}
     path = run_dir / "metrics.json"
     path.write_text(json.dumps(flat, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def write_hypotheses(run_dir: Path, report: dict, prefix: str) -> Path | None:
+    """Move a translation report's hypotheses out of it into ``hypotheses.<prefix>.txt``
+    (one line per sentence of the split, in its order)."""
+    hypotheses = report.pop(f"{prefix}/hypotheses", None)
+    if hypotheses is None:
+        return None
+    path = run_dir / f"hypotheses.{prefix}.txt"
+    path.write_text("".join(line + "\n" for line in hypotheses), encoding="utf-8")
+    log.info("Hypotheses written to %s", path)
     return path
 
 
@@ -101,8 +135,12 @@ def _composition_message(err: Exception, config_name: str, overrides: list[str])
     key = match.group(1)
     parent, _, leaf = key.rpartition(".")
     others = [o for o in overrides if o.split("=", 1)[0] != key]
+    choices = [o for o in others if "." not in o.split("=", 1)[0]]  # group choices only
     with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
-        cfg = compose(config_name, overrides=others)
+        try:
+            cfg = compose(config_name, overrides=others)
+        except (ConfigCompositionException, OverrideParseException, MissingConfigException):
+            cfg = compose(config_name, overrides=choices)  # another key is unknown too
     node = OmegaConf.select(cfg, parent) if parent else cfg
     if isinstance(node, DictConfig):
         keys = ", ".join(str(k) for k in node.keys() if not str(k).startswith("_"))

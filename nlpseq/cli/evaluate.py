@@ -23,11 +23,14 @@ from nlpseq.cli.common import (
     check_overrides,
     pick_device,
     run_command,
+    write_hypotheses,
     write_metrics,
 )
 from nlpseq.cli.report import print_report
 from nlpseq.config import EvalConfig, validate_config
+from nlpseq.errors import NlpseqError
 from nlpseq.tasks.checkpoint import load_task
+from nlpseq.tasks.translation import check_beam_options
 
 log = logging.getLogger("nlpseq.eval")
 
@@ -47,13 +50,27 @@ def evaluate(cfg: DictConfig) -> dict:
     datamodule.encode(tokenizer, splits=(cfg.split,))
 
     prefix = {"validation": "val"}.get(cfg.split, cfg.split)
-    report = task.evaluate(datamodule.split_loader(cfg.split), prefix)
+    report = task.evaluate(datamodule.split_loader(cfg.split), prefix,
+                           **decoding_options(cfg, task.task_name))
+    write_hypotheses(run_dir, report, prefix)
     print_report(task, report, prefix)
     report["ckpt_path"] = str(cfg.ckpt_path)
     write_metrics(run_dir, report)
     (run_dir / "eval_report.json").write_text(json.dumps(report, indent=2) + "\n")
     log.info("Metrics written to %s", run_dir / "metrics.json")
     return report
+
+
+def decoding_options(cfg: DictConfig, task_name: str) -> dict:
+    """``beam_size`` and ``length_penalty`` when given; translation checkpoints only."""
+    options = {key: cfg[key] for key in ("beam_size", "length_penalty")
+               if cfg.get(key) is not None}
+    if options and task_name != "translation":
+        raise NlpseqError(f"{', '.join(options)} applies to translation checkpoints; "
+                          f"'{cfg.ckpt_path}' is a {task_name} one")
+    if options:
+        check_beam_options(options.get("beam_size", 1), 1, options.get("length_penalty", 0.0))
+    return options
 
 
 def evaluation_data_config(cfg: DictConfig, train_cfg: DictConfig, task_name: str):
@@ -63,7 +80,10 @@ def evaluation_data_config(cfg: DictConfig, train_cfg: DictConfig, task_name: st
         data = train_cfg.data.copy()
     else:
         defaults = OmegaConf.load(Path(CONFIG_DIR) / "task_defaults" / f"{task_name}.yaml")
-        data = OmegaConf.merge(defaults.data, cfg.data)
+        # a translation model keeps its direction unless data.source_lang/target_lang say
+        languages = {key: train_cfg.data[key] for key in ("source_lang", "target_lang")
+                     if key in train_cfg.data}
+        data = OmegaConf.merge(defaults.data, languages, cfg.data)
     data.seed = cfg.seed
     check_data_fits_task(data, task_name, f"evaluate a {task_name} checkpoint")
     validate_config(OmegaConf.create({"data": data}))

@@ -4,7 +4,9 @@ Sentiment checkpoints: ``text="..."``, ``input_file=F`` (one text a line) or sta
 give one JSON object per line (label and probabilities). Generation checkpoints:
 ``prompt="..."`` streams the continuation to the terminal; prompts from ``input_file`` or
 standard input give one JSON object per prompt. Output goes to ``output_file`` or standard
-output; logs go to stderr.
+output; logs go to stderr. Translation checkpoints: ``text="..."``, ``input_file=F`` or
+standard input give one translation per line (``beam_size``, ``length_penalty``,
+``n_best``); ``attention_file=att.json|att.png`` saves the first sentence's attention.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from nlpseq.config import PredictConfig, validate_config
 from nlpseq.data import BucketBatchSampler, PadCollator
 from nlpseq.data.sources import check_utf8
 from nlpseq.decoding import check_sampling_options
+from nlpseq.diagnostics import save_attention
 from nlpseq.errors import NlpseqError
 from nlpseq.tasks.checkpoint import check_task, load_task
+from nlpseq.tasks.translation import check_beam_options
 
 log = logging.getLogger("nlpseq.predict")
 
@@ -39,8 +43,9 @@ def read_inputs(cfg: DictConfig) -> list[str]:
     return read_lines(cfg.input_file)
 
 
-def read_lines(input_file: str | None) -> list[str]:
-    """The non-empty lines of ``input_file``, or of standard input when it is None or "-"."""
+def read_lines(input_file: str | None, keep_empty: bool = False) -> list[str]:
+    """The non-empty lines of ``input_file``, or of standard input when it is None or "-";
+    ``keep_empty`` keeps every line (translation answers line for line)."""
     if input_file in (None, "-"):
         if sys.stdin is None or sys.stdin.isatty():
             raise NlpseqError("No input: give text=..., input_file=PATH or pipe text to stdin")
@@ -52,6 +57,8 @@ def read_lines(input_file: str | None) -> list[str]:
         check_utf8(path)
         lines = path.read_text(encoding="utf-8").splitlines()
     texts = [line for line in lines if line.strip()]
+    if keep_empty and texts:
+        return lines
     if len(texts) < len(lines):
         log.warning("Skipped %d empty line(s)", len(lines) - len(texts))
     if not texts:
@@ -63,8 +70,13 @@ def predict(cfg: DictConfig) -> list[dict]:
     validate_config(cfg, PredictConfig)
     if cfg.prompt is not None:
         return generate(cfg)
-    texts = read_inputs(cfg)
     task, tokenizer, _ = load_task(cfg.ckpt_path)
+    if task.task_name == "translation":
+        return translate(cfg, task)
+    if cfg.attention_file is not None:
+        raise NlpseqError(f"attention_file needs a translation checkpoint; '{cfg.ckpt_path}' "
+                          f"is a {task.task_name} one")
+    texts = read_inputs(cfg)
     if task.task_name == "generation":
         if cfg.text is not None:
             raise NlpseqError(f"'{cfg.ckpt_path}' is a generation checkpoint: give "
@@ -102,7 +114,7 @@ def generate(cfg: DictConfig, prompts: list[str] | None = None, task=None) -> li
     """Continue ``prompt`` (streamed to the terminal) or each prompt of a file (JSON lines)."""
     check_sampling_options(cfg.max_new_tokens, cfg.temperature, cfg.top_k, cfg.top_p)
     if cfg.prompt is not None and (cfg.text is not None or cfg.input_file is not None):
-        raise NlpseqError("Give either prompt=... or input_file=..., not both")
+        raise NlpseqError("Give prompt=... alone, without text=... or input_file=...")
     if task is None:
         task, _, _ = load_task(cfg.ckpt_path, expected_task="generation")
     task.to(pick_device(cfg.accelerator))
@@ -129,6 +141,40 @@ def generate(cfg: DictConfig, prompts: list[str] | None = None, task=None) -> li
             for prompt in prompts]
     write_json_lines(rows, cfg.output_file)
     return rows
+
+
+def translate(cfg: DictConfig, task) -> list[dict]:
+    """Translate ``text`` or every line of ``input_file`` / standard input, one output line
+    per input line (an empty line stays empty); ``n_best`` > 1 gives JSON lines."""
+    beam_size = task.beam_size if cfg.beam_size is None else cfg.beam_size
+    check_beam_options(beam_size, cfg.n_best, cfg.length_penalty or 0.0)
+    lines = read_inputs(cfg) if cfg.text is not None else read_lines(cfg.input_file,
+                                                                     keep_empty=True)
+    task.to(pick_device(cfg.accelerator))
+    wanted = [line for line in lines if line.strip()]
+    found = iter(task.translate(wanted, beam_size, cfg.length_penalty, cfg.n_best,
+                                batch_size=cfg.batch_size))
+    rows = [{"source": line, "translations": [{"text": text, "score": score}
+                                              for text, score in next(found)]}
+            if line.strip() else {"source": line, "translations": [{"text": "", "score": 0.0}]}
+            for line in lines]
+    if cfg.n_best > 1:
+        write_json_lines(rows, cfg.output_file)
+    else:
+        write_text_lines([row["translations"][0]["text"] for row in rows], cfg.output_file)
+    if cfg.attention_file is not None:
+        path = save_attention(task.attention_map(wanted[0], beam_size), cfg.attention_file)
+        log.info("Attention weights of %r written to %s", wanted[0][:40], path)
+    return rows
+
+
+def write_text_lines(lines: list[str], output_file: str | None) -> None:
+    text = "".join(line + "\n" for line in lines)
+    if output_file:
+        Path(output_file).write_text(text, encoding="utf-8")
+        log.info("Wrote %d lines to %s", len(lines), output_file)
+    else:
+        sys.stdout.write(text)
 
 
 def _print_now(piece: str) -> None:

@@ -42,9 +42,26 @@ def print_language_model_report(report: dict, prefix: str) -> None:
     Console().print(table)
 
 
+def print_translation_report(report: dict, prefix: str) -> None:
+    """Show BLEU and chrF (with the sacrebleu signature), loss, perplexity, decoding speed."""
+    table = Table(title=f"{prefix}: {report[f'{prefix}/sentences']} sentences, beam "
+                        f"{report[f'{prefix}/beam_size']}")
+    columns = [("BLEU", "bleu", "{:.2f}"), ("chrF", "chrf", "{:.2f}"), ("loss", "loss", "{:.4f}"),
+               ("perplexity", "ppl", "{:.2f}"), ("sentences/s", "sentences_per_s", "{:.1f}")]
+    for title, _, _ in columns:
+        table.add_column(title, justify="right")
+    table.add_row(*(form.format(report[f"{prefix}/{key}"]) for _, key, form in columns))
+    console = Console()
+    console.print(table)
+    console.print(f"sacrebleu BLEU {report[f'{prefix}/bleu_signature']}", soft_wrap=True)
+    console.print(f"sacrebleu chrF {report[f'{prefix}/chrf_signature']}", soft_wrap=True)
+
+
 def print_report(task, report: dict, prefix: str) -> None:
     """The task's own report printer."""
     if task.task_name == "sentiment":
         print_classification_report(report, prefix, task.label_names)
+    elif task.task_name == "translation":
+        print_translation_report(report, prefix)
     else:
         print_language_model_report(report, prefix)

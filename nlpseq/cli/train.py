@@ -26,6 +26,7 @@ from nlpseq.cli.common import (
     check_overrides,
     class_of,
     run_command,
+    write_hypotheses,
     write_metrics,
 )
 from nlpseq.cli.report import print_report
@@ -33,6 +34,7 @@ from nlpseq.config import TrainConfig, validate_config
 from nlpseq.errors import NlpseqError
 from nlpseq.tasks.callbacks import ThroughputMonitor
 from nlpseq.tasks.checkpoint import build_task, checkpoint_extras, load_task
+from nlpseq.tokenization import train_tokenizer_pair
 
 log = logging.getLogger("nlpseq.train")
 
@@ -99,9 +101,14 @@ def prepare_data(cfg: DictConfig):
     datamodule.load()
     log.info("Training tokenizer <%s> on the training split", cfg.tokenizer._target_)
     started = time.perf_counter()
-    tokenizer = instantiate(cfg.tokenizer)(datamodule.train_texts())
-    log.info("Tokenizer: %d entries in %.1fs", tokenizer.vocab_size,
-             time.perf_counter() - started)
+    factory = instantiate(cfg.tokenizer)
+    if datamodule.task_name == "translation":  # a tokenizer per language, or one joint
+        tokenizer = train_tokenizer_pair(factory, datamodule.train_texts("source"),
+                                         datamodule.train_texts("target"),
+                                         joint=cfg.task.get("joint_vocabulary", False))
+    else:
+        tokenizer = factory(datamodule.train_texts())
+    log.info("Tokenizer %r trained in %.1fs", tokenizer, time.perf_counter() - started)
     datamodule.encode(tokenizer)
     return datamodule, tokenizer
 
@@ -133,6 +140,7 @@ def evaluate_best(trainer: pl.Trainer, datamodule, run_dir: Path) -> dict:
         reports["test"] = task.evaluate(datamodule.split_loader("test"), "test")
     metrics = {}
     for prefix, report in reports.items():
+        write_hypotheses(run_dir, report, prefix)
         print_report(task, report, prefix)
         metrics.update(report)
     (run_dir / "eval_report.json").write_text(json.dumps(reports, indent=2) + "\n")

@@ -34,6 +34,8 @@ class EvalConfig:
     batch_size: int | None = None  # None: the data config's eval_batch_size
     accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
     seed: int = 0
+    beam_size: int | None = None  # translation: None = the checkpoint's task.beam_size
+    length_penalty: float | None = None  # translation: GNMT alpha; None = task's
 
 
 @dataclass
@@ -50,5 +52,9 @@ class PredictConfig:
     top_p: float = 1.0
     seed: int | None = None  # repeatable samples
     stop_at_eos: bool = True
+    beam_size: int | None = None  # translation: None = the checkpoint's task.beam_size
+    length_penalty: float | None = None  # translation: GNMT alpha; None = task's
+    n_best: int = 1  # translation: > 1 writes JSON lines with the n best and their scores
+    attention_file: str | None = None  # translation: attention weights of text=... (.json/.png)
     batch_size: int = 256
     accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"

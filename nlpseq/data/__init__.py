@@ -3,11 +3,14 @@
 from nlpseq.data.batching import BucketBatchSampler, PadCollator, padding_efficiency
 from nlpseq.data.language_model import LanguageModelDataModule
 from nlpseq.data.sentiment import SentimentDataModule
+from nlpseq.data.translation import ParallelCollator, TranslationDataModule
 
 __all__ = [
     "BucketBatchSampler",
     "LanguageModelDataModule",
     "PadCollator",
+    "ParallelCollator",
     "SentimentDataModule",
+    "TranslationDataModule",
     "padding_efficiency",
 ]

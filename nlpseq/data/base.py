@@ -5,6 +5,7 @@ one split needs, and the four loaders Lightning asks for (each module builds its
 from __future__ import annotations
 
 import hashlib
+import logging
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -14,6 +15,7 @@ from nlpseq.data.sample import SAMPLE_DIR
 from nlpseq.data.sources import local_copy_dir
 from nlpseq.errors import NlpseqError
 
+log = logging.getLogger(__name__)
 SPLITS = ("train", "validation", "test")
 
 
@@ -48,6 +50,24 @@ class TextDataModule(pl.LightningDataModule):
 
     def load(self, splits: tuple[str, ...] = SPLITS) -> None:
         raise NotImplementedError
+
+    def fill_missing_splits(self, raw: dict, splits: tuple[str, ...]) -> dict:
+        """No validation split: hold part of train out (``hold_out``). No test split: test
+        on validation, and say so."""
+        if "train" in splits and "validation" in splits and "validation" not in raw:
+            raw["train"], raw["validation"] = self.hold_out(raw["train"])
+        if "test" in splits and "test" not in raw and "validation" in raw:
+            log.info("No test split: test metrics are computed on the validation split")
+            raw["test"] = raw["validation"]
+            self.test_is_validation = True
+        return raw
+
+    def hold_out(self, train):
+        """(train, validation): a seeded random ``validation_fraction`` of the rows."""
+        log.info("No validation split: holding out %.0f%% of the training rows (seed %d)",
+                 100 * self.validation_fraction, self.seed)
+        parts = train.train_test_split(test_size=self.validation_fraction, seed=self.seed)
+        return parts["train"], parts["test"]
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         raise NotImplementedError

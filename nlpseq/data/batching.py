@@ -24,6 +24,10 @@ class BucketBatchSampler(Sampler[list[int]]):
     batches, and the batches shuffled; the permutation depends on ``seed`` and the
     epoch (Lightning calls ``set_epoch``). Without ``shuffle`` (evaluation) the whole
     set is sorted by length, deterministically.
+
+    With ``max_tokens`` a batch is cut by a token budget instead: as many examples as fit
+    ``examples * longest length <= max_tokens`` (at least one, at most ``batch_size``),
+    so batches of short sentences hold more of them.
     """
 
     def __init__(
@@ -34,15 +38,20 @@ class BucketBatchSampler(Sampler[list[int]]):
         pool_batches: int = 100,
         seed: int = 0,
         drop_last: bool = False,
+        max_tokens: int | None = None,
     ) -> None:
         if batch_size < 1:
             raise NlpseqError(f"batch_size must be >= 1, got {batch_size}")
+        if max_tokens is not None and max_tokens < 1:
+            raise NlpseqError(f"max_tokens must be >= 1 or null, got {max_tokens}")
         self.lengths = np.asarray(lengths, dtype=np.int64)
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.pool_size = batch_size * max(1, pool_batches)
         self.seed = seed
         self.drop_last = drop_last
+        self.max_tokens = max_tokens
+        self.pool_size = max(self.pool_size, 100 * (max_tokens or 0) // max(1, _median(lengths)))
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -64,18 +73,41 @@ class BucketBatchSampler(Sampler[list[int]]):
         return batches
 
     def _cut(self, order: np.ndarray) -> list[list[int]]:
+        if self.max_tokens is not None:
+            return self._cut_by_tokens(order)
         batches = [order[i:i + self.batch_size].tolist()
                    for i in range(0, len(order), self.batch_size)]
         if self.drop_last and batches and len(batches[-1]) < self.batch_size:
             batches.pop()
         return batches
 
+    def _cut_by_tokens(self, order: np.ndarray) -> list[list[int]]:
+        batches, current, longest = [], [], 0
+        for index in order.tolist():
+            length = int(self.lengths[index])
+            grown = max(longest, length)
+            if current and (grown * (len(current) + 1) > self.max_tokens
+                            or len(current) == self.batch_size):
+                batches.append(current)
+                current, grown = [], length
+            current.append(index)
+            longest = grown
+        if current:
+            batches.append(current)
+        return batches
+
     def __iter__(self) -> Iterator[list[int]]:
         yield from self.batches()
 
     def __len__(self) -> int:
+        if self.max_tokens is not None:
+            return len(self.batches())
         full, rest = divmod(len(self.lengths), self.batch_size)
         return full + (1 if rest and not self.drop_last else 0)
+
+
+def _median(lengths: Sequence[int]) -> int:
+    return int(np.median(lengths)) if len(lengths) else 1
 
 
 def padding_efficiency(lengths: Sequence[int], batches: list[list[int]]) -> float:

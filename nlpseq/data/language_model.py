@@ -120,23 +120,14 @@ class LanguageModelDataModule(TextDataModule):
                     f"The {split} split has no column '{self.text_column}' (data.text_column); "
                     f"columns found: {', '.join(dataset.column_names)}"
                 )
-        if "train" in splits and "validation" in splits and "validation" not in raw:
-            raw["train"], raw["validation"] = self._hold_out(raw["train"])
-        if "test" in splits and "test" not in raw and "validation" in raw:
-            log.info("No test split: test metrics are computed on the validation split")
-            raw["test"] = raw["validation"]
-            self.test_is_validation = True
-        self.raw = raw
+        self.raw = self.fill_missing_splits(raw, splits)
 
-    def _hold_out(self, train: datasets.Dataset) -> tuple[datasets.Dataset, datasets.Dataset]:
-        percent = 100 * self.validation_fraction
+    def hold_out(self, train: datasets.Dataset) -> tuple[datasets.Dataset, datasets.Dataset]:
+        """Lines mode: random rows. Stream mode: the end of the text (nanoGPT's cut)."""
         if self.mode == "lines":
-            log.info("No validation split: holding out %.0f%% of the training rows (seed %d)",
-                     percent, self.seed)
-            parts = train.train_test_split(test_size=self.validation_fraction, seed=self.seed)
-            return parts["train"], parts["test"]
+            return super().hold_out(train)
         log.info("No validation split: the last %.0f%% of the training text is validation",
-                 percent)
+                 100 * self.validation_fraction)
         return _cut_tail(train, self.text_column, self.validation_fraction)
 
     def train_texts(self) -> Iterator[str]:

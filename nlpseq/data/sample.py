@@ -1,5 +1,6 @@
 """The embedded samples, written by nlpseq itself: a synthetic movie-review sentiment set and
-a small plain-text corpus for language modelling.
+a small plain-text corpus for language modelling, and German-English sentence pairs for
+translation.
 
 They make the default runs work offline on a fresh machine. Sentiment sentences come from
 templates with negation ("is not dull") and contrast ("dull , but ... moving") so that word
@@ -99,11 +100,62 @@ def make_line(rng: random.Random) -> str:
     return f"{COUNTS[count].capitalize()} {plural} {verb} {where}, not {COUNTS[count - 1]}."
 
 
+# English -> German for the translation sample: nouns with their gender (m, f, n).
+ANIMALS_DE = {"cat": ("Katze", "f"), "dog": ("Hund", "m"), "bird": ("Vogel", "m"),
+              "fox": ("Fuchs", "m"), "hen": ("Henne", "f"), "cow": ("Kuh", "f"),
+              "duck": ("Ente", "f"), "horse": ("Pferd", "n")}
+PLACES_DE = {"mat": ("Matte", "f"), "hill": ("Hügel", "m"), "road": ("Straße", "f"),
+             "barn": ("Scheune", "f"), "pond": ("Teich", "m"), "wall": ("Mauer", "f"),
+             "bed": ("Bett", "n"), "tree": ("Baum", "m")}
+COLOURS_DE = {"red": "rot", "big": "groß", "small": "klein", "old": "alt", "brown": "braun",
+              "white": "weiß", "black": "schwarz", "young": "jung"}
+VERBS_DE = {"sat": ("saß", "saßen"), "slept": ("schlief", "schliefen"),
+            "ran": ("rannte", "rannten"), "stood": ("stand", "standen"),
+            "sang": ("sang", "sangen"), "played": ("spielte", "spielten"),
+            "waited": ("wartete", "warteten"), "jumped": ("sprang", "sprangen")}
+PREPOSITIONS_DE = {"on": "auf", "near": "neben", "under": "unter", "behind": "hinter"}
+ARTICLES_DE = {"nominative": {"m": "Der", "f": "Die", "n": "Das"},
+               "accusative": {"m": "den", "f": "die", "n": "das"},
+               "dative": {"m": "dem", "f": "der", "n": "dem"}}
+TRANSLATION_SPLIT_SIZES = {"train": 1200, "validation": 100, "test": 100}  # sentence pairs
+TRANSLATION_SEED = 2468
+
+
+def make_pair(rng: random.Random) -> tuple[str, str]:
+    """Return one (German, English) sentence pair for the translation sample."""
+    animal, other = rng.sample(sorted(ANIMALS_DE), 2)
+    (tier, gender), (other_de, other_gender) = ANIMALS_DE[animal], ANIMALS_DE[other]
+    colour, place, verb = (rng.choice(sorted(COLOURS_DE)), rng.choice(sorted(PLACES_DE)),
+                           rng.choice(sorted(VERBS_DE)))
+    preposition = rng.choice(sorted(PREPOSITIONS_DE))
+    ort, place_gender = PLACES_DE[place]
+    nominative, dative = ARTICLES_DE["nominative"], ARTICLES_DE["dative"]
+    where_en = f"{preposition} the {place}"
+    where_de = f"{PREPOSITIONS_DE[preposition]} {dative[place_gender]} {ort}"
+    template = rng.randrange(5)
+    if template == 0:
+        return (f"{nominative[gender]} {COLOURS_DE[colour]}e {tier} {VERBS_DE[verb][0]} "
+                f"{where_de}.", f"The {colour} {animal} {verb} {where_en}.")
+    if template == 1:
+        return (f"{nominative[gender]} {tier} und {nominative[other_gender].lower()} "
+                f"{other_de} {VERBS_DE[verb][1]} {where_de}.",
+                f"The {animal} and the {other} {verb} {where_en}.")
+    if template == 2:
+        name = rng.choice(NAMES)
+        ending = "en" if gender == "m" else "e"
+        return (f"{name} sah {ARTICLES_DE['accusative'][gender]} {COLOURS_DE[colour]}{ending} "
+                f"{tier}.", f"{name} saw the {colour} {animal}.")
+    if template == 3:
+        return (f"Wo ist {nominative[gender].lower()} {tier}?", f"Where is the {animal}?")
+    return (f"{nominative[gender]} {tier} ist {COLOURS_DE[colour]}.",
+            f"The {animal} is {colour}.")
+
+
 def write_sample(directory: Path = SAMPLE_DIR) -> dict[str, Path]:
     """Write the sample files and return them by name (without extension).
 
-    ``sentiment_{split}.tsv`` (header ``sentence<TAB>label``) and ``lm_{split}.txt`` (one
-    line of prose per line).
+    ``sentiment_{split}.tsv`` (header ``sentence<TAB>label``), ``lm_{split}.txt`` (one
+    line of prose per line) and ``translation_{split}.de`` / ``.en`` (aligned lines).
     """
     directory.mkdir(parents=True, exist_ok=True)
     paths = {}
@@ -119,6 +171,13 @@ def write_sample(directory: Path = SAMPLE_DIR) -> dict[str, Path]:
         path = directory / f"lm_{split}.txt"
         path.write_text("".join(make_line(rng) + "\n" for _ in range(size)), encoding="utf-8")
         paths[path.stem] = path
+    rng = random.Random(TRANSLATION_SEED)
+    for split, size in TRANSLATION_SPLIT_SIZES.items():
+        pairs = [make_pair(rng) for _ in range(size)]
+        for column, language in enumerate(("de", "en")):
+            path = directory / f"translation_{split}.{language}"
+            path.write_text("".join(pair[column] + "\n" for pair in pairs), encoding="utf-8")
+            paths[path.name] = path
     return paths
 
 

@@ -78,16 +78,7 @@ class SentimentDataModule(TextDataModule):
         for split, dataset in raw.items():
             self._check_columns(split, dataset)
         raw = {split: ds for split, ds in raw.items() if not self._unlabelled(split, ds)}
-        if "train" in splits and "validation" in splits and "validation" not in raw:
-            log.info("No validation split: holding out %.0f%% of train (seed %d)",
-                     100 * self.validation_fraction, self.seed)
-            parts = raw["train"].train_test_split(test_size=self.validation_fraction,
-                                                  seed=self.seed)
-            raw["train"], raw["validation"] = parts["train"], parts["test"]
-        if "test" in splits and "test" not in raw and "validation" in raw:
-            log.info("No test split: test metrics are computed on the validation split")
-            raw["test"] = raw["validation"]
-            self.test_is_validation = True
+        raw = self.fill_missing_splits(raw, splits)
         if self.label_names is None:
             if "train" not in raw:
                 raise NlpseqError("label_names are unknown: give data.label_names or a train file")

@@ -133,3 +133,38 @@ def _load_from_hub(name, hub_id, hub_config, hub_splits, base_dir, wanted) -> di
         ) from None
     return {split: loaded[hub_splits.get(split, split)] for split in wanted
             if hub_splits.get(split, split) in loaded}
+
+
+def parallel_paths(prefix: str | Path, languages: tuple[str, str]) -> list[Path]:
+    """``DIR/train`` with languages (de, en) -> ``DIR/train.de``, ``DIR/train.en``."""
+    prefix = Path(prefix).expanduser()
+    return [prefix.with_name(f"{prefix.name}.{language}") for language in languages]
+
+
+def load_parallel_text(prefix: str | Path, languages: tuple[str, str],
+                       split: str) -> datasets.Dataset:
+    """Two aligned plain-text files, one sentence a line, as one Dataset whose columns are
+    the language codes. Missing files name the suffixes that do exist; files of different
+    lengths name both counts."""
+    paths = parallel_paths(prefix, languages)
+    for path, language in zip(paths, languages, strict=True):
+        if not path.is_file():
+            stem = Path(prefix).expanduser()
+            found = sorted(p.suffix[1:] for p in stem.parent.glob(f"{stem.name}.*"))
+            raise NlpseqError(
+                f"{split} file not found: '{path}' (language suffix '{language}'); files "
+                f"'{stem}.*' have the suffixes: {', '.join(found) or 'none'}")
+        check_utf8(path)
+    columns = []
+    for path, language in zip(paths, languages, strict=True):
+        column = datasets.load_dataset("text", data_files={split: str(path.resolve())},
+                                       split=split)
+        columns.append(column.rename_column("text", language))
+    counts = [len(column) for column in columns]
+    if counts[0] != counts[1]:
+        raise NlpseqError(
+            f"Parallel {split} files differ in length: '{paths[0]}' has {counts[0]} lines, "
+            f"'{paths[1]}' has {counts[1]}")
+    if counts[0] == 0:
+        raise NlpseqError(f"The {split} split is empty: '{paths[0]}' holds no lines")
+    return datasets.concatenate_datasets(columns, axis=1)

@@ -133,6 +133,7 @@ class RecurrentEncoder(nn.Module):
             )
 
         self.cell = cell
+        self.hidden_size, self.num_layers = hidden_size, num_layers
         self.num_directions = 2 if bidirectional else 1
         self.output_size = hidden_size * self.num_directions
         extra = {"nonlinearity": nonlinearity} if cell == "rnn" else {}

@@ -2,5 +2,6 @@
 
 from nlpseq.models.classifier import RecurrentClassifier
 from nlpseq.models.language_model import RecurrentLanguageModel
+from nlpseq.models.translation import RecurrentTranslator
 
-__all__ = ["RecurrentClassifier", "RecurrentLanguageModel"]
+__all__ = ["RecurrentClassifier", "RecurrentLanguageModel", "RecurrentTranslator"]

@@ -2,5 +2,6 @@
 
 from nlpseq.tasks.generation import GenerationTask
 from nlpseq.tasks.sentiment import SentimentTask
+from nlpseq.tasks.translation import TranslationTask
 
-__all__ = ["GenerationTask", "SentimentTask"]
+__all__ = ["GenerationTask", "SentimentTask", "TranslationTask"]

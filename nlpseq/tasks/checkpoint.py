@@ -21,9 +21,10 @@ from nlpseq.errors import NlpseqError
 from nlpseq.tasks.base import RecurrentTask
 from nlpseq.tasks.generation import GenerationTask, start_token_id
 from nlpseq.tasks.sentiment import SentimentTask
+from nlpseq.tasks.translation import TranslationTask
 from nlpseq.tokenization import tokenizer_from_state
 
-TASKS = {task.task_name: task for task in (SentimentTask, GenerationTask)}
+TASKS = {task.task_name: task for task in (SentimentTask, GenerationTask, TranslationTask)}
 FORMAT_VERSION = 1
 
 
@@ -33,6 +34,7 @@ def build_task(cfg: DictConfig, tokenizer, label_names: list[str] | None) -> Rec
     scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
     runtime = {
         "vocab_size": tokenizer.vocab_size,
+        "target_vocab_size": getattr(tokenizer, "target", tokenizer).vocab_size,
         "pad_id": tokenizer.pad_id,
         "unk_id": tokenizer.unk_id,
         "label_names": list(label_names or []),

@@ -19,6 +19,7 @@ from nlpseq.tokenization.base import (
     tokenizer_from_state,
 )
 from nlpseq.tokenization.hf import TokenizersTokenizer, train_tokenizers_tokenizer
+from nlpseq.tokenization.pair import TokenizerPair, train_tokenizer_pair
 from nlpseq.tokenization.spm import SentencePieceTokenizer, train_sentencepiece
 
 __all__ = [
@@ -33,9 +34,11 @@ __all__ = [
     "UNK_ID",
     "SentencePieceTokenizer",
     "Tokenizer",
+    "TokenizerPair",
     "TokenizersTokenizer",
     "load_tokenizer",
     "tokenizer_from_state",
     "train_sentencepiece",
+    "train_tokenizer_pair",
     "train_tokenizers_tokenizer",
 ]

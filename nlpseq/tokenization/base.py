@@ -170,9 +170,14 @@ def _backend_class(name: object) -> type[Tokenizer]:
 
 
 def tokenizer_from_state(state: dict[str, str]) -> Tokenizer:
-    """Rebuild the tokenizer whose `to_state()` gave `state`: same ids for every text."""
+    """Rebuild the tokenizer whose `to_state()` gave `state`: same ids for every text.
+    A translation model's state rebuilds its `TokenizerPair`."""
     if not isinstance(state, dict):
         raise NlpseqError(f"Tokenizer state must be a dict of strings, got {type(state).__name__}")
+    from nlpseq.tokenization.pair import PAIR_FORMAT, TokenizerPair
+
+    if state.get("format") == PAIR_FORMAT:
+        return TokenizerPair.from_state(state)  # type: ignore[return-value]
     missing = [key for key in ("format", "backend", "kind", "payload") if key not in state]
     if missing:
         raise NlpseqError(f"Tokenizer state lacks {', '.join(map(repr, missing))}")

@@ -78,6 +78,8 @@ def test_user_errors_are_one_line_with_exit_status_2(trained_run, tmp_path):
     cases = [
         (("train", "encoder=lsmt"), "Unknown choice encoder=lsmt; choose one of gru, lstm, rnn"),
         (("train", "encoder.hiden_size=8"), "Unknown key 'encoder.hiden_size'"),
+        (("train", "trainer.limit_val_batches=2", "trainer.limit_train_batches=2"),
+         "Unknown key 'trainer.limit_val_batches'; trainer has: accelerator"),
         (("train", "encoder.cell=lsmt"), "expected one of 'rnn', 'lstm', 'gru'"),
         (("train", "data=files", f"data.train_file={tmp_path}/nope.tsv"), "nope.tsv"),
         (("train", "data=files", f"data.train_file={latin1}"),

@@ -11,7 +11,7 @@ from nlpseq.config import TrainConfig, validate_config
 from nlpseq.errors import NlpseqError
 from tests.integration.conftest import compose_config
 
-LANGUAGE_MODEL_DATA = ("ptb", "tiny_shakespeare")
+TASK_OF_DATA = {"ptb": "generation", "tiny_shakespeare": "generation", "multi30k": "translation"}
 
 
 def options(group: str) -> list[str]:
@@ -25,8 +25,8 @@ def test_every_option_of_every_group_composes_and_validates(group, tmp_path):
     assert options(group), f"conf/{group}/ is empty"
     for option in options(group):
         overrides = [f"{group}={option}"]
-        if group == "data" and option in LANGUAGE_MODEL_DATA:
-            overrides.append("task=generation")
+        if group == "data" and option in TASK_OF_DATA:
+            overrides.append(f"task={TASK_OF_DATA[option]}")
         cfg = compose_config("train", overrides, tmp_path)
         validate_config(cfg, TrainConfig)
 
@@ -44,6 +44,16 @@ def test_encoder_choice_switches_the_cell_and_nothing_else(cell, tmp_path):
         assert lstm[key] == other[key]
     encoder = instantiate(other.encoder)(input_size=4)
     assert encoder.cell == cell
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_translation_decoder_follows_the_encoder_cell_unless_set(cell, tmp_path):
+    cfg = compose_config("train", ["experiment=multi30k", f"encoder={cell}"], tmp_path)
+    validate_config(cfg, TrainConfig)
+    assert cfg.task.decoder.cell == cell and cfg.tokenizer._target_.endswith("sentencepiece")
+    other = compose_config("train", ["task=translation", f"encoder={cell}",
+                                     "task.decoder.cell=lstm", "tokenizer=bpe"], tmp_path)
+    assert other.task.decoder.cell == "lstm" and other.tokenizer.model == "bpe"
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])

@@ -1,0 +1,253 @@
+"""Parallel text for translation: raw sentence pairs -> token ids -> bucketed batches.
+
+A split is either two aligned plain-text files named by a prefix and the language codes
+(``DIR/train`` + ``de``/``en`` -> ``DIR/train.de``, ``DIR/train.en``), or one table
+(.tsv .csv .json .jsonl .parquet) with a column per language. As for the other tasks,
+``load()`` reads the raw splits, the caller trains the tokenizers on ``train_texts()``,
+then ``encode(tokenizers)`` tokenizes every split (cached by ``datasets``), dropping empty
+pairs and, in training, pairs over the length limits — counting both.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import datasets
+import torch
+from torch.utils.data import DataLoader
+
+from nlpseq.data.base import SPLITS, TextDataModule, cache_fingerprint
+from nlpseq.data.batching import BucketBatchSampler
+from nlpseq.data.sources import FORMATS, load_file, load_parallel_text, load_splits, parallel_paths
+from nlpseq.errors import NlpseqError
+
+log = logging.getLogger(__name__)
+ENCODING_VERSION = 1  # bump when _encode_pairs changes, so cached encodings are not reused
+
+
+class TranslationDataModule(TextDataModule):
+    """Sentence pairs from local files or a named dataset, batched by length.
+
+    Args:
+        name: ``files`` for explicit paths, ``sample`` for the embedded sample, or a
+            dataset name whose local copy lives in ``$NLPSEQ_DATA_DIR/<name>/``.
+        source_lang, target_lang: language codes; the direction of translation, the
+            suffixes of plain-text files and the default column names of tables.
+        train_file, validation_file, test_file: a prefix (``DIR/train``) or a table file.
+            No validation file: a seeded ``validation_fraction`` of train. No test file:
+            the test split is validation.
+        source_column, target_column: table columns (default: the language codes).
+        hub_id, hub_config: Hugging Face dataset loaded when no local copy exists; its
+            rows hold the languages as columns or as a ``translation`` dict.
+        max_source_length, max_target_length: training pairs with more tokens are
+            dropped (counted in the log); evaluation splits are kept whole.
+        batch_size, eval_batch_size: sentence pairs per batch (the most, with max_tokens).
+        max_tokens: cut training batches by a token budget (pairs x longest side) instead.
+    """
+
+    task_name = "translation"  # the task this data trains; train checks they match
+    label_names = None
+
+    def __init__(
+        self,
+        name: str = "files",
+        source_lang: str = "de",
+        target_lang: str = "en",
+        train_file: str | None = None,
+        validation_file: str | None = None,
+        test_file: str | None = None,
+        source_column: str | None = None,
+        target_column: str | None = None,
+        hub_id: str | None = None,
+        hub_config: str | None = None,
+        max_source_length: int | None = 100,
+        max_target_length: int | None = 100,
+        batch_size: int = 64,
+        eval_batch_size: int = 128,
+        max_tokens: int | None = None,
+        validation_fraction: float = 0.05,
+        pool_batches: int = 100,
+        num_workers: int = 0,
+        seed: int = 0,
+    ) -> None:
+        for option, value in (("source_lang", source_lang), ("target_lang", target_lang)):
+            if not value or not str(value).replace("_", "").replace("-", "").isalnum():
+                raise NlpseqError(f"data.{option}={value!r} is not a language code "
+                                  f"(a file suffix such as de, en, fr)")
+        if source_lang == target_lang:
+            raise NlpseqError(f"data.source_lang and data.target_lang are both {source_lang!r}")
+        for option, value in (("max_source_length", max_source_length),
+                              ("max_target_length", max_target_length)):
+            if value is not None and value < 1:
+                raise NlpseqError(f"data.{option} must be >= 1 or null, got {value}")
+        files = {"train": train_file, "validation": validation_file, "test": test_file}
+        super().__init__(name, files, hub_id, hub_config, source_lang, validation_fraction,
+                         None, batch_size, eval_batch_size, pool_batches, num_workers, seed)
+        self.source_lang, self.target_lang = source_lang, target_lang
+        self.source_column = source_column or source_lang
+        self.target_column = target_column or target_lang
+        self.max_source_length, self.max_target_length = max_source_length, max_target_length
+        self.max_tokens = max_tokens
+        self.bos_id, self.eos_id = 2, 3
+
+    # ----------------------------------------------------------------- raw splits
+    def load(self, splits: tuple[str, ...] = SPLITS) -> None:
+        """Read the raw splits as two columns and hold out validation if needed."""
+        files = {split: self.files[split] for split in splits if self.files[split]}
+        if "train" in splits and not files.get("train") and self.hub_id is None:
+            raise NlpseqError("No training data: set data.train_file=DIR/train (for DIR/train."
+                              f"{self.source_lang} and DIR/train.{self.target_lang}) "
+                              "or pick data=multi30k")
+        base = self.base_dir()
+        if self.hub_id is not None and not self._local_copy_present(base, files):
+            raw = load_splits(files, name=self.name, base_dir=base, hub_id=self.hub_id,
+                              hub_config=self.hub_config)
+            raw = {split: self._columns_from_hub(split, ds) for split, ds in raw.items()}
+        else:
+            raw = {split: self._read(base / path if base else Path(path), split)
+                   for split, path in files.items()}
+        self.raw = self.fill_missing_splits(raw, splits)
+
+    def _languages(self) -> tuple[str, str]:
+        return self.source_lang, self.target_lang
+
+    def _local_copy_present(self, base: Path | None, files: dict[str, str]) -> bool:
+        if base is None or not files:
+            return False
+        return all((base / path).is_file() or all(p.is_file() for p in parallel_paths(
+            base / path, self._languages())) for path in files.values())
+
+    def _read(self, path: Path, split: str) -> datasets.Dataset:
+        """A prefix of two plain-text files, or a table with a column per language."""
+        if path.suffix.lower() not in FORMATS or path.suffix.lower() == ".txt":
+            dataset = load_parallel_text(path, self._languages(), split)
+            return dataset.rename_columns({self.source_lang: "source",
+                                           self.target_lang: "target"})
+        return self._pick_columns(split, load_file(path, split), str(path))
+
+    def _columns_from_hub(self, split: str, dataset: datasets.Dataset) -> datasets.Dataset:
+        if "translation" in dataset.column_names and self.source_column not in dataset.column_names:
+            dataset = dataset.flatten().rename_columns(
+                {f"translation.{lang}": lang for lang in self._languages()
+                 if f"translation.{lang}" in dataset.flatten().column_names})
+        return self._pick_columns(split, dataset, f"the hub dataset '{self.hub_id}'")
+
+    def _pick_columns(self, split: str, dataset: datasets.Dataset, where: str):
+        for option, column in (("source_column", self.source_column),
+                               ("target_column", self.target_column)):
+            if column not in dataset.column_names:
+                raise NlpseqError(
+                    f"The {split} split ({where}) has no column '{column}' (data.{option}); "
+                    f"columns found: {', '.join(dataset.column_names)}")
+        dataset = dataset.select_columns([self.source_column, self.target_column])
+        return dataset.rename_columns({self.source_column: "source",
+                                       self.target_column: "target"})
+
+    def train_texts(self, side: str = "source") -> Iterator[str]:
+        """One side's training sentences, for training a tokenizer on train only."""
+        for batch in self.raw["train"].iter(batch_size=1000):
+            yield from (text for text in map(_clean, batch[side]) if text)
+
+    # ------------------------------------------------------------------- encoding
+    def encode(self, tokenizer, splits: tuple[str, ...] | None = None) -> None:
+        """Tokenize the loaded splits with a ``TokenizerPair`` (cached under a fingerprint);
+        drop empty pairs everywhere and over-long pairs in training, saying how many."""
+        self.pad_id, self.bos_id, self.eos_id = (tokenizer.pad_id, tokenizer.bos_id,
+                                                 tokenizer.eos_id)
+        for split in splits or tuple(self.raw):
+            dataset = self.raw[split]
+            fingerprint = cache_fingerprint(ENCODING_VERSION, dataset._fingerprint,
+                                             tokenizer.fingerprint())
+            encoded = dataset.map(
+                _encode_pairs, batched=True, with_indices=True,
+                remove_columns=dataset.column_names,
+                fn_kwargs={"source_tokenizer": tokenizer.source,
+                           "target_tokenizer": tokenizer.target},
+                new_fingerprint=fingerprint, desc=f"Tokenizing {split}",
+            )
+            examples = encoded.to_list()
+            kept = [e for e in examples if e["source_ids"] and e["target_ids"]]
+            if len(kept) < len(examples):
+                log.warning("Dropped %d of %d %s pairs with an empty side", len(examples)
+                            - len(kept), len(examples), split)
+            if split == "train":
+                kept = self._filter_long(kept)
+            if not kept:
+                raise NlpseqError(f"The {split} split has no sentence pairs left to use")
+            self.encoded[split] = kept
+
+    def _filter_long(self, examples: list[dict]) -> list[dict]:
+        source_max = self.max_source_length or float("inf")
+        target_max = self.max_target_length or float("inf")
+        kept = [e for e in examples
+                if len(e["source_ids"]) <= source_max and len(e["target_ids"]) <= target_max]
+        if len(kept) < len(examples):
+            log.info("Dropped %d of %d training pairs over the length limits "
+                     "(data.max_source_length=%s, data.max_target_length=%s tokens)",
+                     len(examples) - len(kept), len(examples), self.max_source_length,
+                     self.max_target_length)
+        return kept
+
+    def num_pairs(self, split: str) -> int:
+        return len(self.encoded[split])
+
+    # ---------------------------------------------------------------- dataloaders
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        if split not in self.encoded:
+            raise NlpseqError(f"No {split} split is loaded")
+        examples = self.encoded[split]
+        sampler = BucketBatchSampler(
+            [max(len(e["source_ids"]), len(e["target_ids"]) + 1) for e in examples],
+            self.batch_size if shuffle else self.eval_batch_size,
+            shuffle=shuffle, pool_batches=self.pool_batches, seed=self.seed,
+            max_tokens=self.max_tokens if shuffle else None,
+        )
+        collate = ParallelCollator(self.pad_id, self.bos_id, self.eos_id)
+        return DataLoader(examples, batch_sampler=sampler, collate_fn=collate,
+                          num_workers=self.num_workers)
+
+
+class ParallelCollator:
+    """Sentence pairs -> one padded batch.
+
+    Returns ``source`` (B, S) and ``source_lengths`` (B,); ``target_inputs`` (B, T) =
+    ``<bos> y`` and ``targets`` (B, T) = ``y <eos>`` padded with ``pad_id`` (the loss
+    ignores it); ``lengths`` (B,) = len(y) + 1, the target tokens the loss counts;
+    ``index`` (B,) the pairs' positions in their split; ``references`` the raw target
+    sentences (for BLEU).
+    """
+
+    def __init__(self, pad_id: int, bos_id: int, eos_id: int) -> None:
+        self.pad_id, self.bos_id, self.eos_id = pad_id, bos_id, eos_id
+
+    def __call__(self, examples: list[dict]) -> dict:
+        source_lengths = torch.tensor([len(e["source_ids"]) for e in examples])
+        lengths = torch.tensor([len(e["target_ids"]) + 1 for e in examples])
+        source = torch.full((len(examples), int(source_lengths.max())), self.pad_id)  # (B, S)
+        target_inputs = torch.full((len(examples), int(lengths.max())), self.pad_id)  # (B, T)
+        targets = target_inputs.clone()  # (B, T)
+        for row, example in enumerate(examples):
+            ids = torch.as_tensor(example["target_ids"])
+            source[row, :source_lengths[row]] = torch.as_tensor(example["source_ids"])
+            target_inputs[row, 0] = self.bos_id
+            target_inputs[row, 1:len(ids) + 1] = ids
+            targets[row, :len(ids)] = ids
+            targets[row, len(ids)] = self.eos_id
+        return {"source": source, "source_lengths": source_lengths,
+                "target_inputs": target_inputs, "targets": targets, "lengths": lengths,
+                "index": torch.tensor([e["index"] for e in examples]),
+                "references": [e["reference"] for e in examples]}
+
+
+def _clean(text) -> str:
+    return " ".join(str(text or "").split())
+
+
+def _encode_pairs(batch, indices, source_tokenizer, target_tokenizer):
+    sources = [_clean(text) for text in batch["source"]]
+    targets = [_clean(text) for text in batch["target"]]
+    return {"source_ids": source_tokenizer.encode_batch(sources),
+            "target_ids": target_tokenizer.encode_batch(targets),
+            "reference": targets, "index": indices}

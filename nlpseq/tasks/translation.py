@@ -1,0 +1,316 @@
+"""Translation with any encoder cell and any decoder cell: training, BLEU, decoding.
+
+Training minimises label-smoothed cross-entropy with teacher forcing (optionally
+scheduled sampling with a ratio that moves linearly over training). Validation reports
+the loss, perplexity and — decoding greedily — sacrebleu BLEU and chrF on detokenized
+output, so the best checkpoint can be picked by BLEU. ``evaluate`` and ``translate`` use
+batched beam search with the GNMT length penalty. Hypothesis lengths are capped at
+``max_length_ratio * source length + max_length_offset`` tokens (fairseq's max_len_a/b).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from sacrebleu.metrics import BLEU, CHRF
+from torch import Tensor
+
+from nlpseq.decoding import beam_search, greedy
+from nlpseq.encoders import RecurrentEncoder
+from nlpseq.errors import NlpseqError
+from nlpseq.heads.decoder import RecurrentDecoder
+from nlpseq.models import RecurrentTranslator
+from nlpseq.tasks.base import RecurrentTask
+from nlpseq.tasks.generation import single_steps_without_onednn
+
+log = logging.getLogger(__name__)
+
+
+def check_beam_options(beam_size, n_best: int = 1, length_penalty: float = 0.0) -> None:
+    """One clear line for a bad beam size, n-best or length penalty."""
+    if isinstance(beam_size, bool) or not isinstance(beam_size, int) or beam_size < 1:
+        raise NlpseqError(f"beam_size must be an integer >= 1; got {beam_size!r}")
+    if isinstance(n_best, bool) or not isinstance(n_best, int) or not 1 <= n_best <= beam_size:
+        raise NlpseqError(f"n_best must be an integer in [1, beam_size={beam_size}]; "
+                          f"got {n_best!r}")
+    if length_penalty < 0:
+        raise NlpseqError(f"length_penalty must be >= 0; got {length_penalty!r}")
+
+
+def corpus_scores(hypotheses: list[str], references: list[str]) -> dict:
+    """sacrebleu BLEU and chrF of detokenized hypotheses against one reference each."""
+    bleu, chrf = BLEU(), CHRF()
+    return {"bleu": bleu.corpus_score(hypotheses, [references]).score,
+            "chrf": chrf.corpus_score(hypotheses, [references]).score,
+            "bleu_signature": str(bleu.get_signature()),
+            "chrf_signature": str(chrf.get_signature())}
+
+
+class TranslationTask(RecurrentTask):
+    """Train and evaluate a ``RecurrentTranslator``; translate sentences.
+
+    Args:
+        encoder, decoder, optimizer, scheduler: Hydra partials from ``conf/encoder``,
+            ``task.decoder``, ``conf/optimizer`` and ``conf/scheduler``.
+        vocab_size, target_vocab_size, pad_id, tokenizer: fixed by the ``TokenizerPair``.
+        embedding_dim, embedding_dropout, tie_embeddings: see ``RecurrentTranslator``.
+        joint_vocabulary: one tokenizer and one embedding for both languages.
+        label_smoothing: training loss smoothing (Szegedy et al. 2016); validation and
+            test losses are plain cross-entropy.
+        teacher_forcing: share of gold previous tokens while training; with
+            ``teacher_forcing_final`` it moves linearly to that value over training.
+        val_bleu: decode the validation set greedily every validation for BLEU and chrF.
+        beam_size, length_penalty, max_length_ratio, max_length_offset: decoding defaults
+            of ``evaluate`` and ``translate`` (length_penalty is GNMT's alpha).
+        monitor, monitor_mode: the validation metric that picks the best checkpoint.
+    """
+
+    task_name = "translation"
+
+    def __init__(
+        self,
+        encoder: Callable[..., RecurrentEncoder],
+        decoder: Callable[..., RecurrentDecoder],
+        optimizer: Callable[..., torch.optim.Optimizer],
+        vocab_size: int,
+        target_vocab_size: int,
+        scheduler: Callable[..., dict] | None = None,
+        pad_id: int = 0,
+        tokenizer=None,
+        embedding_dim: int = 256,
+        embedding_dropout: float = 0.2,
+        tie_embeddings: bool = True,
+        joint_vocabulary: bool = False,
+        label_smoothing: float = 0.1,
+        teacher_forcing: float = 1.0,
+        teacher_forcing_final: float | None = None,
+        val_bleu: bool = True,
+        beam_size: int = 5,
+        length_penalty: float = 0.6,
+        max_length_ratio: float = 1.5,
+        max_length_offset: int = 5,
+        monitor: str = "val/bleu",
+        monitor_mode: Literal["min", "max"] = "max",
+    ) -> None:
+        super().__init__(optimizer, scheduler)
+        check_beam_options(beam_size, 1, length_penalty)
+        for name, value in (("teacher_forcing", teacher_forcing),
+                            ("teacher_forcing_final", teacher_forcing_final)):
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise NlpseqError(f"task.{name} must be in [0, 1]; got {value}")
+        self.model = RecurrentTranslator(
+            encoder, decoder, vocab_size, target_vocab_size, pad_id=pad_id,
+            embedding_dim=embedding_dim, embedding_dropout=embedding_dropout,
+            tie_embeddings=tie_embeddings, share_embeddings=joint_vocabulary,
+        )
+        self.tokenizer, self.pad_id = tokenizer, pad_id
+        self.label_smoothing = label_smoothing
+        self.teacher_forcing, self.teacher_forcing_final = teacher_forcing, teacher_forcing_final
+        self.val_bleu = val_bleu
+        self.beam_size, self.length_penalty = beam_size, length_penalty
+        self.max_length_ratio, self.max_length_offset = max_length_ratio, max_length_offset
+        self.monitor, self.monitor_mode = monitor, monitor_mode
+        self._val: dict[str, list] = {}
+
+    @classmethod
+    def check_config(cls, cfg) -> None:
+        task = cfg.task
+        if str(task.get("monitor", "")).endswith(("bleu", "chrf")) and not task.get("val_bleu",
+                                                                                  True):
+            raise NlpseqError(f"task.monitor={task.monitor} needs task.val_bleu=true "
+                              "(or monitor val/loss with task.monitor_mode=min)")
+        model = str(cfg.tokenizer.get("model", cfg.tokenizer.get("model_type", "")))
+        if model in ("word", "wordpiece"):
+            log.warning("tokenizer=%s does not restore the original spacing of punctuation; "
+                        "BLEU is computed on its output as decoded (sp_unigram or sp_bpe "
+                        "restore the text exactly)", model)
+
+    # ------------------------------------------------------------------ training
+    def teacher_forcing_ratio(self) -> float:
+        """The share of gold previous tokens now: constant, or linear over training."""
+        if self.teacher_forcing_final is None or self._trainer is None:
+            return self.teacher_forcing
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        progress = min(1.0, self.trainer.global_step / total)
+        return self.teacher_forcing + (self.teacher_forcing_final - self.teacher_forcing) * progress
+
+    def _logits(self, batch: dict, teacher_forcing: float = 1.0) -> Tensor:
+        logits, _ = self.model(batch["source"], batch["source_lengths"], batch["target_inputs"],
+                               teacher_forcing)
+        return logits  # (B, T, V)
+
+    def training_step(self, batch: dict, batch_idx: int) -> Tensor:
+        logits = self._logits(batch, self.teacher_forcing_ratio())
+        loss = F.cross_entropy(logits.flatten(0, 1), batch["targets"].flatten(),
+                               ignore_index=self.pad_id, label_smoothing=self.label_smoothing)
+        self.log_train("train/loss", loss, batch_size=int(batch["lengths"].sum()))
+        return loss
+
+    def _summed_nll(self, batch: dict) -> Tensor:
+        logits = self._logits(batch)
+        return F.cross_entropy(logits.flatten(0, 1), batch["targets"].flatten(),
+                               ignore_index=self.pad_id, reduction="sum")
+
+    def on_validation_epoch_start(self) -> None:
+        self._val = {"nll": [], "tokens": [], "hypotheses": [], "references": []}
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._val["nll"].append(float(self._summed_nll(batch)))
+        self._val["tokens"].append(int(batch["lengths"].sum()))
+        if self.val_bleu:
+            self._val["hypotheses"] += [hyps[0][0] for hyps in self.translate_batch(
+                batch["source"], batch["source_lengths"], beam_size=1)]
+            self._val["references"] += batch["references"]
+
+    def on_validation_epoch_end(self) -> None:
+        nats = sum(self._val["nll"]) / max(1, sum(self._val["tokens"]))
+        metrics = {"val/loss": nats, "val/ppl": math.exp(min(nats, 700.0))}
+        if self.val_bleu and self._val["hypotheses"]:
+            scores = corpus_scores(self._val["hypotheses"], self._val["references"])
+            metrics.update({"val/bleu": scores["bleu"], "val/chrf": scores["chrf"]})
+        self.log_dict(metrics, prog_bar=True)
+
+    # ---------------------------------------------------------------- decoding
+    def max_lengths(self, source_lengths: Tensor) -> Tensor:
+        """The most target tokens (``<eos>`` included) each source may get. Shape (B,)."""
+        return (source_lengths.float() * self.max_length_ratio).ceil().long() + \
+            self.max_length_offset
+
+    @torch.no_grad()
+    def translate_batch(self, source: Tensor, source_lengths: Tensor, beam_size: int = 1,
+                        length_penalty: float | None = None,
+                        n_best: int = 1, as_ids: bool = False) -> list[list[tuple]]:
+        """The ``n_best`` translations of each source row as (text, score), best first;
+        greedy for beam_size 1 (score: log-probability), else batched beam search.
+        ``as_ids`` gives target ids instead of text."""
+        check_beam_options(beam_size, n_best, 0.0 if length_penalty is None else length_penalty)
+        was_training = self.training
+        self.eval()
+        source, source_lengths = source.to(self.device), source_lengths.to(self.device)
+        max_lengths = self.max_lengths(source_lengths)
+        bos = torch.full((source.size(0),), self.tokenizer.bos_id, device=self.device)
+        with single_steps_without_onednn():
+            state = self.model.start(source, source_lengths)
+            if beam_size == 1:
+                ids, scores = self._greedy(bos, state, max_lengths)
+                results = [[(row, score)] for row, score in zip(ids, scores, strict=True)]
+            else:
+                alpha = self.length_penalty if length_penalty is None else length_penalty
+                found = beam_search(self.model.step, bos, state, beam_size=beam_size,
+                                    max_lengths=max_lengths, eos_id=self.tokenizer.eos_id,
+                                    pad_id=self.pad_id, alpha=alpha, n_best=n_best,
+                                    reorder_state=self.model.reorder_state)
+                results = [[(found.tokens[b, k, :found.lengths[b, k]].tolist(),
+                             float(found.scores[b, k])) for k in range(n_best)]
+                           for b in range(source.size(0))]
+        self.train(was_training)
+        if as_ids:
+            return results
+        decode = self.tokenizer.target.decode
+        return [[(decode(ids), score) for ids, score in row] for row in results]
+
+    def _greedy(self, bos: Tensor, state, max_lengths: Tensor) -> tuple[list, list]:
+        """Greedy ids (``<eos>`` and what follows it cut) and their log-probabilities."""
+        log_probs = []
+
+        def scored_step(tokens, state):
+            logits, state = self.model.step(tokens, state)
+            log_probs.append(logits.float().log_softmax(-1))  # (B, V)
+            return logits, state
+
+        eos = self.tokenizer.eos_id
+        new = greedy(scored_step, bos, state, int(max_lengths.max()), eos_id=eos)  # (B, N)
+        chosen = torch.stack(log_probs, 1).gather(2, new[..., None]).squeeze(-1)  # (B, N)
+        ends = []
+        for b, row in enumerate(new.tolist()):
+            limit = min(len(row), int(max_lengths[b]))
+            ends.append(row.index(eos) + 1 if eos in row[:limit] else limit)
+        steps = torch.arange(new.size(1), device=new.device)
+        kept = steps[None, :] < torch.tensor(ends, device=new.device)[:, None]  # (B, N)
+        scores = (chosen * kept).sum(1).tolist()
+        rows = [[i for i in row[:end] if i != eos] for row, end in zip(new.tolist(), ends,
+                                                                         strict=True)]
+        return rows, scores
+
+    def translate(self, sentences: list[str], beam_size: int | None = None,
+                  length_penalty: float | None = None, n_best: int = 1,
+                  batch_size: int = 64) -> list[list[tuple[str, float]]]:
+        """Translate raw sentences (in their order), batched by length."""
+        beam_size = self.beam_size if beam_size is None else beam_size
+        ids = self.tokenizer.source.encode_batch([" ".join(s.split()) for s in sentences])
+        ids = [seq or [self.tokenizer.unk_id] for seq in ids]
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        results: list = [None] * len(ids)
+        for start in range(0, len(order), batch_size):
+            rows = order[start:start + batch_size]
+            lengths = torch.tensor([len(ids[i]) for i in rows])
+            source = torch.full((len(rows), int(lengths.max())), self.pad_id)
+            for r, i in enumerate(rows):
+                source[r, :len(ids[i])] = torch.tensor(ids[i])
+            for i, found in zip(rows, self.translate_batch(source, lengths, beam_size,
+                                                           length_penalty, n_best), strict=True):
+                results[i] = found
+        return results
+
+    # ---------------------------------------------------------------- evaluation
+    @torch.no_grad()
+    def evaluate(self, loader, prefix: str, beam_size: int | None = None,
+                 length_penalty: float | None = None) -> dict:
+        """Loss, perplexity, BLEU and chrF (with sacrebleu signatures), decoding speed and
+        the hypotheses in the split's order (``{prefix}/hypotheses``)."""
+        self.eval()
+        beam_size = self.beam_size if beam_size is None else beam_size
+        nll, tokens, decode_s = 0.0, 0, 0.0
+        found, references, order = [], [], []
+        for batch in loader:
+            tensors = {k: v.to(self.device) for k, v in batch.items() if isinstance(v, Tensor)}
+            nll += float(self._summed_nll(tensors))
+            tokens += int(batch["lengths"].sum())
+            started = time.perf_counter()
+            found += [hyps[0][0] for hyps in self.translate_batch(
+                batch["source"], batch["source_lengths"], beam_size, length_penalty)]
+            decode_s += time.perf_counter() - started
+            references += batch["references"]
+            order += batch["index"].tolist()
+        ranked = sorted(range(len(order)), key=order.__getitem__)
+        hypotheses = [found[i] for i in ranked]
+        scores = corpus_scores(hypotheses, [references[i] for i in ranked])
+        nats = nll / max(tokens, 1)
+        report = {f"{prefix}/{key}": value for key, value in scores.items()}
+        report.update({
+            f"{prefix}/loss": nats, f"{prefix}/ppl": math.exp(min(nats, 700.0)),
+            f"{prefix}/sentences": len(hypotheses), f"{prefix}/beam_size": beam_size,
+            f"{prefix}/sentences_per_s": len(hypotheses) / decode_s if decode_s else 0.0,
+            f"{prefix}/hypotheses": hypotheses,
+        })
+        return report
+
+    @torch.no_grad()
+    def attention_map(self, sentence: str, beam_size: int | None = None) -> dict:
+        """Translate one sentence and return the attention weights of every target step
+        over the source tokens: ``{"source_tokens", "target_tokens", "weights"}`` with
+        weights[t][s] for target token t (``<eos>`` last) and source token s."""
+        if self.model.decoder.attention is None:
+            raise NlpseqError("This model has no attention (task.decoder.attention=none)")
+        source_ids = self.tokenizer.source.encode(" ".join(sentence.split())) or \
+            [self.tokenizer.unk_id]
+        source = torch.tensor([source_ids], device=self.device)
+        lengths = torch.tensor([len(source_ids)])
+        beam_size = self.beam_size if beam_size is None else beam_size
+        target_ids = self.translate_batch(source, lengths, beam_size, as_ids=True)[0][0][0]
+        inputs = torch.tensor([[self.tokenizer.bos_id, *target_ids]], device=self.device)
+        self.eval()
+        _, weights = self.model(source, lengths, inputs)  # (1, T, S)
+        text = self.tokenizer.target.decode(target_ids)
+        token = self.tokenizer.source.id_to_token
+        return {"source": sentence, "translation": text,
+                "source_tokens": [token(i) for i in source_ids],
+                "target_tokens": [self.tokenizer.target.id_to_token(i)
+                                  for i in [*target_ids, self.tokenizer.eos_id]],
+                "weights": weights[0].cpu().tolist()}
