@@ -102,12 +102,7 @@ def predict(cfg: DictConfig) -> list[dict]:
 
 
 def write_json_lines(rows: list[dict], output_file: str | None) -> None:
-    lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-    if output_file:
-        Path(output_file).write_text(lines, encoding="utf-8")
-        log.info("Wrote %d lines to %s", len(rows), output_file)
-    else:
-        sys.stdout.write(lines)
+    write_text_lines([json.dumps(row, ensure_ascii=False) for row in rows], output_file)
 
 
 def generate(cfg: DictConfig, prompts: list[str] | None = None, task=None) -> list[dict]:
@@ -169,6 +164,7 @@ def translate(cfg: DictConfig, task) -> list[dict]:
 
 
 def write_text_lines(lines: list[str], output_file: str | None) -> None:
+    """One line per item to ``output_file``, or to standard output."""
     text = "".join(line + "\n" for line in lines)
     if output_file:
         Path(output_file).write_text(text, encoding="utf-8")

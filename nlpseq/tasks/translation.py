@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from sacrebleu.metrics import BLEU, CHRF
 from torch import Tensor
 
+from nlpseq.data.batching import BucketBatchSampler, PadCollator
 from nlpseq.decoding import beam_search, greedy
 from nlpseq.encoders import RecurrentEncoder
 from nlpseq.errors import NlpseqError
@@ -243,20 +244,24 @@ class TranslationTask(RecurrentTask):
                   batch_size: int = 64) -> list[list[tuple[str, float]]]:
         """Translate raw sentences (in their order), batched by length."""
         beam_size = self.beam_size if beam_size is None else beam_size
-        ids = self.tokenizer.source.encode_batch([" ".join(s.split()) for s in sentences])
-        ids = [seq or [self.tokenizer.unk_id] for seq in ids]
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        results: list = [None] * len(ids)
-        for start in range(0, len(order), batch_size):
-            rows = order[start:start + batch_size]
-            lengths = torch.tensor([len(ids[i]) for i in rows])
-            source = torch.full((len(rows), int(lengths.max())), self.pad_id)
-            for r, i in enumerate(rows):
-                source[r, :len(ids[i])] = torch.tensor(ids[i])
-            for i, found in zip(rows, self.translate_batch(source, lengths, beam_size,
-                                                           length_penalty, n_best), strict=True):
-                results[i] = found
+        examples = [{"input_ids": ids, "index": i}
+                    for i, ids in enumerate(self.source_ids(sentences))]
+        sampler = BucketBatchSampler([len(e["input_ids"]) for e in examples], batch_size,
+                                     shuffle=False)
+        collate = PadCollator(self.pad_id)
+        results: list = [None] * len(examples)
+        for rows in sampler:
+            batch = collate([examples[i] for i in rows])
+            found = self.translate_batch(batch["tokens"], batch["lengths"], beam_size,
+                                         length_penalty, n_best)
+            for i, hypotheses in zip(rows, found, strict=True):
+                results[i] = hypotheses
         return results
+
+    def source_ids(self, sentences: list[str]) -> list[list[int]]:
+        """Source ids of raw sentences, spaces normalised as in training; never empty."""
+        ids = self.tokenizer.source.encode_batch([" ".join(s.split()) for s in sentences])
+        return [seq or [self.tokenizer.unk_id] for seq in ids]
 
     # ---------------------------------------------------------------- evaluation
     @torch.no_grad()
@@ -298,8 +303,7 @@ class TranslationTask(RecurrentTask):
         weights[t][s] for target token t (``<eos>`` last) and source token s."""
         if self.model.decoder.attention is None:
             raise NlpseqError("This model has no attention (task.decoder.attention=none)")
-        source_ids = self.tokenizer.source.encode(" ".join(sentence.split())) or \
-            [self.tokenizer.unk_id]
+        source_ids = self.source_ids([sentence])[0]
         source = torch.tensor([source_ids], device=self.device)
         lengths = torch.tensor([len(source_ids)])
         beam_size = self.beam_size if beam_size is None else beam_size
