@@ -17,7 +17,10 @@ from nlpseq.decoding.sampling import StepFn, _is_int
 from nlpseq.errors import NlpseqError
 
 ReorderState = Callable[[Any, Tensor], Any]
-"""`reorder_state(state, index (M',) long) -> the state of rows index of state`."""
+"""`reorder_state(state, index (B', K) long) -> the state of rows index.flatten() of state`.
+
+Row b' of `index` holds the K hypotheses of one input row (all from the same one), so a
+state may keep per-input data (an encoder's memory) once per row of `index`."""
 
 
 @dataclass
@@ -99,8 +102,10 @@ def beam_search(
         pad_id: fills `tokens` after each hypothesis.
         alpha: GNMT length penalty exponent, >= 0; 0 ranks by plain log-probability.
         n_best: N, the hypotheses returned per row, 1 <= N <= K.
-        reorder_state: `(state, index (M',)) -> state of rows index`; called once to expand
-            B rows to B * K, then after each step to follow the surviving beams.
+        reorder_state: `(state, index (B', K)) -> state of rows index.flatten()`; called
+            after each step to follow the surviving hypotheses (after the first step, which
+            reads each row once, it expands B rows to B * K). Each row of index holds the
+            hypotheses of one input row.
 
     Returns:
         A `BeamResult`.
@@ -112,21 +117,19 @@ def beam_search(
     _check_options(batch, beam_size, n_best, alpha, max_lengths)
     max_len = torch.as_tensor(max_lengths, dtype=torch.long, device=device).expand(batch)
     rows = torch.arange(batch, device=device)  # (B',) original row of each active row
-    state = reorder_state(state, rows.repeat_interleave(k))
-    tokens = tokens.repeat_interleave(k)  # (B' * K,)
-    logp = torch.full((batch, k), -math.inf, device=device)  # (B', K)
-    logp[:, 0] = 0.0  # one live beam at first, so the K beams do not repeat one another
-    seqs = tokens.new_empty(batch, k, 0)  # (B', K, t)
+    logp = torch.zeros(batch, 1, device=device)  # (B', K'): one hypothesis per row at first
+    seqs = tokens.new_empty(batch, 1, 0)  # (B', K', t)
     finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(batch)]  # best first
     nth_best = torch.full((batch,), -math.inf, device=device)  # (B,) score to beat
     in_top_k = torch.arange(2 * k, device=device) < k  # (2K,)
     t = 0
     while rows.numel() > 0:
         t += 1
-        logits, state = step_fn(tokens, state)  # (B' * K, V)
-        vocab = logits.shape[-1]
-        cand = logp.unsqueeze(-1) + logits.float().log_softmax(-1).view(-1, k, vocab)  # (B', K, V)
-        top_logp, top = cand.flatten(1).topk(min(2 * k, k * vocab), dim=-1)  # (B', 2K)
+        logits, state = step_fn(tokens, state)  # (B' * K', V)
+        live, vocab = logp.shape[1], logits.shape[-1]
+        cand = logits.float().log_softmax(-1).view(-1, live, vocab)  # (B', K', V)
+        cand.add_(logp.unsqueeze(-1))  # in place: no second (B', K', V) buffer
+        top_logp, top = cand.flatten(1).topk(min(2 * k, live * vocab), dim=-1)  # (B', 2K)
         parent, token = top // vocab, top % vocab  # (B', 2K)
         is_eos = token == eos_id  # (B', 2K)
         last = max_len == t  # (B',)
@@ -151,15 +154,15 @@ def beam_search(
         keep = is_eos.int().argsort(dim=1, stable=True)[:, :k]  # (B', K)
         logp = top_logp.masked_fill(is_eos, -math.inf).gather(1, keep)  # (B', K)
         parent, token = parent.gather(1, keep), token.gather(1, keep)  # (B', K)
-        parents = seqs.gather(1, parent.unsqueeze(-1).expand_as(seqs))  # (B', K, t - 1)
+        parents = seqs.gather(1, parent.unsqueeze(-1).expand(-1, -1, t - 1))  # (B', K, t - 1)
         seqs = torch.cat([parents, token.unsqueeze(-1)], dim=-1)  # (B', K, t)
 
         bound = logp.max(dim=1).values / length_penalty(max_len, alpha)  # (B',)
         active = ~(last | (bound <= nth_best[rows]))  # (B',)
         if not active.any():
             break
-        beams = parent + k * torch.arange(len(rows), device=device).unsqueeze(1)  # (B', K)
-        state = reorder_state(state, beams[active].flatten())
+        beams = parent + live * torch.arange(len(rows), device=device).unsqueeze(1)  # (B', K)
+        state = reorder_state(state, beams[active])  # (B'', K)
         tokens = token[active].flatten()
         logp, seqs, rows, max_len = logp[active], seqs[active], rows[active], max_len[active]
 

@@ -65,14 +65,24 @@ class Attention(nn.Module):
                 mask: Tensor) -> tuple[Tensor, Tensor]:
         """Context vectors and attention weights for one or many decoder steps.
 
+        ``query`` may hold G rows per memory row (G consecutive rows read memory row b:
+        beam search's hypotheses of one sentence), so the memory is never copied per row.
+
         Shape:
-            query (B, T, Q), keys (B, S, K) from ``prepare``, memory (B, S, M),
-            mask (B, S) True at real source tokens -> context (B, T, M), weights (B, T, S)
+            query (B * G, T, Q), keys (B, S, K) from ``prepare``, memory (B, S, M),
+            mask (B, S) True at real source tokens -> context (B * G, T, M),
+            weights (B * G, T, S)
         """
+        rows, steps = query.shape[:2]
+        sources = keys.size(0)
+        if rows % sources:
+            raise ValueError(f"{rows} query rows do not divide among {sources} memory rows")
+        query = query.reshape(sources, rows // sources * steps, -1)  # (B, G * T, Q)
         if self.kind == "bahdanau":
-            hidden = torch.tanh(self.query_layer(query)[:, :, None] + keys[:, None])  # (B,T,S,K)
-            scores = self.energy(hidden).squeeze(-1)  # (B, T, S)
+            hidden = torch.tanh(self.query_layer(query)[:, :, None] + keys[:, None])  # (B,GT,S,K)
+            scores = self.energy(hidden).squeeze(-1)  # (B, G * T, S)
         else:
-            scores = torch.bmm(query, keys.transpose(1, 2))  # (B, T, S)
-        weights = masked_softmax(scores, mask[:, None, :])  # (B, T, S)
-        return torch.bmm(weights, memory), weights  # (B, T, M)
+            scores = torch.bmm(query, keys.transpose(1, 2))  # (B, G * T, S)
+        weights = masked_softmax(scores, mask[:, None, :])  # (B, G * T, S)
+        context = torch.bmm(weights, memory)  # (B, G * T, M)
+        return context.view(rows, steps, -1), weights.view(rows, steps, -1)

@@ -29,7 +29,8 @@ RnnState = Tensor | tuple[Tensor, Tensor]  # h (L, B, H), or (h, c) for an LSTM
 
 
 class SourceMemory(NamedTuple):
-    """What attention reads, computed once per source batch.
+    """What attention reads, computed once per source batch: one row per sentence, also
+    when the decoder state holds several rows (hypotheses) per sentence in beam search.
 
     Shape: memory (B, S, M) encoder outputs, keys (B, S, K) from ``Attention.prepare``,
     mask (B, S) True at real source tokens.

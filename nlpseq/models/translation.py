@@ -115,15 +115,26 @@ class RecurrentTranslator(nn.Module):
 
     @staticmethod
     def reorder_state(state: State, index: Tensor) -> State:
-        """The state of rows ``index`` (beam search follows and expands its beams)."""
+        """The state of rows ``index.flatten()``: beam search follows and expands its beams.
+
+        A 2-D ``index`` (B', K) holds in each row the hypotheses of one sentence, so the
+        source memory keeps one row per sentence, which the K hypotheses attend to
+        together, instead of K copies of it; a 1-D index gives each row its own copy.
+        """
         decoder_state, memory = state
+        if index.dim() == 1:
+            index = index[:, None]
+        flat = index.flatten()
         hidden = decoder_state.hidden
+        rows = (hidden[0] if isinstance(hidden, tuple) else hidden).size(1)
         if isinstance(hidden, tuple):
-            hidden = tuple(h.index_select(1, index) for h in hidden)
+            hidden = tuple(h.index_select(1, flat) for h in hidden)
         else:
-            hidden = hidden.index_select(1, index)  # (L, B', H)
-        feed = decoder_state.feed.index_select(0, index) if decoder_state.feed is not None else None
-        keys = memory.keys.index_select(0, index) if memory.keys is not None else None
-        return (DecoderState(hidden, feed),
-                SourceMemory(memory.memory.index_select(0, index), keys,
-                             memory.mask.index_select(0, index)))
+            hidden = hidden.index_select(1, flat)  # (L, B' * K, H)
+        feed = decoder_state.feed.index_select(0, flat) if decoder_state.feed is not None else None
+        sentences = index[:, 0] // (rows // memory.mask.size(0))  # (B',) memory row of each
+        if not (len(sentences) == memory.mask.size(0)
+                and torch.equal(sentences, torch.arange(len(sentences), device=flat.device))):
+            memory = SourceMemory(*(None if part is None else part.index_select(0, sentences)
+                                    for part in memory))
+        return DecoderState(hidden, feed), memory

@@ -21,7 +21,7 @@ def keep_state(state, index):
 
 
 def pick_rows(state, index):
-    return state[index]
+    return state[index.flatten()]
 
 
 class ToyRnn:
@@ -231,7 +231,8 @@ def test_batched_rows_equal_rows_alone():
         got, expected = hypotheses(batched, row), hypotheses(alone, 0)
         assert [seq for seq, _ in got] == [seq for seq, _ in expected]
         assert [s for _, s in got] == pytest.approx([s for _, s in expected], abs=1e-5)
-    assert step.inputs[0].shape == (9,)
+    assert step.inputs[0].shape == (3,)  # the first step reads each row once
+    assert step.inputs[1].shape == (9,)  # then K = 3 hypotheses a row
     assert all(len(t) <= 6 for t in step.inputs[2:])  # row 0 (max length 2) left the batch
 
 

@@ -64,6 +64,23 @@ def test_attention_gives_padding_exactly_zero_weight(kind):
     torch.testing.assert_close(weights.sum(-1), torch.ones(2, 3))
 
 
+@pytest.mark.parametrize("kind", ["bahdanau", "luong_dot", "luong_general"])
+def test_grouped_queries_read_one_memory_row_as_if_it_were_repeated(kind):
+    torch.manual_seed(0)
+    attention = Attention(kind, 6, 6)
+    memory, query = torch.randn(2, 4, 6), torch.randn(2 * 3, 1, 6)  # 3 queries per memory row
+    mask = torch.tensor([[True, True, True, True], [True, True, False, False]])
+    keys = attention.prepare(memory)
+    context, weights = attention(query, keys, memory, mask)
+    rows = torch.tensor([0, 0, 0, 1, 1, 1])
+    expected = attention(query, keys[rows], memory[rows], mask[rows])
+    torch.testing.assert_close(context, expected[0])
+    torch.testing.assert_close(weights, expected[1])
+    assert torch.all(weights[3:, 0, 2:] == 0)
+    with pytest.raises(ValueError, match="5 query rows do not divide among 2 memory rows"):
+        attention(query[:5], keys, memory, mask)
+
+
 def test_luong_dot_needs_equal_sizes_and_unknown_kinds_are_named():
     with pytest.raises(NlpseqError, match=r"luong_dot needs the decoder's hidden size \(8\)"):
         Attention("luong_dot", 8, 6)
@@ -152,6 +169,23 @@ def test_reorder_state_selects_and_repeats_rows():
     logits, _ = model.step(target[index, 0], model.reorder_state(state, index))
     direct, _ = model.step(target[:, 0], state)
     torch.testing.assert_close(logits, direct[index])
+
+
+@pytest.mark.parametrize("attention", ["bahdanau", "luong_general"])
+def test_reorder_state_by_sentence_keeps_one_memory_row_per_sentence(attention):
+    model = translator("gru", "lstm", attention=attention)
+    source, lengths, target = batch()
+    state = model.start(source, lengths)
+    direct, _ = model.step(target[:, 0], state)
+    beams = model.reorder_state(state, torch.tensor([[2, 2], [0, 0]]))  # 2 hypotheses each
+    assert beams[1].memory.shape[0] == 2 and beams[0].hidden[0].shape[1] == 4
+    logits, beams = model.step(target[[2, 2, 0, 0], 0], beams)
+    torch.testing.assert_close(logits, direct[[2, 2, 0, 0]])
+    # following hypotheses 3 and 2 (both of sentence 0) drops sentence 2's memory row
+    followed = model.reorder_state(beams, torch.tensor([[3, 2]]))
+    assert followed[1].memory.shape[0] == 1
+    torch.testing.assert_close(followed[1].memory[0], state[1].memory[0])
+    torch.testing.assert_close(followed[0].feed, beams[0].feed[[3, 2]])
 
 
 def test_tied_and_shared_embeddings_save_their_parameters():
