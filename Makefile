@@ -13,7 +13,7 @@ PIP_CONSTRAINTS = $(if $(CONSTRAINTS),-c $(CONSTRAINTS),)
 
 DATA_DIR ?= $(abspath ../shared/data)
 
-.PHONY: install train test test-all lint bench bench-generate bench-translate sst2 clean
+.PHONY: install train test test-all lint bench bench-generate bench-translate sst2 compare clean
 
 $(BIN)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ test-all: install
 
 lint: install
 	$(BIN)/ruff check nlpseq tests scripts
+
+# RNN vs LSTM vs GRU on SST-2, 3 seeds each, then the comparison report (ARGS: overrides)
+compare: install
+	NLPSEQ_DATA_DIR=$(DATA_DIR) HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/nlpseq-train -m \
+	  experiment=sst2 encoder=rnn,lstm,gru seed=1,2,3 hydra.sweep.dir=outputs/multirun/sst2_cells \
+	  $(ARGS); status=$$?; $(BIN)/nlpseq-report outputs/multirun/sst2_cells && exit $$status
 
 bench: install
 	NLPSEQ_DATA_DIR=$(DATA_DIR) $(BIN)/python scripts/bench_train_step.py $(ARGS)

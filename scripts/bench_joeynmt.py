@@ -173,9 +173,12 @@ def q(path: Path | str) -> str:
 
 def start_proc(cmd: list[str], out_file: Path, env: dict) -> subprocess.Popen:
     fout = out_file.open("w", encoding="utf-8")
-    # Own session: the SIGINT we send goes to JoeyNMT only, never to this script.
+    # Own session: the SIGINT we send goes to JoeyNMT only, never to this script. SIGINT
+    # back to its default: a shell starts background jobs with it ignored, and Python then
+    # never raises the KeyboardInterrupt on which JoeyNMT saves and stops.
     return subprocess.Popen(cmd, stdout=fout, stderr=subprocess.STDOUT, cwd=REPO, env=env,
-                            start_new_session=True)
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def stop(proc: subprocess.Popen, grace_s: float) -> str:

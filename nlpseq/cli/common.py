@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import (
     ConfigCompositionException,
     InstantiationException,
@@ -38,13 +39,8 @@ CONFIG_DIR = config_dir()
 
 
 def run_command(command: Callable[[DictConfig], object], cfg: DictConfig) -> object:
-    """Run ``command``; a user error becomes one line on stderr and exit status 2.
-
-    Denormal floats are flushed to zero first: after a few optimizer steps, one-step
-    recurrent kernels (a translation decoder with input feeding) met enough of them to
-    run 25x slower on a CPU (9.5 s against 0.36 s per batch, 2-core CPU, GRU 512).
-    """
-    torch.set_flush_denormal(True)
+    """Run ``command``; a user error becomes one line on stderr and exit status 2."""
+    flush_denormals()
     try:
         return command(cfg)
     except (NlpseqError, InstantiationException) as err:
@@ -57,6 +53,22 @@ def run_command(command: Callable[[DictConfig], object], cfg: DictConfig) -> obj
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+
+
+def flush_denormals() -> None:
+    """Flush denormal floats to zero: after a few optimizer steps, one-step recurrent
+    kernels (a translation decoder with input feeding) met enough of them to run 25x
+    slower on a CPU (9.5 s against 0.36 s per batch, 2-core CPU, GRU 512)."""
+    torch.set_flush_denormal(True)
+
+
+def describe_failure(err: BaseException) -> str:
+    """One line for a failure: a user error's message, else the exception's type and text."""
+    cause = user_error(err)
+    if cause is not None:
+        return str(cause)
+    first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    return f"{type(err).__name__}: {first}" if first else type(err).__name__
 
 
 def user_error(err: BaseException) -> NlpseqError | None:
@@ -102,14 +114,23 @@ def check_overrides(config_name: str, argv: list[str]) -> None:
     """Compose the config once before Hydra runs, to turn its multi-line composition
     errors (unknown group choice, unknown key) into one line and exit status 2.
 
-    Skipped when any flag is given (``--help``, ``--cfg``, ``-m``): Hydra handles those.
+    With ``-m`` (a sweep) each swept key is checked with its first value. Skipped when any
+    other flag is given (``--help``, ``--cfg``): Hydra handles those.
     """
-    if any(arg.startswith("-") for arg in argv):
+    flags = {arg for arg in argv if arg.startswith("-")}
+    if flags - {"-m", "--multirun"}:
         return
-    overrides = [arg for arg in argv if not arg.lstrip("+~").startswith("hydra")]
+    overrides = [arg for arg in argv if not arg.startswith("-")
+                 and not arg.lstrip("+~").startswith("hydra")]
     try:
+        if flags:
+            overrides = first_of_each_sweep(overrides)
         with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
-            compose(config_name, overrides=overrides)
+            cfg = compose(config_name, overrides=overrides, return_hydra_config=True)
+        unknown = unknown_sweep_parameter(cfg)
+        if unknown:
+            print(f"error: {unknown}", file=sys.stderr)
+            sys.exit(2)
     except MissingConfigException as err:
         print(f"error: {_missing_choice_message(err, overrides)}", file=sys.stderr)
         sys.exit(2)
@@ -118,8 +139,50 @@ def check_overrides(config_name: str, argv: list[str]) -> None:
         sys.exit(2)
 
 
+def first_of_each_sweep(overrides: list[str]) -> list[str]:
+    """``encoder=rnn,lstm seed=range(1,4) optimizer.lr=interval(1e-4,1e-2)`` ->
+    ``encoder=rnn seed=1 optimizer.lr=0.0001``: one job's overrides, to check the keys."""
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    single = []
+    for text, override in zip(overrides, parsed, strict=True):
+        if not override.is_sweep_override():
+            single.append(text)
+        elif override.is_discrete_sweep():
+            first = next(override.sweep_string_iterator(), None)
+            if first is not None:
+                single.append(f"{override.get_key_element()}={first}")
+        else:  # an interval: its lower end
+            single.append(f"{override.get_key_element()}={override.value().start}")
+    return single
+
+
+def unknown_sweep_parameter(cfg: DictConfig) -> str | None:
+    """The first key of an Optuna search space (``hydra.sweeper.params``) that is neither a
+    config group nor a key of the config, described with the keys its parent has."""
+    params = OmegaConf.select(cfg, "hydra.sweeper.params") or {}
+    groups = {path.name for path in Path(CONFIG_DIR).iterdir() if path.is_dir()}
+    for key in params:
+        if key in groups or OmegaConf.select(cfg, key, default=_ABSENT,
+                                             throw_on_resolution_failure=False) is not _ABSENT:
+            continue
+        parent, _, _ = key.rpartition(".")
+        node = OmegaConf.select(cfg, parent) if parent else cfg
+        found = (", ".join(str(k) for k in node if not str(k).startswith("_"))
+                 if isinstance(node, DictConfig) else f"{parent} is not a group of keys")
+        return (f"Unknown sweep parameter '{key}' in hydra.sweeper.params; "
+                f"{parent or 'the config'} has: {found}")
+    return None
+
+
+_ABSENT = object()
+
+
 def _missing_choice_message(err: MissingConfigException, overrides: list[str]) -> str:
     group = (err.missing_cfg_file or "").rsplit("/", 1)[0]
+    if group.startswith(("hydra/sweeper", "hydra/launcher")):
+        return (f"{group}={err.missing_cfg_file.rsplit('/', 1)[-1]} is a Hydra plugin that is "
+                "not installed: pip install 'nlpseq[sweep]' (Optuna, joblib) or "
+                "'nlpseq[slurm]' (submitit)")
     wanted = next((o.split("=", 1)[1] for o in overrides
                    if o.lstrip("+~").split("=", 1)[0] == group), err.missing_cfg_file)
     if err.options:

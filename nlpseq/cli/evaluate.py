@@ -27,6 +27,7 @@ from nlpseq.cli.common import (
     write_metrics,
 )
 from nlpseq.cli.report import print_report
+from nlpseq.comparison.summary import markdown_table, write_csv
 from nlpseq.config import EvalConfig, validate_config
 from nlpseq.errors import NlpseqError
 from nlpseq.tasks.checkpoint import load_task
@@ -36,9 +37,42 @@ log = logging.getLogger("nlpseq.eval")
 
 
 def evaluate(cfg: DictConfig) -> dict:
+    """Evaluate one checkpoint, or every run's best checkpoint under a (multirun) directory
+    on the same data, with one table of them all."""
     validate_config(cfg, EvalConfig)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    task, tokenizer, train_cfg = load_task(cfg.ckpt_path)
+    checkpoints = checkpoints_under(Path(cfg.ckpt_path).expanduser())
+    if len(checkpoints) == 1:
+        return evaluate_checkpoint(cfg, checkpoints[0], run_dir)
+    root = Path(cfg.ckpt_path).expanduser()
+    log.info("Evaluating the best checkpoints of %d runs under %s", len(checkpoints), root)
+    reports = {}
+    for checkpoint in checkpoints:
+        name = str(checkpoint.parent.parent.relative_to(root)).replace("/", "_")
+        reports[name] = evaluate_checkpoint(cfg, checkpoint, run_dir / name)
+    table = write_table(run_dir, reports)
+    print(table)
+    log.info("One table of %d runs written to %s", len(reports), run_dir / "eval_table.md")
+    return reports
+
+
+def checkpoints_under(path: Path) -> list[Path]:
+    """A checkpoint file or a run directory gives itself; any other directory gives the
+    best checkpoint of every run below it (a multirun directory)."""
+    if not path.is_dir() or (path / "checkpoints" / "best.ckpt").is_file():
+        return [path]
+    found = sorted(path.rglob("checkpoints/best.ckpt"),
+                   key=lambda p: [int(x) if x.isdigit() else x for x in p.parts])
+    if not found:
+        raise NlpseqError(f"'{path}' holds no checkpoints/best.ckpt, neither as a run "
+                          "directory nor in run directories below it")
+    return found
+
+
+def evaluate_checkpoint(cfg: DictConfig, checkpoint: Path, run_dir: Path) -> dict:
+    """Metrics of one checkpoint, written to ``run_dir`` (metrics.json, eval_report.json)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    task, tokenizer, train_cfg = load_task(checkpoint)
     task.to(pick_device(cfg.accelerator))
 
     data_cfg = evaluation_data_config(cfg, train_cfg, task.task_name)
@@ -54,11 +88,27 @@ def evaluate(cfg: DictConfig) -> dict:
                            **decoding_options(cfg, task.task_name))
     write_hypotheses(run_dir, report, prefix)
     print_report(task, report, prefix)
-    report["ckpt_path"] = str(cfg.ckpt_path)
+    report["ckpt_path"] = str(checkpoint)
+    report["task"], report["cell"] = task.task_name, train_cfg.encoder.cell
+    report["params"] = sum(p.numel() for p in task.model.parameters())
     write_metrics(run_dir, report)
     (run_dir / "eval_report.json").write_text(json.dumps(report, indent=2) + "\n")
     log.info("Metrics written to %s", run_dir / "metrics.json")
     return report
+
+
+def write_table(run_dir: Path, reports: dict[str, dict]) -> str:
+    """One row per run: its task, cell, parameters and scalar metrics, as
+    ``eval_table.csv`` and ``eval_table.md``; returns the Markdown."""
+    rows = [{"run": name} | {key: value for key, value in report.items()
+                             if isinstance(value, (int, float, str)) and key != "ckpt_path"
+                             and not key.endswith("signature")}
+            for name, report in reports.items()]
+    write_csv(run_dir / "eval_table.csv", rows)
+    table = markdown_table([{k: row.get(k) for k in dict.fromkeys(c for r in rows for c in r)}
+                            for row in rows])
+    (run_dir / "eval_table.md").write_text(table)
+    return table
 
 
 def decoding_options(cfg: DictConfig, task_name: str) -> dict:

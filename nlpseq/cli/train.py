@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import resource
 import sys
 import time
 from pathlib import Path
@@ -17,7 +19,7 @@ import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar
 
 from nlpseq.cli.common import (
@@ -30,11 +32,12 @@ from nlpseq.cli.common import (
     write_metrics,
 )
 from nlpseq.cli.report import print_report
+from nlpseq.cli.sweep import failed_jobs, in_multirun, run_sweep_job, sweep_objective
 from nlpseq.config import TrainConfig, validate_config
 from nlpseq.errors import NlpseqError
 from nlpseq.tasks.callbacks import ThroughputMonitor
-from nlpseq.tasks.checkpoint import build_task, checkpoint_extras, load_task
-from nlpseq.tokenization import train_tokenizer_pair
+from nlpseq.tasks.checkpoint import build_task, checkpoint_extras, load_task, read_checkpoint
+from nlpseq.tokenization import tokenizer_from_state, train_tokenizer_pair
 
 log = logging.getLogger("nlpseq.train")
 
@@ -44,11 +47,13 @@ def train(cfg: DictConfig) -> dict:
     check_task_and_data(cfg)
     validate_config(cfg, TrainConfig)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    refuse_to_overwrite(run_dir)
+    resume_from = checkpoint_to_resume(cfg, run_dir)
+    if resume_from is None or resume_from.resolve().parents[1] != run_dir.resolve():
+        refuse_to_overwrite(run_dir)  # only a run resumed in place writes over checkpoints
     pl.seed_everything(cfg.seed, workers=True)
     torch.set_float32_matmul_precision(cfg.float32_matmul_precision)
 
-    datamodule, tokenizer = prepare_data(cfg)
+    datamodule, tokenizer = prepare_data(cfg, resume_from)
     log.info("Tokenizer saved to %s", tokenizer.save(run_dir))
 
     log.info("Instantiating task <%s> with encoder cell '%s'", cfg.task._target_,
@@ -67,7 +72,10 @@ def train(cfg: DictConfig) -> dict:
     throughput = ThroughputMonitor()
     log.info("Instantiating trainer <%s>", cfg.trainer._target_)
     trainer = instantiate(cfg.trainer, callbacks=[*callbacks, throughput], logger=loggers)
-    trainer.fit(task, datamodule=datamodule)
+    if resume_from is not None:
+        log.info("Resuming from %s (weights, optimizer, schedule, loops, generators)",
+                 resume_from)
+    trainer.fit(task, datamodule=datamodule, ckpt_path=resume_from)
     if trainer.interrupted:
         raise NlpseqError("Training was interrupted; checkpoints written so far are kept")
 
@@ -76,6 +84,8 @@ def train(cfg: DictConfig) -> dict:
         "train/epochs": trainer.current_epoch,
         "train/time_s": round(throughput.seconds, 3),
         "train/tokens_per_s": round(throughput.tokens_per_second, 1),
+        **peak_memory(),
+        **best_checkpoint_position(trainer),
     }
     if cfg.test and not trainer.fast_dev_run:
         metrics.update(evaluate_best(trainer, datamodule, run_dir))
@@ -94,11 +104,53 @@ def check_task_and_data(cfg: DictConfig) -> None:
     check_data_fits_task(cfg.data, task_class.task_name, f"train task={task_class.task_name}")
 
 
-def prepare_data(cfg: DictConfig):
-    """Load the raw splits, train the tokenizer on train, encode every split."""
+def checkpoint_to_resume(cfg: DictConfig, run_dir: Path) -> Path | None:
+    """``resume=true``: this run directory's ``checkpoints/last.ckpt``; ``ckpt_path=P``: the
+    checkpoint P (a run directory means its last.ckpt). It must come from a run with the
+    same task, encoder, tokenizer and data settings."""
+    if cfg.get("ckpt_path"):
+        path = Path(cfg.ckpt_path).expanduser()
+        if path.is_dir():
+            path = path / "checkpoints" / "last.ckpt"
+    elif cfg.get("resume"):
+        path = run_dir / "checkpoints" / "last.ckpt"
+        if not path.is_file():
+            raise NlpseqError(f"resume=true but {path} does not exist; set hydra.run.dir to "
+                              "the directory of the run to continue")
+    else:
+        return None
+    saved = read_checkpoint(path)["nlpseq"]["config"]
+    changed = changed_settings(saved, OmegaConf.to_container(cfg, resolve=True))
+    if changed:
+        raise NlpseqError(f"{path} was trained with other settings ({'; '.join(changed[:4])}); "
+                          "resume with the run's own overrides")
+    return path
+
+
+def changed_settings(saved: dict, current: dict, prefix: str = "") -> list[str]:
+    """'key: saved -> current' for each setting of the model and its data that differs."""
+    changes = []
+    for key in ("task", "encoder", "tokenizer", "data") if not prefix else saved.keys() | current:
+        old, new = saved.get(key), current.get(key)
+        name = f"{prefix}{key}"
+        if isinstance(old, dict) and isinstance(new, dict):
+            changes += changed_settings(old, new, f"{name}.")
+        elif old != new:
+            changes.append(f"{name}: {old!r} -> {new!r}")
+    return sorted(changes)
+
+
+def prepare_data(cfg: DictConfig, resume_from: Path | None = None):
+    """Load the raw splits, train the tokenizer on train (or take a resumed checkpoint's),
+    encode every split."""
     log.info("Instantiating data <%s>", cfg.data._target_)
     datamodule = instantiate(cfg.data)
     datamodule.load()
+    if resume_from is not None:
+        tokenizer = tokenizer_from_state(read_checkpoint(resume_from)["nlpseq"]["tokenizer"])
+        log.info("Tokenizer %r taken from %s", tokenizer, resume_from)
+        datamodule.encode(tokenizer)
+        return datamodule, tokenizer
     log.info("Training tokenizer <%s> on the training split", cfg.tokenizer._target_)
     started = time.perf_counter()
     factory = instantiate(cfg.tokenizer)
@@ -111,6 +163,29 @@ def prepare_data(cfg: DictConfig):
     log.info("Tokenizer %r trained in %.1fs", tokenizer, time.perf_counter() - started)
     datamodule.encode(tokenizer)
     return datamodule, tokenizer
+
+
+def peak_memory() -> dict:
+    """Peak resident memory of this process, and peak GPU memory when a GPU was used."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    peak = {"train/peak_rss_mib": round(rss / (2**20 if sys.platform == "darwin" else 2**10), 1)}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        peak["train/peak_gpu_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return peak
+
+
+def best_checkpoint_position(trainer: pl.Trainer) -> dict:
+    """When the best checkpoint was written: its training step, and the epochs trained by
+    then (fractional when validation runs several times an epoch)."""
+    checkpoint = trainer.checkpoint_callback
+    if checkpoint is None or not checkpoint.best_model_path:
+        return {}
+    step = int(read_checkpoint(checkpoint.best_model_path).get("global_step", 0))
+    position = {"train/best_step": step}
+    per_epoch = trainer.num_training_batches
+    if per_epoch and math.isfinite(per_epoch):
+        position["train/best_epoch"] = round(step / per_epoch, 2)
+    return position
 
 
 def refuse_to_overwrite(run_dir: Path) -> None:
@@ -149,15 +224,23 @@ def evaluate_best(trainer: pl.Trainer, datamodule, run_dir: Path) -> dict:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def hydra_main(cfg: DictConfig) -> float | None:
+    if in_multirun():  # a failed job is recorded in its run directory; the sweep goes on
+        return sweep_objective(run_sweep_job(train, cfg), cfg.task.get("monitor"))
     metrics = run_command(train, cfg)
     monitor = cfg.task.get("monitor")
     return metrics.get(monitor) if isinstance(metrics, dict) and monitor else None
 
 
 def main() -> None:
-    """Console entry point: one-line errors for bad overrides, then Hydra."""
+    """Console entry point: one-line errors for bad overrides, then Hydra; a sweep with
+    failed jobs exits with status 1 after all its jobs have run."""
     check_overrides("train", sys.argv[1:])
     hydra_main()
+    failed = failed_jobs()
+    if failed:
+        print(f"error: {len(failed)} job(s) of the sweep failed (status.json in each run "
+              f"directory): {'; '.join(failed)}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

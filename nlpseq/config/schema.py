@@ -23,6 +23,8 @@ class TrainConfig:
     callbacks: Any = None
     seed: int = 42
     test: bool = True  # evaluate the best checkpoint on validation and test after training
+    resume: bool = False  # continue the run directory's checkpoints/last.ckpt
+    ckpt_path: str | None = None  # continue from this checkpoint in a new run directory
     float32_matmul_precision: Literal["highest", "high", "medium"] = "high"
 
 

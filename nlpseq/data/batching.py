@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Sampler
+from torch.utils.data import DataLoader, Sampler
 
 from nlpseq.errors import NlpseqError
 
@@ -142,3 +142,11 @@ class PadCollator:
         if "label_id" in examples[0]:
             batch["labels"] = torch.tensor([e["label_id"] for e in examples], dtype=torch.long)
         return batch
+
+
+def seeded_loader(dataset, seed: int, **options) -> DataLoader:
+    """A DataLoader with a random generator of its own. Each new iterator (every epoch,
+    every validation) draws a worker seed; drawn from the global generator, that draw would
+    shift the model's dropout masks by when loaders happen to be created — and a resumed run
+    creates them at other times than one that never stopped."""
+    return DataLoader(dataset, generator=torch.Generator().manual_seed(seed), **options)

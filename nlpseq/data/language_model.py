@@ -31,7 +31,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from nlpseq.data.base import SPLITS, TextDataModule, cache_fingerprint
-from nlpseq.data.batching import BucketBatchSampler
+from nlpseq.data.batching import BucketBatchSampler, seeded_loader
 from nlpseq.data.sources import load_splits
 from nlpseq.errors import NlpseqError
 
@@ -194,8 +194,8 @@ class LanguageModelDataModule(TextDataModule):
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         if self.mode == "stream":  # each item is already a batch, in corpus order
-            return DataLoader(self._blocks(split), batch_size=None, shuffle=False,
-                              num_workers=self.num_workers)
+            return seeded_loader(self._blocks(split), self.seed, batch_size=None,
+                                 shuffle=False, num_workers=self.num_workers)
         examples = self._examples(split)
         sampler = BucketBatchSampler(
             [len(e["ids"]) + 1 for e in examples],
@@ -203,8 +203,8 @@ class LanguageModelDataModule(TextDataModule):
             shuffle=shuffle, pool_batches=self.pool_batches, seed=self.seed,
         )
         collate = LinesCollator(self.pad_id, self.bos_id, self.eos_id)
-        return DataLoader(examples, batch_sampler=sampler, collate_fn=collate,
-                          num_workers=self.num_workers)
+        return seeded_loader(examples, self.seed, batch_sampler=sampler, collate_fn=collate,
+                             num_workers=self.num_workers)
 
 
 class StreamBlocks(Dataset):

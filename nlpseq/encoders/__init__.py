@@ -5,6 +5,8 @@ from nlpseq.encoders.recurrent import (
     RecurrentEncoder,
     count_parameters,
     expected_parameter_count,
+    matched_hidden_size,
 )
 
-__all__ = ["EncoderOutput", "RecurrentEncoder", "count_parameters", "expected_parameter_count"]
+__all__ = ["EncoderOutput", "RecurrentEncoder", "count_parameters", "expected_parameter_count",
+           "matched_hidden_size"]

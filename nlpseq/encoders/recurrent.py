@@ -11,6 +11,7 @@ T time, I input features, H hidden, D directions, L layers.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,6 +21,8 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from nlpseq.encoders.regularization import LockedDropout, apply_weight_drop, check_probability
 from nlpseq.errors import NlpseqError
+
+log = logging.getLogger("nlpseq.encoders")
 
 # cell name -> (torch module, number of gates per layer and direction)
 _CELLS: dict[str, tuple[type[nn.RNNBase], int]] = {
@@ -98,6 +101,10 @@ class RecurrentEncoder(nn.Module):
             then run one at a time.
         weight_drop: DropConnect rate on the hidden-to-hidden matrices while training
             (AWD-LSTM's weight-drop, Merity et al. 2018).
+        match_params: resize the hidden size so that this encoder has (nearly) as many
+            parameters as a ``match_reference`` encoder of ``hidden_size``: comparing cells
+            at equal hidden size gives the LSTM 4x the vanilla RNN's parameters.
+        match_reference: the cell whose parameter count ``match_params`` matches.
     """
 
     def __init__(
@@ -111,6 +118,8 @@ class RecurrentEncoder(nn.Module):
         nonlinearity: Literal["tanh", "relu"] = "tanh",
         locked_dropout: bool = False,
         weight_drop: float = 0.0,
+        match_params: bool = False,
+        match_reference: Literal["rnn", "lstm", "gru"] = "lstm",
     ) -> None:
         super().__init__()
         rnn_class, _ = _check_cell(cell)
@@ -121,6 +130,12 @@ class RecurrentEncoder(nn.Module):
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise NlpseqError(f"{name} must be a positive integer; got {value!r}")
+        if match_params:
+            matched = matched_hidden_size(cell, match_reference, input_size, hidden_size,
+                                          num_layers, bidirectional)
+            log.info("match_params: %s hidden size %d (as many parameters as a %s encoder "
+                     "with hidden size %d)", cell, matched, match_reference, hidden_size)
+            hidden_size = matched
         check_probability("dropout", dropout)
         check_probability("weight_drop", weight_drop)
         if nonlinearity not in _NONLINEARITIES:
@@ -263,3 +278,26 @@ def expected_parameter_count(
         layer_in = input_size if layer == 0 else d * h
         total += d * gates * (h * layer_in + h * h + 2 * h)
     return total
+
+
+def matched_hidden_size(
+    cell: Literal["rnn", "lstm", "gru"],
+    reference_cell: Literal["rnn", "lstm", "gru"],
+    input_size: int,
+    hidden_size: int,
+    num_layers: int = 1,
+    bidirectional: bool = False,
+) -> int:
+    """The hidden size at which a ``cell`` encoder's parameter count is nearest to that of a
+    ``reference_cell`` encoder with ``hidden_size`` (same input size, layers, directions)."""
+    _check_cell(reference_cell)
+
+    def count(size: int) -> int:
+        return expected_parameter_count(cell, input_size, size, num_layers, bidirectional)
+
+    target = expected_parameter_count(reference_cell, input_size, hidden_size, num_layers,
+                                      bidirectional)
+    size = 1
+    while count(size + 1) <= target:  # the count grows with the size
+        size += 1
+    return size if target - count(size) <= count(size + 1) - target else size + 1

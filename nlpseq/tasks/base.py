@@ -9,6 +9,8 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
+from nlpseq.tasks.rng import rng_state, set_rng_state
+
 
 class RecurrentTask(pl.LightningModule):
     """Base LightningModule of the task heads.
@@ -44,6 +46,17 @@ class RecurrentTask(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["nlpseq"] = {"task": self.task_name, **self.checkpoint_extras}
+        checkpoint["nlpseq_rng"] = rng_state()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Keep the saved generator state for ``on_train_start``: the sanity-check
+        validation that runs first when training resumes draws from the generators too."""
+        self._resumed_rng = checkpoint.get("nlpseq_rng")
+
+    def on_train_start(self) -> None:
+        if getattr(self, "_resumed_rng", None) is not None:
+            set_rng_state(self._resumed_rng)
+            self._resumed_rng = None
 
     def log_train(self, name: str, value: Tensor, batch_size: int, prog_bar: bool = True) -> None:
         """Log a training-step value, but only on the steps Lightning writes to the loggers.

@@ -65,6 +65,12 @@ class ThroughputMonitor(Callback):
     def tokens_per_second(self) -> float:
         return self.tokens / self.seconds if self.seconds else 0.0
 
+    def state_dict(self) -> dict:  # saved in checkpoints: a resumed run counts both parts
+        return {"tokens": self.tokens, "seconds": self.seconds}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.tokens, self.seconds = state_dict["tokens"], state_dict["seconds"]
+
 
 class EpochSummary(Callback):
     """Log one line of metrics per validation epoch, readable without a progress bar.

@@ -183,7 +183,7 @@ class TranslationTask(RecurrentTask):
         return (source_lengths.float() * self.max_length_ratio).ceil().long() + \
             self.max_length_offset
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def translate_batch(self, source: Tensor, source_lengths: Tensor, beam_size: int = 1,
                         length_penalty: float | None = None,
                         n_best: int = 1, as_ids: bool = False) -> list[list[tuple]]:

@@ -10,6 +10,7 @@ from nlpseq.encoders import (
     RecurrentEncoder,
     count_parameters,
     expected_parameter_count,
+    matched_hidden_size,
 )
 from nlpseq.encoders.regularization import LockedDropout
 from nlpseq.errors import NlpseqError
@@ -283,3 +284,25 @@ def test_unpadded_batches_may_skip_the_lengths(cell):
     torch.testing.assert_close(plain.outputs, packed.outputs, rtol=0, atol=1e-6)
     torch.testing.assert_close(plain.final_state, packed.final_state, rtol=0, atol=1e-6)
     assert plain.mask.all()
+
+
+def test_matched_hidden_sizes_by_hand():
+    # LSTM 10 -> 20, one layer: 4 * (20*10 + 20*20 + 2*20) = 2560 parameters.
+    # GRU: 3h^2 + 36h -> h=24 gives 2592 (h=23: 2415); RNN: h^2 + 12h -> h=45 gives 2565.
+    assert matched_hidden_size("gru", "lstm", 10, 20) == 24
+    assert matched_hidden_size("rnn", "lstm", 10, 20) == 45
+    assert matched_hidden_size("lstm", "lstm", 10, 20) == 20
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_match_params_gives_each_cell_the_reference_parameter_count(cell, bidirectional):
+    reference = RecurrentEncoder("lstm", 32, 64, num_layers=2, bidirectional=bidirectional)
+    matched = RecurrentEncoder(cell, 32, 64, num_layers=2, bidirectional=bidirectional,
+                               match_params=True)
+    step = expected_parameter_count(cell, 32, matched.hidden_size + 1, 2, bidirectional) - \
+        count_parameters(matched)  # what one more hidden unit costs
+    assert abs(count_parameters(matched) - count_parameters(reference)) <= step / 2
+    assert matched.output_size == matched.hidden_size * (2 if bidirectional else 1)
+    with pytest.raises(NlpseqError, match="Unknown cell"):
+        RecurrentEncoder(cell, 32, 64, match_params=True, match_reference="transformer")

@@ -1,0 +1,87 @@
+"""Multirun (``nlpseq-train -m ...``): a failed job is recorded and the sweep goes on.
+
+Hydra's basic sweeper re-raises the first failed job's exception and stops the sweep.
+``run_sweep_job`` runs one job so that its failure is logged and written to the job's run
+directory as ``status.json`` (``{"status": "failed", "error": ...}``; finished jobs get
+``"finished"``), and the job returns normally. ``SweepSummary`` (a Hydra callback, set in
+``conf/train.yaml``) counts the jobs when the sweep ends, in the launching process, and
+``failed_jobs`` lets the entry point exit non-zero when any failed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from nlpseq.cli.common import describe_failure, flush_denormals
+
+log = logging.getLogger("nlpseq.sweep")
+STATUS_FILE = "status.json"
+_failed: list[str] = []  # "job N: error" of the last sweep, filled by SweepSummary
+
+
+def in_multirun() -> bool:
+    return HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def run_sweep_job(command: Callable[[DictConfig], dict], cfg: DictConfig) -> dict | None:
+    """Run one job of a sweep; a failure is logged and written to ``status.json``, not raised
+    (Ctrl-C still stops the whole sweep)."""
+    flush_denormals()
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    overrides = list(hydra_cfg.overrides.task)
+    try:
+        result = command(cfg)
+    except Exception as err:  # noqa: BLE001 - every failure is the job's, not the sweep's
+        message = describe_failure(err)
+        log.error("job %s (%s) failed: %s", hydra_cfg.job.num, " ".join(overrides), message,
+                  exc_info=message.startswith(type(err).__name__))
+        write_status(run_dir, "failed", overrides, message)
+        return None
+    write_status(run_dir, "finished", overrides)
+    return result
+
+
+def write_status(run_dir: Path, status: str, overrides: list[str], error: str = "") -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    record = {"status": status, "overrides": overrides} | ({"error": error} if error else {})
+    (run_dir / STATUS_FILE).write_text(json.dumps(record, indent=2) + "\n")
+
+
+def sweep_objective(metrics: dict | None, monitor: str | None) -> float | None:
+    """What a job returns to the sweeper (Optuna's objective): the monitored metric, or
+    NaN for a failed job (Optuna records the trial as failed and goes on)."""
+    if not monitor:
+        return None
+    value = (metrics or {}).get(monitor)
+    return float(value) if value is not None else math.nan
+
+
+class SweepSummary(Callback):
+    """Log how many jobs of a sweep finished and which failed, when the sweep ends."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        statuses = {path.parent.relative_to(sweep_dir): json.loads(path.read_text())
+                    for path in sorted(sweep_dir.rglob(STATUS_FILE))}
+        _failed.clear()
+        _failed.extend(f"{run_dir}: {status.get('error', '')}"
+                       for run_dir, status in statuses.items() if status["status"] == "failed")
+        log.info("Sweep %s: %d jobs finished, %d failed", sweep_dir,
+                 len(statuses) - len(_failed), len(_failed))
+        for line in _failed:
+            log.error("failed job %s", line)
+
+
+def failed_jobs() -> list[str]:
+    """The failed jobs of the sweep that just ended in this process."""
+    return list(_failed)

@@ -1,0 +1,1 @@
+"""Compare training runs: find them, summarise them by cell, plot them (nlpseq-report)."""

@@ -1,0 +1,127 @@
+"""Group finished runs by cell and swept fields and summarise each group over its seeds.
+
+"Which cell, at what cost?": per group the monitored metric (mean ± std over the runs,
+which differ only in seed), parameters, training time, training tokens/s, peak memory and
+epochs to the best checkpoint — as rows for a Markdown table and a CSV file.
+"""
+
+from __future__ import annotations
+
+import csv
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from nlpseq.comparison.runs import Run
+
+NOT_A_FIELD = {"seed", "hydra.run.dir", "hydra.sweep.dir"}  # runs differing only here are repeats
+COST_COLUMNS = {  # metrics.json key -> column title
+    "params": "params",
+    "train/time_s": "train time (s)",
+    "train/tokens_per_s": "train tokens/s",
+    "train/peak_rss_mib": "peak memory (MiB)",
+    "train/best_epoch": "epochs to best",
+}
+
+
+@dataclass
+class Group:
+    """Runs with the same cell and the same value of every swept field."""
+
+    key: dict[str, str]
+    runs: list[Run]
+
+    @property
+    def metric(self) -> str:
+        return self.runs[0].monitor
+
+    def values(self, name: str) -> list[float]:
+        return [float(r.metrics[name]) for r in self.runs
+                if isinstance(r.metrics.get(name), (int, float))]
+
+
+def swept_fields(runs: list[Run]) -> list[str]:
+    """Overridden keys whose value differs between runs (the seed excluded)."""
+    keys = sorted({key for run in runs for key in run.overrides} - NOT_A_FIELD)
+    return [key for key in keys
+            if len({run.overrides.get(key) for run in runs}) > 1 and key != "encoder"]
+
+
+def group_runs(runs: list[Run]) -> list[Group]:
+    """Finished runs grouped by cell and swept fields, best mean metric first."""
+    fields = swept_fields(runs)
+    groups: dict[tuple, Group] = {}
+    for run in runs:
+        key = {"cell": run.cell} | {f: run.overrides.get(f, "") for f in fields}
+        groups.setdefault(tuple(key.items()), Group(key, [])).runs.append(run)
+    ordered = list(groups.values())
+    ordered.sort(key=lambda g: statistics.fmean(g.values(g.metric) or [float("nan")]),
+                 reverse=runs[0].higher_is_better)
+    return ordered
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single run)."""
+    if not values:
+        return float("nan"), float("nan")
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def summary_rows(groups: list[Group]) -> list[dict[str, object]]:
+    """One row per group: the grouping fields, runs, metric mean and std, then the costs
+    (means over the group's runs)."""
+    rows = []
+    for group in groups:
+        metric = group.metric
+        mean, std = mean_std(group.values(metric))
+        row: dict[str, object] = dict(group.key)
+        row["runs"] = len(group.runs)
+        row[f"{metric} mean"], row[f"{metric} std"] = mean, std
+        test_metric = "test/" + metric.split("/", 1)[-1]
+        if group.values(test_metric) and test_metric != metric:
+            row[f"{test_metric} mean"], row[f"{test_metric} std"] = mean_std(
+                group.values(test_metric))
+        for key, title in COST_COLUMNS.items():
+            values = group.values(key)
+            row[title] = statistics.fmean(values) if values else None
+        rows.append(row)
+    return rows
+
+
+def by_task(runs: list[Run]) -> dict[str, list[Run]]:
+    """Runs of different tasks are never compared with each other: one section per task."""
+    tasks: dict[str, list[Run]] = defaultdict(list)
+    for run in runs:
+        tasks[run.task].append(run)
+    return dict(tasks)
+
+
+def markdown_table(rows: list[dict[str, object]]) -> str:
+    if not rows:
+        return ""
+    columns = list(rows[0])
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        lines.append("| " + " | ".join(_format(row.get(c)) for c in columns) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _format(value: object) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        if value != value:  # nan
+            return "–"
+        return f"{value:,.4f}" if abs(value) < 10 else f"{value:,.1f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def write_csv(path: Path, rows: list[dict[str, object]]) -> None:
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
