@@ -22,9 +22,9 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from nlpseq.cli.common import describe_failure, flush_denormals
+from nlpseq.comparison.runs import STATUS_FILE
 
 log = logging.getLogger("nlpseq.sweep")
-STATUS_FILE = "status.json"
 _failed: list[str] = []  # "job N: error" of the last sweep, filled by SweepSummary
 
 

@@ -21,6 +21,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar
+from pytorch_lightning.utilities import rank_zero_only
 
 from nlpseq.cli.common import (
     CONFIG_DIR,
@@ -31,6 +32,7 @@ from nlpseq.cli.common import (
     write_hypotheses,
     write_metrics,
 )
+from nlpseq.cli.ddp import ddp_job, launch_ranks_in_this_job
 from nlpseq.cli.report import print_report
 from nlpseq.cli.sweep import failed_jobs, in_multirun, run_sweep_job, sweep_objective
 from nlpseq.config import TrainConfig, validate_config
@@ -54,7 +56,8 @@ def train(cfg: DictConfig) -> dict:
     torch.set_float32_matmul_precision(cfg.float32_matmul_precision)
 
     datamodule, tokenizer = prepare_data(cfg, resume_from)
-    log.info("Tokenizer saved to %s", tokenizer.save(run_dir))
+    if rank_zero_only.rank == 0:  # DDP: the other ranks share rank 0's run directory
+        log.info("Tokenizer saved to %s", tokenizer.save(run_dir))
 
     log.info("Instantiating task <%s> with encoder cell '%s'", cfg.task._target_,
              cfg.encoder.cell)
@@ -70,14 +73,18 @@ def train(cfg: DictConfig) -> dict:
     if cfg.trainer.get("fast_dev_run"):  # a smoke test leaves no checkpoints behind
         callbacks = [c for c in callbacks if not isinstance(c, ModelCheckpoint)]
     throughput = ThroughputMonitor()
+    launch_ranks_in_this_job()
     log.info("Instantiating trainer <%s>", cfg.trainer._target_)
     trainer = instantiate(cfg.trainer, callbacks=[*callbacks, throughput], logger=loggers)
     if resume_from is not None:
         log.info("Resuming from %s (weights, optimizer, schedule, loops, generators)",
                  resume_from)
-    trainer.fit(task, datamodule=datamodule, ckpt_path=resume_from)
+    with ddp_job():
+        trainer.fit(task, datamodule=datamodule, ckpt_path=resume_from)
     if trainer.interrupted:
         raise NlpseqError("Training was interrupted; checkpoints written so far are kept")
+    if trainer.global_rank != 0:  # DDP: rank 0 evaluates and writes metrics.json
+        return {}
 
     metrics = {
         "params": sum(p.numel() for p in task.model.parameters()),
@@ -127,10 +134,14 @@ def checkpoint_to_resume(cfg: DictConfig, run_dir: Path) -> Path | None:
     return path
 
 
+MODEL_AND_DATA = ("task", "encoder", "tokenizer", "data")  # what a resumed run must share
+
+
 def changed_settings(saved: dict, current: dict, prefix: str = "") -> list[str]:
     """'key: saved -> current' for each setting of the model and its data that differs."""
     changes = []
-    for key in ("task", "encoder", "tokenizer", "data") if not prefix else saved.keys() | current:
+    keys = sorted(saved.keys() | current.keys()) if prefix else MODEL_AND_DATA
+    for key in keys:
         old, new = saved.get(key), current.get(key)
         name = f"{prefix}{key}"
         if isinstance(old, dict) and isinstance(new, dict):

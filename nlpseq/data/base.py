@@ -47,6 +47,13 @@ class TextDataModule(pl.LightningDataModule):
         self.encoded: dict[str, list[dict]] = {}
         self.pad_id = 0
         self.test_is_validation = False
+        self.rank, self.replicas = 0, 1  # DDP: this process's share of each training batch
+
+    def setup(self, stage: str | None = None) -> None:
+        """Under DDP each process trains on its share of every batch (see
+        ``BucketBatchSampler``); evaluation loaders give every process all the data."""
+        if self.trainer is not None:
+            self.rank, self.replicas = self.trainer.global_rank, self.trainer.world_size
 
     def load(self, splits: tuple[str, ...] = SPLITS) -> None:
         raise NotImplementedError

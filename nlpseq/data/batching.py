@@ -28,6 +28,10 @@ class BucketBatchSampler(Sampler[list[int]]):
     With ``max_tokens`` a batch is cut by a token budget instead: as many examples as fit
     ``examples * longest length <= max_tokens`` (at least one, at most ``batch_size``),
     so batches of short sentences hold more of them.
+
+    Under DDP (``replicas`` processes), process ``rank`` takes every ``replicas``-th example
+    of each batch: all processes step through the same batches, each with its share, so
+    averaged gradients equal those of the whole batch in one process.
     """
 
     def __init__(
@@ -39,6 +43,8 @@ class BucketBatchSampler(Sampler[list[int]]):
         seed: int = 0,
         drop_last: bool = False,
         max_tokens: int | None = None,
+        rank: int = 0,
+        replicas: int = 1,
     ) -> None:
         if batch_size < 1:
             raise NlpseqError(f"batch_size must be >= 1, got {batch_size}")
@@ -53,6 +59,7 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.max_tokens = max_tokens
         self.pool_size = max(self.pool_size, 100 * (max_tokens or 0) // max(1, _median(lengths)))
         self.epoch = 0
+        self.rank, self.replicas = rank, replicas
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -97,7 +104,9 @@ class BucketBatchSampler(Sampler[list[int]]):
         return batches
 
     def __iter__(self) -> Iterator[list[int]]:
-        yield from self.batches()
+        for batch in self.batches():
+            # a batch smaller than the process count gives the short ranks its last example
+            yield batch[self.rank::self.replicas] or batch[-1:]
 
     def __len__(self) -> int:
         if self.max_tokens is not None:

@@ -185,7 +185,10 @@ class LanguageModelDataModule(TextDataModule):
         if split not in self.streams:
             raise NlpseqError(f"No {split} split is loaded")
         size = self.batch_size if split == "train" else self.eval_batch_size
-        return StreamBlocks(self.streams[split], size, self.block_size, split)
+        blocks = StreamBlocks(self.streams[split], size, self.block_size, split)
+        if split == "train" and self.replicas > 1:  # DDP: this process's streams (rows)
+            blocks.data = blocks.data[self.rank::self.replicas]
+        return blocks
 
     def _examples(self, split: str) -> list[dict]:
         if split not in self.encoded:
@@ -201,6 +204,7 @@ class LanguageModelDataModule(TextDataModule):
             [len(e["ids"]) + 1 for e in examples],
             self.batch_size if shuffle else self.eval_batch_size,
             shuffle=shuffle, pool_batches=self.pool_batches, seed=self.seed,
+            **(dict(rank=self.rank, replicas=self.replicas) if shuffle else {}),
         )
         collate = LinesCollator(self.pad_id, self.bos_id, self.eos_id)
         return seeded_loader(examples, self.seed, batch_sampler=sampler, collate_fn=collate,

@@ -149,6 +149,7 @@ class SentimentDataModule(TextDataModule):
             [len(e["input_ids"]) for e in examples],
             self.batch_size if shuffle else self.eval_batch_size,
             shuffle=shuffle, pool_batches=self.pool_batches, seed=self.seed,
+            **(dict(rank=self.rank, replicas=self.replicas) if shuffle else {}),
         )
         return seeded_loader(examples, self.seed, batch_sampler=sampler,
                              collate_fn=PadCollator(self.pad_id), num_workers=self.num_workers)

@@ -202,6 +202,7 @@ class TranslationDataModule(TextDataModule):
             [max(len(e["source_ids"]), len(e["target_ids"]) + 1) for e in examples],
             self.batch_size if shuffle else self.eval_batch_size,
             shuffle=shuffle, pool_batches=self.pool_batches, seed=self.seed,
+            **(dict(rank=self.rank, replicas=self.replicas) if shuffle else {}),
             max_tokens=self.max_tokens if shuffle else None,
         )
         collate = ParallelCollator(self.pad_id, self.bos_id, self.eos_id)
