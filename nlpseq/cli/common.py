@@ -131,6 +131,7 @@ def check_overrides(config_name: str, argv: list[str]) -> None:
         if unknown:
             print(f"error: {unknown}", file=sys.stderr)
             sys.exit(2)
+        make_study_folder(cfg)
     except MissingConfigException as err:
         print(f"error: {_missing_choice_message(err, overrides)}", file=sys.stderr)
         sys.exit(2)
@@ -175,6 +176,13 @@ def unknown_sweep_parameter(cfg: DictConfig) -> str | None:
 
 
 _ABSENT = object()
+
+
+def make_study_folder(cfg: DictConfig) -> None:
+    """SQLite does not create folders: make the one an Optuna study file goes in."""
+    storage = str(OmegaConf.select(cfg, "hydra.sweeper.storage", default="") or "")
+    if storage.startswith("sqlite:///"):
+        Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
 
 
 def _missing_choice_message(err: MissingConfigException, overrides: list[str]) -> str:

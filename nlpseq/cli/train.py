@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import resource
 import sys
 import time
 from pathlib import Path
@@ -37,7 +36,7 @@ from nlpseq.cli.report import print_report
 from nlpseq.cli.sweep import failed_jobs, in_multirun, run_sweep_job, sweep_objective
 from nlpseq.config import TrainConfig, validate_config
 from nlpseq.errors import NlpseqError
-from nlpseq.tasks.callbacks import ThroughputMonitor
+from nlpseq.tasks.callbacks import PeakMemory, ThroughputMonitor
 from nlpseq.tasks.checkpoint import build_task, checkpoint_extras, load_task, read_checkpoint
 from nlpseq.tokenization import tokenizer_from_state, train_tokenizer_pair
 
@@ -64,18 +63,7 @@ def train(cfg: DictConfig) -> dict:
     task = build_task(cfg, tokenizer, datamodule.label_names)
     task.checkpoint_extras = checkpoint_extras(cfg, tokenizer, datamodule.label_names)
 
-    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
-    if not cfg.trainer.get("enable_progress_bar", True):
-        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
-    if not loggers:  # nothing to log learning rates to
-        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
-    if cfg.trainer.get("fast_dev_run"):  # a smoke test leaves no checkpoints behind
-        callbacks = [c for c in callbacks if not isinstance(c, ModelCheckpoint)]
-    throughput = ThroughputMonitor()
-    launch_ranks_in_this_job()
-    log.info("Instantiating trainer <%s>", cfg.trainer._target_)
-    trainer = instantiate(cfg.trainer, callbacks=[*callbacks, throughput], logger=loggers)
+    trainer, throughput, memory = build_trainer(cfg)
     if resume_from is not None:
         log.info("Resuming from %s (weights, optimizer, schedule, loops, generators)",
                  resume_from)
@@ -90,8 +78,10 @@ def train(cfg: DictConfig) -> dict:
         "params": sum(p.numel() for p in task.model.parameters()),
         "train/epochs": trainer.current_epoch,
         "train/time_s": round(throughput.seconds, 3),
-        "train/tokens_per_s": round(throughput.tokens_per_second, 1),
-        **peak_memory(),
+        # DDP: rank 0 counted its share; every rank trains on as many tokens at once
+        "train/tokens_per_s": round(throughput.tokens_per_second * trainer.world_size, 1),
+        "train/peak_rss_mib": round(memory.rss_mib, 1),
+        **({"train/peak_gpu_mib": round(memory.gpu_mib, 1)} if memory.gpu_mib else {}),
         **best_checkpoint_position(trainer),
     }
     if cfg.test and not trainer.fast_dev_run:
@@ -99,6 +89,25 @@ def train(cfg: DictConfig) -> dict:
     path = write_metrics(run_dir, metrics)
     log.info("Metrics written to %s", path)
     return metrics
+
+
+def build_trainer(cfg: DictConfig) -> tuple[pl.Trainer, ThroughputMonitor, PeakMemory]:
+    """The Trainer with the configured loggers and callbacks (less those this run cannot
+    use), plus the callbacks that measure throughput and memory for metrics.json."""
+    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
+    if not cfg.trainer.get("enable_progress_bar", True):
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+    if not loggers:  # nothing to log learning rates to
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    if cfg.trainer.get("fast_dev_run"):  # a smoke test leaves no checkpoints behind
+        callbacks = [c for c in callbacks if not isinstance(c, ModelCheckpoint)]
+    throughput, memory = ThroughputMonitor(), PeakMemory()
+    launch_ranks_in_this_job()
+    log.info("Instantiating trainer <%s>", cfg.trainer._target_)
+    trainer = instantiate(cfg.trainer, callbacks=[*callbacks, throughput, memory],
+                          logger=loggers)
+    return trainer, throughput, memory
 
 
 def check_task_and_data(cfg: DictConfig) -> None:
@@ -174,15 +183,6 @@ def prepare_data(cfg: DictConfig, resume_from: Path | None = None):
     log.info("Tokenizer %r trained in %.1fs", tokenizer, time.perf_counter() - started)
     datamodule.encode(tokenizer)
     return datamodule, tokenizer
-
-
-def peak_memory() -> dict:
-    """Peak resident memory of this process, and peak GPU memory when a GPU was used."""
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-    peak = {"train/peak_rss_mib": round(rss / (2**20 if sys.platform == "darwin" else 2**10), 1)}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        peak["train/peak_gpu_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
-    return peak
 
 
 def best_checkpoint_position(trainer: pl.Trainer) -> dict:

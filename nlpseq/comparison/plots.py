@@ -32,7 +32,7 @@ def learning_curves(runs: list[Run], path: Path) -> Path | None:
         labelled.add(run.cell)
         axes.plot(steps, values, color=colour(run.cell), alpha=0.8, label=label)
     axes.set(xlabel="training step", ylabel=drawn[0].monitor,
-             title=f"{drawn[0].task}: validation {drawn[0].monitor} of every run")
+             title=f"{drawn[0].task}: {drawn[0].monitor} of every run at each validation")
     axes.legend(title="cell")
     axes.grid(alpha=0.3)
     return _save(figure, path)

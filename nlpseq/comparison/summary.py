@@ -84,7 +84,8 @@ def summary_rows(groups: list[Group]) -> list[dict[str, object]]:
                 group.values(test_metric))
         for key, title in COST_COLUMNS.items():
             values = group.values(key)
-            row[title] = statistics.fmean(values) if values else None
+            mean = statistics.fmean(values) if values else None
+            row[title] = round(mean) if key == "params" and mean is not None else mean
         rows.append(row)
     return rows
 
@@ -98,22 +99,34 @@ def by_task(runs: list[Run]) -> dict[str, list[Run]]:
 
 
 def markdown_table(rows: list[dict[str, object]]) -> str:
+    """Rows as a Markdown table; a "<m> mean" column with its "<m> std" shows as "mean ± std"."""
     if not rows:
         return ""
     columns = list(rows[0])
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    paired = {c[:-len(" mean")] for c in columns
+              if c.endswith(" mean") and c[:-len(" mean")] + " std" in columns}
+    shown = [c for c in columns if not (c.endswith(" std") and c[:-len(" std")] in paired)]
+    titles = [f"{c[:-len(' mean')]} (mean ± std)" if c.endswith(" mean") and
+              c[:-len(" mean")] in paired else c for c in shown]
+    lines = ["| " + " | ".join(titles) + " |", "|" + "---|" * len(titles)]
     for row in rows:
-        lines.append("| " + " | ".join(_format(row.get(c)) for c in columns) + " |")
+        cells = []
+        for column in shown:
+            cell = _format(row.get(column))
+            if column.endswith(" mean") and column[:-len(" mean")] in paired:
+                cell += f" ± {_format(row.get(column[:-len(' mean')] + ' std'))}"
+            cells.append(cell)
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def _format(value: object) -> str:
-    if value is None:
+    if value is None or (isinstance(value, float) and value != value):  # missing or nan
         return "–"
     if isinstance(value, float):
-        if value != value:  # nan
-            return "–"
-        return f"{value:,.4f}" if abs(value) < 10 else f"{value:,.1f}"
+        if abs(value) >= 1000:
+            return f"{value:,.0f}"
+        return f"{value:.1f}" if abs(value) >= 10 else f"{value:.4f}"
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
+import sys
 import time
 from pathlib import Path
 from weakref import proxy
 
+import torch
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 
 log = logging.getLogger("nlpseq.train")
@@ -70,6 +73,48 @@ class ThroughputMonitor(Callback):
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.tokens, self.seconds = state_dict["tokens"], state_dict["seconds"]
+
+
+class PeakMemory(Callback):
+    """The most memory this training run held: the process's resident memory, sampled after
+    every training and validation batch, and the GPU's peak allocation.
+
+    Sampled rather than read from the process's lifetime peak: a sweep runs its jobs one
+    after another in one process, and each job must report its own peak.
+    """
+
+    def __init__(self) -> None:
+        self.rss_mib = 0.0
+        self.gpu_mib: float | None = None
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        if pl_module.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(pl_module.device)
+        self._sample()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self._sample()
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx,
+                                dataloader_idx=0) -> None:
+        self._sample()
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if pl_module.device.type == "cuda":
+            self.gpu_mib = torch.cuda.max_memory_allocated(pl_module.device) / 2**20
+
+    def _sample(self) -> None:
+        self.rss_mib = max(self.rss_mib, resident_mib())
+
+
+def resident_mib() -> float:
+    """This process's resident memory now (Linux), else its lifetime peak."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB; bytes on macOS
+        return peak / (2**20 if sys.platform == "darwin" else 2**10)
 
 
 class EpochSummary(Callback):

@@ -76,3 +76,24 @@ def test_an_optuna_study_finishes_reports_its_best_and_resumes(tmp_path):
     study = optuna.load_study(study_name="sentiment", storage=storage)
     assert len(study.trials) == 5  # the second command added two trials to the stored study
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+
+
+def test_the_slurm_launcher_config_composes_with_one_gpu_a_job(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    cfg = compose_config("train", ["hydra/launcher=slurm", "hydra.launcher.partition=gpu"],
+                         tmp_path)
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
+    assert (launcher.partition, launcher.gpus_per_node, launcher.timeout_min) == ("gpu", 1, 60)
+
+
+def test_joblib_runs_jobs_in_parallel_processes_and_records_failures(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    sweep_dir = tmp_path / "sweep"
+    result = run_cli("train", "-m", *TINY, "debug=limit", "hydra/launcher=joblib",
+                     "hydra.launcher.n_jobs=2", "encoder.num_layers=0,1",
+                     f"hydra.sweep.dir={sweep_dir}")
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "error: 1 job(s) of the sweep failed" in error_line(result)
+    assert json.loads((sweep_dir / "1" / "status.json").read_text())["status"] == "finished"
+    assert (sweep_dir / "1" / "metrics.json").is_file()

@@ -1,8 +1,10 @@
-"""Atomic checkpoint writes: a failing save leaves the previous file intact."""
+"""Callbacks: atomic checkpoint writes (a failing save leaves the previous file intact) and
+the per-run peak memory."""
 
+import numpy as np
 import pytest
 
-from nlpseq.tasks.callbacks import AtomicModelCheckpoint
+from nlpseq.tasks.callbacks import AtomicModelCheckpoint, PeakMemory, resident_mib
 
 
 class FailingTrainer:
@@ -38,3 +40,16 @@ def test_a_successful_save_replaces_it(tmp_path):
     AtomicModelCheckpoint(dirpath=tmp_path)._save_checkpoint(WorkingTrainer(), str(best))
     assert best.read_bytes() == b"new checkpoint"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best.ckpt"]
+
+
+def test_peak_memory_samples_this_processs_resident_memory():
+    monitor = PeakMemory()
+    monitor._sample()
+    before = monitor.rss_mib
+    block = np.ones(64 * 2**20 // 8)  # 64 MiB, written, so resident
+    monitor._sample()
+    assert monitor.rss_mib - before >= 48
+    del block
+    monitor._sample()
+    assert monitor.rss_mib >= before + 48  # a peak: freeing does not lower it
+    assert resident_mib() > 0
