@@ -1,6 +1,6 @@
 """Config checks that run before any work: top-level schemas and target signatures."""
 
-from nlpseq.config.schema import EvalConfig, PredictConfig, TrainConfig
+from nlpseq.config.schema import EvalConfig, InspectConfig, PredictConfig, TrainConfig
 from nlpseq.config.validate import validate_config
 
-__all__ = ["EvalConfig", "PredictConfig", "TrainConfig", "validate_config"]
+__all__ = ["EvalConfig", "InspectConfig", "PredictConfig", "TrainConfig", "validate_config"]

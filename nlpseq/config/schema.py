@@ -60,3 +60,10 @@ class PredictConfig:
     attention_file: str | None = None  # translation: attention weights of text=... (.json/.png)
     batch_size: int = 256
     accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
+
+
+@dataclass
+class InspectConfig:
+    ckpt_path: str
+    text: str
+    heatmaps: bool = True
