@@ -43,7 +43,7 @@ def inspect(cfg: DictConfig) -> dict:
         embedded = embedding(torch.tensor([ids]))  # (1, T, E)
         lengths = torch.tensor([len(ids)])
         expected = model.encoder(embedded, lengths).outputs
-    traced = trace_encoder(model.encoder, embedded, lengths)
+        traced = trace_encoder(model.encoder, embedded, lengths)
     gap = float((traced.outputs - expected).abs().max())
     log.info("Cell equations reproduce the encoder's outputs to %.1e", gap)
     if gap > 1e-4:

@@ -13,9 +13,11 @@ Shape legend: B batch, T steps, I input size, H hidden size, L layers, D directi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -64,16 +66,27 @@ class Trace:
     cells: dict[tuple[int, int], Tensor] = field(default_factory=dict)
 
 
-@torch.no_grad()
-def trace(module: nn.RNNBase, inputs: Tensor, lengths: Tensor | None = None) -> Trace:
+StepHook = Callable[[int, int, int, Tensor], None]
+"""``(layer, direction, t, h_t (B, H))``, called as each step's state is computed."""
+
+
+def trace(module: nn.RNNBase, inputs: Tensor, lengths: Tensor | None = None,
+          initial: Tensor | tuple[Tensor, Tensor] | None = None,
+          on_step: StepHook | None = None) -> Trace:
     """Run ``module``'s weights through the cell equations, step by step.
+
+    Differentiable: with gradients on, every h_t is a node of the graph (``on_step`` can
+    hook it), which the fused kernels do not expose. Dropout between layers is applied
+    as torch applies it when ``module`` is training.
 
     Args:
         module: a ``torch.nn.RNN``, ``LSTM`` or ``GRU`` with ``batch_first=True`` (as the
-            encoders build them); dropout between layers is not applied (eval mode).
+            encoders build them).
         inputs: (B, T, I).
         lengths: (B,) true lengths; padded steps leave the state alone, so the reverse
             direction starts at each sequence's last real token, as packed sequences do.
+        initial: h_0 (L*D, B, H), or (h_0, c_0) for an LSTM; zeros when None.
+        on_step: called with each new state (see ``StepHook``).
     """
     kind = next((name for name, cls in (("LSTM", nn.LSTM), ("GRU", nn.GRU), ("RNN", nn.RNN))
                  if isinstance(module, cls)), None)  # weight-drop makes a subclass
@@ -82,16 +95,21 @@ def trace(module: nn.RNNBase, inputs: Tensor, lengths: Tensor | None = None) -> 
                          f"got {type(module).__name__}")
     batch, steps, _ = inputs.shape
     lengths = torch.full((batch,), steps) if lengths is None else lengths.cpu()
-    real = torch.arange(steps)[None, :] < lengths[:, None]  # (B, T)
+    real = (torch.arange(steps)[None, :] < lengths[:, None]).to(inputs.device)  # (B, T)
     directions = 2 if module.bidirectional else 1
+    h0, c0 = initial if isinstance(initial, tuple) else (initial, None)
     result = Trace(outputs=inputs, final_hidden=inputs.new_zeros(0), final_cell=None)
     finals_h, finals_c = [], []
     layer_input = inputs
     for layer in range(module.num_layers):
+        if layer > 0 and module.training and module.dropout > 0:
+            layer_input = F.dropout(layer_input, module.dropout, training=True)
         outputs = []
         for direction in range(directions):
+            index = layer * directions + direction
+            start = (None if h0 is None else h0[index], None if c0 is None else c0[index])
             out, h, c, gates, cells = _run_direction(module, kind, layer, direction,
-                                                     layer_input, real)
+                                                     layer_input, real, start, on_step)
             outputs.append(out)
             finals_h.append(h)
             finals_c.append(c)
@@ -106,33 +124,38 @@ def trace(module: nn.RNNBase, inputs: Tensor, lengths: Tensor | None = None) -> 
 
 
 def _run_direction(module: nn.RNNBase, kind: str, layer: int, direction: int,
-                   inputs: Tensor, real: Tensor):
+                   inputs: Tensor, real: Tensor, start: tuple, on_step: StepHook | None):
     suffix = f"l{layer}" + ("_reverse" if direction else "")
     w_ih, w_hh = getattr(module, f"weight_ih_{suffix}"), getattr(module, f"weight_hh_{suffix}")
     b_ih = getattr(module, f"bias_ih_{suffix}", None)
     b_hh = getattr(module, f"bias_hh_{suffix}", None)
     batch, steps, _ = inputs.shape
-    h = inputs.new_zeros(batch, module.hidden_size)
-    c = torch.zeros_like(h)
-    outputs = inputs.new_zeros(batch, steps, module.hidden_size)
-    gates: dict[str, Tensor] = {}
-    cells = torch.zeros_like(outputs) if kind == "LSTM" else None
+    zeros = inputs.new_zeros(batch, module.hidden_size)
+    h = zeros if start[0] is None else start[0]
+    c = zeros if start[1] is None else start[1]
+    outputs: list[Tensor | None] = [None] * steps
+    gates: dict[str, list] = {}
+    cells: list[Tensor | None] = [None] * steps
     order = range(steps - 1, -1, -1) if direction else range(steps)
     for t in order:
         x, keep = inputs[:, t], real[:, t, None]  # keep: (B, 1), False at padding
         if kind == "LSTM":
             new_h, new_c, step_gates = lstm_step(x, h, c, w_ih, w_hh, b_ih, b_hh)
             c = torch.where(keep, new_c, c)
-            cells[:, t] = c * keep
+            cells[t] = c * keep
         elif kind == "GRU":
             new_h, step_gates = gru_step(x, h, w_ih, w_hh, b_ih, b_hh)
         else:
             new_h, step_gates = rnn_step(x, h, w_ih, w_hh, b_ih, b_hh, module.nonlinearity)
         h = torch.where(keep, new_h, h)
-        outputs[:, t] = h * keep
+        if on_step is not None:
+            on_step(layer, direction, t, h)
+        outputs[t] = h * keep
         for name, value in step_gates.items():
-            gates.setdefault(name, torch.zeros_like(outputs))[:, t] = value * keep
-    return outputs, h, c, gates, cells
+            gates.setdefault(name, [None] * steps)[t] = value * keep
+    stacked = {name: torch.stack(values, dim=1) for name, values in gates.items()}
+    return (torch.stack(outputs, dim=1), h, c, stacked,
+            torch.stack(cells, dim=1) if kind == "LSTM" else None)
 
 
 def _linear(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
@@ -144,20 +167,31 @@ def _affine(x: Tensor, h: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | Non
     return _linear(x, w_ih, b_ih) + _linear(h, w_hh, b_hh)
 
 
-def trace_encoder(encoder, inputs: Tensor, lengths: Tensor | None = None) -> Trace:
+def trace_encoder(encoder, inputs: Tensor, lengths: Tensor | None = None,
+                  initial: Tensor | tuple[Tensor, Tensor] | None = None,
+                  on_step: StepHook | None = None) -> Trace:
     """``trace`` for a ``RecurrentEncoder``: its torch module, or the single-layer modules of
-    its locked-dropout stack one after another (layers numbered across the stack).
+    its locked-dropout stack one after another (layers numbered across the stack, locked
+    dropout between them when training).
 
-    Shape: inputs (B, T, I) embedded tokens, lengths (B,).
+    Shape: inputs (B, T, I) embedded tokens, lengths (B,), initial (L*D, B, H).
     """
-    modules = list(encoder.rnn.layers) if hasattr(encoder.rnn, "layers") else [encoder.rnn]
+    stack = list(encoder.rnn.layers) if hasattr(encoder.rnn, "layers") else None
+    if stack is None:
+        return trace(encoder.rnn, inputs, lengths, initial, on_step)
+    directions = encoder.num_directions
+    h0, c0 = initial if isinstance(initial, tuple) else (initial, None)
     traces = []
     layer_input = inputs
-    for module in modules:
-        traces.append(trace(module, layer_input, lengths))
+    for layer, module in enumerate(stack):
+        if layer > 0:
+            layer_input = encoder.rnn.dropout(layer_input)
+        rows = slice(layer * directions, (layer + 1) * directions)
+        start = None if h0 is None else (h0[rows] if c0 is None else (h0[rows], c0[rows]))
+        hook = None if on_step is None else (
+            lambda _, direction, t, h, layer=layer: on_step(layer, direction, t, h))
+        traces.append(trace(module, layer_input, lengths, start, hook))
         layer_input = traces[-1].outputs
-    if len(traces) == 1:
-        return traces[0]
     combined = Trace(outputs=layer_input,
                      final_hidden=torch.cat([t.final_hidden for t in traces]),
                      final_cell=(torch.cat([t.final_cell for t in traces])

@@ -149,6 +149,7 @@ class RecurrentEncoder(nn.Module):
 
         self.cell = cell
         self.hidden_size, self.num_layers = hidden_size, num_layers
+        self.diagnostic_forward = None  # set by diagnostics to run the cell equations instead
         self.num_directions = 2 if bidirectional else 1
         self.output_size = hidden_size * self.num_directions
         extra = {"nonlinearity": nonlinearity} if cell == "rnn" else {}
@@ -187,6 +188,8 @@ class RecurrentEncoder(nn.Module):
         Shape:
             inputs (B, T, I), lengths (B,), initial_state (L*D, B, H).
         """
+        if self.diagnostic_forward is not None:  # e.g. GradientProbe, for one training step
+            return self.diagnostic_forward(self, inputs, lengths, initial_state)
         B, T, _ = inputs.shape
         if lengths is None:
             outputs, state = self.rnn(inputs, initial_state)  # (B, T, D*H)

@@ -9,6 +9,7 @@ folder and moved over the old one with an atomic rename.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import resource
@@ -19,6 +20,9 @@ from weakref import proxy
 
 import torch
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
+
+from nlpseq.diagnostics.gradient_flow import GradientProbe, first_to_last_ratio
+from nlpseq.errors import NlpseqError
 
 log = logging.getLogger("nlpseq.train")
 
@@ -115,6 +119,61 @@ def resident_mib() -> float:
     except (OSError, ValueError, IndexError):
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB; bytes on macOS
         return peak / (2**20 if sys.platform == "darwin" else 2**10)
+
+
+class GradientFlow(Callback):
+    """Measure the vanishing (or exploding) gradient while training; on by config
+    (``callbacks=diagnostics``), and nothing runs when it is not configured.
+
+    Every ``every_n_steps`` steps one training step runs the encoder through the cell
+    equations (``GradientProbe``: same weights and math, differentiable per step) and
+    records ||dL/dh_t|| of the top layer by distance from each sequence's last token. Every
+    step it takes the total gradient norm before clipping and whether clipping fired. One
+    JSON line per recorded step goes to ``<run dir>/gradient_flow.jsonl``; the norms, the
+    first/last ratio and the epoch's clipping fraction are logged as ``diagnostics/*``.
+    """
+
+    def __init__(self, every_n_steps: int = 50, filename: str = "gradient_flow.jsonl") -> None:
+        if every_n_steps < 1:
+            raise NlpseqError(f"every_n_steps must be >= 1; got {every_n_steps}")
+        self.every_n_steps, self.filename = every_n_steps, filename
+        self._probe: GradientProbe | None = None
+        self._norm = 0.0
+        self._clipped = self._steps = 0
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._clipped = self._steps = 0
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step % self.every_n_steps == 0:
+            self._probe, self._probe_step = GradientProbe(), trainer.global_step
+            pl_module.model.encoder.diagnostic_forward = self._probe.forward
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        norms = [torch.linalg.vector_norm(p.grad) for p in pl_module.parameters()
+                 if p.grad is not None]
+        self._norm = float(torch.linalg.vector_norm(torch.stack(norms))) if norms else 0.0
+        limit = trainer.gradient_clip_val
+        self._steps += 1
+        self._clipped += int(bool(limit) and self._norm > limit)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self._probe is None:
+            return
+        pl_module.model.encoder.diagnostic_forward = None
+        curve, self._probe = self._probe.curve().cpu(), None
+        ratio = first_to_last_ratio(curve)
+        pl_module.log_dict({"diagnostics/grad_norm": self._norm,
+                            "diagnostics/grad_first_over_last": ratio})
+        if trainer.is_global_zero:
+            record = {"step": self._probe_step, "grad_norm_before_clip": self._norm,
+                      "first_over_last": ratio, "norm_by_distance": curve.tolist()}
+            with open(Path(trainer.default_root_dir) / self.filename, "a") as handle:
+                handle.write(json.dumps(record) + "\n")
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if self._steps:
+            pl_module.log("diagnostics/clip_fraction", self._clipped / self._steps)
 
 
 class EpochSummary(Callback):

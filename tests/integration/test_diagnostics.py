@@ -1,8 +1,9 @@
-"""nlpseq-inspect on a trained checkpoint: gates per token as JSON and PNG, saturation."""
+"""Diagnostics through the real commands: nlpseq-inspect (gates per token as JSON and PNG,
+saturation) and the gradient-flow callback (callbacks=diagnostics)."""
 
 import json
 
-from tests.integration.conftest import error_line, run_cli
+from tests.integration.conftest import TINY, error_line, run_cli
 
 
 def test_inspect_writes_the_gates_of_each_token(tmp_path, trained_run):
@@ -27,3 +28,17 @@ def test_inspect_without_tokens_is_one_line(tmp_path, trained_run):
                      f"hydra.run.dir={tmp_path}")
     assert result.returncode == 2
     assert error_line(result) == 'error: text has no tokens; give text="some sentence"'
+
+
+def test_the_gradient_flow_callback_writes_the_curve_every_n_steps(tmp_path):
+    result = run_cli("train", *TINY, "debug=limit", "logger=csv", "encoder=rnn",
+                     "callbacks=diagnostics", "callbacks.gradient_flow.every_n_steps=2",
+                     f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [json.loads(line) for line in (tmp_path / "gradient_flow.jsonl").open()]
+    assert [line["step"] for line in lines] == [0, 2, 4, 6, 8]  # 2 epochs of 5 batches
+    for line in lines:
+        assert line["grad_norm_before_clip"] > 0
+        assert line["norm_by_distance"][0] > 0 and line["first_over_last"] > 0
+    logged = (tmp_path / "csv" / "metrics.csv").read_text().splitlines()[0]
+    assert "diagnostics/clip_fraction" in logged and "diagnostics/grad_norm" in logged
