@@ -27,7 +27,8 @@ def test_a_run_killed_mid_training_resumes_to_the_same_metrics(tmp_path):
     deadline = time.monotonic() + 300
     while not last.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)  # at once: in the epoch after the first checkpoint
+    time.sleep(0.3)  # into the next epoch: the kill lands mid-epoch
+    process.send_signal(signal.SIGKILL)
     process.wait()
     assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed"
     assert not (killed / "metrics.json").exists()
