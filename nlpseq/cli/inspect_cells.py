@@ -2,8 +2,10 @@
 
 The checkpoint's encoder is traced over the text with the written-out cell equations
 (``nlpseq.diagnostics.cells``), which are first checked to reproduce the model's own
-outputs; the run directory gets ``gates.json``, one heatmap PNG per layer and direction
-and ``saturation.json`` (how often each gate is below 0.1 or above 0.9 on this text).
+outputs; the run directory gets ``gates.json``, one heatmap PNG per layer and direction,
+``saturation.json`` (how often each gate is below 0.1 or above 0.9 on this text) and, for
+sentiment and language models, ``gradient_flow.json`` (||dL/dh_t|| by distance from the
+last token, as the training callback records it).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import hydra
 import torch
+import torch.nn.functional as F
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
@@ -22,6 +25,7 @@ from nlpseq.cli.common import CONFIG_DIR, check_overrides, run_command
 from nlpseq.config import InspectConfig, validate_config
 from nlpseq.diagnostics.cells import trace_encoder
 from nlpseq.diagnostics.gates import gate_record, saturation, save_gate_heatmaps, save_gate_record
+from nlpseq.diagnostics.gradient_flow import GradientProbe, first_to_last_ratio
 from nlpseq.errors import NlpseqError
 from nlpseq.tasks.checkpoint import load_task
 
@@ -55,9 +59,43 @@ def inspect(cfg: DictConfig) -> dict:
     written.append(run_dir / "saturation.json")
     if cfg.heatmaps:
         written += save_gate_heatmaps(record, run_dir)
+    flow = gradient_flow(task, ids)
+    if flow is not None:
+        flow["tokens"] = record["tokens"]
+        (run_dir / "gradient_flow.json").write_text(json.dumps(flow, indent=1) + "\n")
+        written.append(run_dir / "gradient_flow.json")
     for path in written:
         log.info("Wrote %s", path)
     return {"cell": model.encoder.cell, "tokens": len(ids), "max_difference": gap}
+
+
+def gradient_flow(task, ids: list[int]) -> dict | None:
+    """||dL/dh_t|| of the encoder's top layer by distance from the last token, for the loss
+    the model's own output defines on the text: a sentiment model's cross-entropy against
+    the label it predicts, a language model's next-token loss. None for translation (its
+    loss needs a reference translation)."""
+    if task.task_name not in ("sentiment", "generation") or (
+            task.task_name == "generation" and len(ids) < 2):
+        log.info("No gradient-flow curve: %s", "a translation loss needs a reference"
+                 if task.task_name == "translation" else "the text needs 2 tokens or more")
+        return None
+    model, probe = task.model, GradientProbe()
+    tokens = torch.tensor([ids])
+    model.encoder.diagnostic_forward = probe.forward
+    try:
+        if task.task_name == "sentiment":
+            logits = model(tokens, torch.tensor([len(ids)]))  # (1, C)
+            loss = F.cross_entropy(logits, logits.argmax(-1))
+        else:
+            logits, _ = model(tokens[:, :-1], None)  # (1, T - 1, V)
+            loss = F.cross_entropy(logits[0], tokens[0, 1:])
+        loss.backward()
+    finally:
+        model.encoder.diagnostic_forward = None
+        model.zero_grad(set_to_none=True)
+    curve = probe.curve()
+    return {"loss": float(loss), "first_over_last": first_to_last_ratio(curve),
+            "norm_by_distance": curve.tolist()}
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="inspect")

@@ -3,6 +3,8 @@ saturation) and the gradient-flow callback (callbacks=diagnostics)."""
 
 import json
 
+import pytest
+
 from tests.integration.conftest import TINY, error_line, run_cli
 
 
@@ -21,6 +23,10 @@ def test_inspect_writes_the_gates_of_each_token(tmp_path, trained_run):
     stats = json.loads((out / "saturation.json").read_text())
     assert 0.0 <= stats["layer0/forward/forget"]["above_0.9"] <= 1.0
     assert (out / "gates_layer0_forward.png").stat().st_size > 0
+    flow = json.loads((out / "gradient_flow.json").read_text())  # loss: the predicted label
+    assert len(flow["norm_by_distance"]) == 4 and min(flow["norm_by_distance"]) > 0
+    assert flow["first_over_last"] == pytest.approx(
+        flow["norm_by_distance"][3] / flow["norm_by_distance"][0], rel=1e-5)
 
 
 def test_inspect_without_tokens_is_one_line(tmp_path, trained_run):
