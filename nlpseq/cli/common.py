@@ -120,8 +120,9 @@ def check_overrides(config_name: str, argv: list[str]) -> None:
     flags = {arg for arg in argv if arg.startswith("-")}
     if flags - {"-m", "--multirun"}:
         return
-    overrides = [arg for arg in argv if not arg.startswith("-")
-                 and not arg.lstrip("+~").startswith("hydra")]
+    overrides = [arg for arg in argv if not arg.startswith("-")  # hydra.* is Hydra's own,
+                 and (not arg.lstrip("+~").startswith("hydra")  # but the search path adds
+                      or arg.startswith("hydra.searchpath="))]  # configs users compose
     try:
         if flags:
             overrides = first_of_each_sweep(overrides)

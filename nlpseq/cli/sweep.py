@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -59,11 +58,11 @@ def write_status(run_dir: Path, status: str, overrides: list[str], error: str = 
 
 def sweep_objective(metrics: dict | None, monitor: str | None) -> float | None:
     """What a job returns to the sweeper (Optuna's objective): the monitored metric, or
-    NaN for a failed job (Optuna records the trial as failed and goes on)."""
-    if not monitor:
-        return None
-    value = (metrics or {}).get(monitor)
-    return float(value) if value is not None else math.nan
+    None for a failed job — hydra-optuna-sweeper then records the trial as failed and, with
+    ``max_failure_rate: 1.0`` (conf/hparams_search), goes on. (A NaN would make optuna 2.x
+    refuse the failed trial's values and stop the study.)"""
+    value = (metrics or {}).get(monitor) if monitor else None
+    return float(value) if value is not None else None
 
 
 class SweepSummary(Callback):

@@ -2,12 +2,13 @@
 report reads the multirun directory, and a swept key that does not exist is one line."""
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
 from omegaconf import open_dict, read_write
 
-from nlpseq.cli.common import unknown_sweep_parameter
+from nlpseq.cli.common import CONFIG_DIR, unknown_sweep_parameter
 from tests.integration.conftest import TINY, compose_config, error_line, run_cli
 
 
@@ -97,3 +98,25 @@ def test_joblib_runs_jobs_in_parallel_processes_and_records_failures(tmp_path):
     assert "error: 1 job(s) of the sweep failed" in error_line(result)
     assert json.loads((sweep_dir / "1" / "status.json").read_text())["status"] == "finished"
     assert (sweep_dir / "1" / "metrics.json").is_file()
+
+
+def test_a_failed_optuna_trial_is_recorded_and_the_study_goes_on(tmp_path):
+    optuna = pytest.importorskip("optuna")
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    extra = tmp_path / "conf" / "hparams_search"  # a search space where num_layers=0 fails
+    extra.mkdir(parents=True)
+    shipped = (Path(CONFIG_DIR) / "hparams_search" / "sentiment_optuna.yaml").read_text()
+    (extra / "failing.yaml").write_text(shipped.replace("encoder.num_layers: choice(1, 2)",
+                                                        "encoder.num_layers: choice(0, 1)"))
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    result = run_cli("train", "hparams_search=failing", *TINY, "debug=limit", "logger=none",
+                     f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
+                     f"hydra.sweeper.storage={storage}", "hydra.sweeper.n_trials=4",
+                     "hydra.sweeper.sampler.n_startup_trials=4",
+                     f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    study = optuna.load_study(study_name="sentiment", storage=storage)
+    states = [t.state for t in study.trials]
+    assert len(states) == 4 and optuna.trial.TrialState.FAIL in states
+    assert optuna.trial.TrialState.COMPLETE in states
+    assert (tmp_path / "sweep" / "optimization_results.yaml").is_file()  # best of the rest
+    assert result.returncode == 1 and "job(s) of the sweep failed" in error_line(result)
