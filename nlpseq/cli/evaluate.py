@@ -27,6 +27,7 @@ from nlpseq.cli.common import (
     write_metrics,
 )
 from nlpseq.cli.report import print_report
+from nlpseq.comparison.runs import natural_key
 from nlpseq.comparison.summary import markdown_table, write_csv
 from nlpseq.config import EvalConfig, validate_config
 from nlpseq.errors import NlpseqError
@@ -41,10 +42,10 @@ def evaluate(cfg: DictConfig) -> dict:
     on the same data, with one table of them all."""
     validate_config(cfg, EvalConfig)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    checkpoints = checkpoints_under(Path(cfg.ckpt_path).expanduser())
+    root = Path(cfg.ckpt_path).expanduser()
+    checkpoints = checkpoints_under(root)
     if len(checkpoints) == 1:
         return evaluate_checkpoint(cfg, checkpoints[0], run_dir)
-    root = Path(cfg.ckpt_path).expanduser()
     log.info("Evaluating the best checkpoints of %d runs under %s", len(checkpoints), root)
     reports = {}
     for checkpoint in checkpoints:
@@ -61,8 +62,7 @@ def checkpoints_under(path: Path) -> list[Path]:
     best checkpoint of every run below it (a multirun directory)."""
     if not path.is_dir() or (path / "checkpoints" / "best.ckpt").is_file():
         return [path]
-    found = sorted(path.rglob("checkpoints/best.ckpt"),
-                   key=lambda p: [int(x) if x.isdigit() else x for x in p.parts])
+    found = sorted(path.rglob("checkpoints/best.ckpt"), key=natural_key)
     if not found:
         raise NlpseqError(f"'{path}' holds no checkpoints/best.ckpt, neither as a run "
                           "directory nor in run directories below it")

@@ -54,7 +54,7 @@ def inspect(cfg: DictConfig) -> dict:
         raise NlpseqError(f"the traced encoder differs from the model by {gap:.2e}")
     record = gate_record(traced, [source.id_to_token(i) for i in ids])
     written = [save_gate_record(record, run_dir / "gates.json")]
-    stats = saturation([(traced, torch.ones(1, len(ids), dtype=torch.bool))])
+    stats = saturation([traced])
     (run_dir / "saturation.json").write_text(json.dumps(stats, indent=2) + "\n")
     written.append(run_dir / "saturation.json")
     if cfg.heatmaps:

@@ -20,7 +20,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from nlpseq.cli.common import describe_failure, flush_denormals
+from nlpseq.cli.common import describe_failure, flush_denormals, user_error
 from nlpseq.comparison.runs import STATUS_FILE
 
 log = logging.getLogger("nlpseq.sweep")
@@ -43,7 +43,7 @@ def run_sweep_job(command: Callable[[DictConfig], dict], cfg: DictConfig) -> dic
     except Exception as err:  # noqa: BLE001 - every failure is the job's, not the sweep's
         message = describe_failure(err)
         log.error("job %s (%s) failed: %s", hydra_cfg.job.num, " ".join(overrides), message,
-                  exc_info=message.startswith(type(err).__name__))
+                  exc_info=user_error(err) is None)  # a traceback for crashes, not user errors
         write_status(run_dir, "failed", overrides, message)
         return None
     write_status(run_dir, "finished", overrides)

@@ -37,7 +37,12 @@ from nlpseq.cli.sweep import failed_jobs, in_multirun, run_sweep_job, sweep_obje
 from nlpseq.config import TrainConfig, validate_config
 from nlpseq.errors import NlpseqError
 from nlpseq.tasks.callbacks import PeakMemory, ThroughputMonitor
-from nlpseq.tasks.checkpoint import build_task, checkpoint_extras, load_task, read_checkpoint
+from nlpseq.tasks.checkpoint import (
+    build_task,
+    checkpoint_extras,
+    read_checkpoint,
+    task_from_checkpoint,
+)
 from nlpseq.tokenization import tokenizer_from_state, train_tokenizer_pair
 
 log = logging.getLogger("nlpseq.train")
@@ -48,13 +53,13 @@ def train(cfg: DictConfig) -> dict:
     check_task_and_data(cfg)
     validate_config(cfg, TrainConfig)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    resume_from = checkpoint_to_resume(cfg, run_dir)
+    resume_from, resumed = checkpoint_to_resume(cfg, run_dir)
     if resume_from is None or resume_from.resolve().parents[1] != run_dir.resolve():
         refuse_to_overwrite(run_dir)  # only a run resumed in place writes over checkpoints
     pl.seed_everything(cfg.seed, workers=True)
     torch.set_float32_matmul_precision(cfg.float32_matmul_precision)
 
-    datamodule, tokenizer = prepare_data(cfg, resume_from)
+    datamodule, tokenizer = prepare_data(cfg, resumed["tokenizer"] if resumed else None)
     if rank_zero_only.rank == 0:  # DDP: the other ranks share rank 0's run directory
         log.info("Tokenizer saved to %s", tokenizer.save(run_dir))
 
@@ -82,10 +87,18 @@ def train(cfg: DictConfig) -> dict:
         "train/tokens_per_s": round(throughput.tokens_per_second * trainer.world_size, 1),
         "train/peak_rss_mib": round(memory.rss_mib, 1),
         **({"train/peak_gpu_mib": round(memory.gpu_mib, 1)} if memory.gpu_mib else {}),
-        **best_checkpoint_position(trainer),
     }
+    best_path = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    best = read_checkpoint(best_path) if best_path else None  # once: position and evaluation
+    if best is not None:
+        metrics.update(best_checkpoint_position(best, trainer))
     if cfg.test and not trainer.fast_dev_run:
-        metrics.update(evaluate_best(trainer, datamodule, run_dir))
+        if best is None:
+            log.warning("No best checkpoint was saved; skipping the final evaluation")
+        else:
+            log.info("Evaluating the best checkpoint %s", best_path)
+            metrics.update(evaluate_best(task_from_checkpoint(best, best_path)[0],
+                                         datamodule, run_dir))
     path = write_metrics(run_dir, metrics)
     log.info("Metrics written to %s", path)
     return metrics
@@ -120,10 +133,11 @@ def check_task_and_data(cfg: DictConfig) -> None:
     check_data_fits_task(cfg.data, task_class.task_name, f"train task={task_class.task_name}")
 
 
-def checkpoint_to_resume(cfg: DictConfig, run_dir: Path) -> Path | None:
+def checkpoint_to_resume(cfg: DictConfig, run_dir: Path) -> tuple[Path | None, dict | None]:
     """``resume=true``: this run directory's ``checkpoints/last.ckpt``; ``ckpt_path=P``: the
     checkpoint P (a run directory means its last.ckpt). It must come from a run with the
-    same task, encoder, tokenizer and data settings."""
+    same task, encoder, tokenizer and data settings. Returns its path and its nlpseq
+    section (config, tokenizer), or (None, None) for a fresh run."""
     if cfg.get("ckpt_path"):
         path = Path(cfg.ckpt_path).expanduser()
         if path.is_dir():
@@ -134,13 +148,13 @@ def checkpoint_to_resume(cfg: DictConfig, run_dir: Path) -> Path | None:
             raise NlpseqError(f"resume=true but {path} does not exist; set hydra.run.dir to "
                               "the directory of the run to continue")
     else:
-        return None
-    saved = read_checkpoint(path)["nlpseq"]["config"]
-    changed = changed_settings(saved, OmegaConf.to_container(cfg, resolve=True))
+        return None, None
+    saved = read_checkpoint(path)["nlpseq"]
+    changed = changed_settings(saved["config"], OmegaConf.to_container(cfg, resolve=True))
     if changed:
         raise NlpseqError(f"{path} was trained with other settings ({'; '.join(changed[:4])}); "
                           "resume with the run's own overrides")
-    return path
+    return path, saved
 
 
 MODEL_AND_DATA = ("task", "encoder", "tokenizer", "data")  # what a resumed run must share
@@ -160,15 +174,15 @@ def changed_settings(saved: dict, current: dict, prefix: str = "") -> list[str]:
     return sorted(changes)
 
 
-def prepare_data(cfg: DictConfig, resume_from: Path | None = None):
-    """Load the raw splits, train the tokenizer on train (or take a resumed checkpoint's),
-    encode every split."""
+def prepare_data(cfg: DictConfig, tokenizer_state: dict | None = None):
+    """Load the raw splits, train the tokenizer on train (or rebuild a resumed checkpoint's
+    from its ``tokenizer_state``), encode every split."""
     log.info("Instantiating data <%s>", cfg.data._target_)
     datamodule = instantiate(cfg.data)
     datamodule.load()
-    if resume_from is not None:
-        tokenizer = tokenizer_from_state(read_checkpoint(resume_from)["nlpseq"]["tokenizer"])
-        log.info("Tokenizer %r taken from %s", tokenizer, resume_from)
+    if tokenizer_state is not None:
+        tokenizer = tokenizer_from_state(tokenizer_state)
+        log.info("Tokenizer %r taken from the checkpoint resumed", tokenizer)
         datamodule.encode(tokenizer)
         return datamodule, tokenizer
     log.info("Training tokenizer <%s> on the training split", cfg.tokenizer._target_)
@@ -185,13 +199,10 @@ def prepare_data(cfg: DictConfig, resume_from: Path | None = None):
     return datamodule, tokenizer
 
 
-def best_checkpoint_position(trainer: pl.Trainer) -> dict:
+def best_checkpoint_position(best: dict, trainer: pl.Trainer) -> dict:
     """When the best checkpoint was written: its training step, and the epochs trained by
     then (fractional when validation runs several times an epoch)."""
-    checkpoint = trainer.checkpoint_callback
-    if checkpoint is None or not checkpoint.best_model_path:
-        return {}
-    step = int(read_checkpoint(checkpoint.best_model_path).get("global_step", 0))
+    step = int(best.get("global_step", 0))
     position = {"train/best_step": step}
     per_epoch = trainer.num_training_batches
     if per_epoch and math.isfinite(per_epoch):
@@ -209,14 +220,8 @@ def refuse_to_overwrite(run_dir: Path) -> None:
         )
 
 
-def evaluate_best(trainer: pl.Trainer, datamodule, run_dir: Path) -> dict:
-    """Reload the best checkpoint from disk and evaluate it on validation and test."""
-    checkpoint = trainer.checkpoint_callback
-    if checkpoint is None or not checkpoint.best_model_path:
-        log.warning("No best checkpoint was saved; skipping the final evaluation")
-        return {}
-    log.info("Evaluating the best checkpoint %s", checkpoint.best_model_path)
-    task, _, _ = load_task(checkpoint.best_model_path)
+def evaluate_best(task, datamodule, run_dir: Path) -> dict:
+    """Evaluate the best checkpoint's task on validation and test."""
     reports = {"val": task.evaluate(datamodule.split_loader("validation"), "val")}
     if datamodule.test_is_validation:
         log.info("test/* metrics are on the validation split (the dataset has no test split)")
@@ -237,9 +242,7 @@ def evaluate_best(trainer: pl.Trainer, datamodule, run_dir: Path) -> dict:
 def hydra_main(cfg: DictConfig) -> float | None:
     if in_multirun():  # a failed job is recorded in its run directory; the sweep goes on
         return sweep_objective(run_sweep_job(train, cfg), cfg.task.get("monitor"))
-    metrics = run_command(train, cfg)
-    monitor = cfg.task.get("monitor")
-    return metrics.get(monitor) if isinstance(metrics, dict) and monitor else None
+    return sweep_objective(run_command(train, cfg), cfg.task.get("monitor"))
 
 
 def main() -> None:

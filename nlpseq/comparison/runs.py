@@ -56,7 +56,7 @@ def find_run_dirs(path: Path) -> list[Path]:
     if (path / ".hydra" / "config.yaml").is_file():
         return [path]
     found = sorted((p.parent.parent for p in path.rglob(".hydra/config.yaml")
-                    if is_training_run(p.parent.parent)), key=_natural_key)
+                    if is_training_run(p.parent.parent)), key=natural_key)
     if not found:
         raise NlpseqError(f"no training runs under {path}: no directory there holds "
                           ".hydra/config.yaml (give a run directory or a multirun directory)")
@@ -108,6 +108,6 @@ def _read_json(path: Path) -> dict | None:
         raise NlpseqError(f"{path} is not valid JSON: {err}") from None
 
 
-def _natural_key(path: Path) -> list:
+def natural_key(path: Path) -> list:
     """Sort multirun job folders 0, 1, 2, ..., 10 rather than 0, 1, 10, 2."""
     return [int(part) if part.isdigit() else part for part in path.parts]

@@ -51,15 +51,16 @@ def rnn_step(x: Tensor, h: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | No
 
 @dataclass
 class Trace:
-    """What ``trace`` recomputed: the module's outputs and final state, and per (layer,
-    direction) the gate values and (LSTM) cell states at every step.
+    """What ``trace`` recomputed: the module's outputs and final state, the mask of real
+    steps, and per (layer, direction) the gate values and (LSTM) cell states at every step.
 
-    Shape: outputs (B, T, D*H), final_hidden (L*D, B, H), final_cell (L*D, B, H) or None,
-        gates[(layer, direction)][name] (B, T, H), cells[(layer, direction)] (B, T, H).
-        Values at padded steps are 0.
+    Shape: outputs (B, T, D*H), mask (B, T) True at real tokens, final_hidden (L*D, B, H),
+        final_cell (L*D, B, H) or None, gates[(layer, direction)][name] (B, T, H),
+        cells[(layer, direction)] (B, T, H). Values at padded steps are 0.
     """
 
     outputs: Tensor
+    mask: Tensor
     final_hidden: Tensor
     final_cell: Tensor | None
     gates: dict[tuple[int, int], dict[str, Tensor]] = field(default_factory=dict)
@@ -98,7 +99,8 @@ def trace(module: nn.RNNBase, inputs: Tensor, lengths: Tensor | None = None,
     real = (torch.arange(steps)[None, :] < lengths[:, None]).to(inputs.device)  # (B, T)
     directions = 2 if module.bidirectional else 1
     h0, c0 = initial if isinstance(initial, tuple) else (initial, None)
-    result = Trace(outputs=inputs, final_hidden=inputs.new_zeros(0), final_cell=None)
+    gates: dict[tuple[int, int], dict[str, Tensor]] = {}
+    cells: dict[tuple[int, int], Tensor] = {}
     finals_h, finals_c = [], []
     layer_input = inputs
     for layer in range(module.num_layers):
@@ -108,19 +110,18 @@ def trace(module: nn.RNNBase, inputs: Tensor, lengths: Tensor | None = None,
         for direction in range(directions):
             index = layer * directions + direction
             start = (None if h0 is None else h0[index], None if c0 is None else c0[index])
-            out, h, c, gates, cells = _run_direction(module, kind, layer, direction,
-                                                     layer_input, real, start, on_step)
+            out, h, c, step_gates, step_cells = _run_direction(
+                module, kind, layer, direction, layer_input, real, start, on_step)
             outputs.append(out)
             finals_h.append(h)
             finals_c.append(c)
-            result.gates[(layer, direction)] = gates
-            if cells is not None:
-                result.cells[(layer, direction)] = cells
+            gates[(layer, direction)] = step_gates
+            if step_cells is not None:
+                cells[(layer, direction)] = step_cells
         layer_input = torch.cat(outputs, dim=-1)  # (B, T, D*H)
-    result.outputs = layer_input
-    result.final_hidden = torch.stack(finals_h)
-    result.final_cell = torch.stack(finals_c) if kind == "LSTM" else None
-    return result
+    return Trace(outputs=layer_input, mask=real, final_hidden=torch.stack(finals_h),
+                 final_cell=torch.stack(finals_c) if kind == "LSTM" else None,
+                 gates=gates, cells=cells)
 
 
 def _run_direction(module: nn.RNNBase, kind: str, layer: int, direction: int,
@@ -192,7 +193,7 @@ def trace_encoder(encoder, inputs: Tensor, lengths: Tensor | None = None,
             lambda _, direction, t, h, layer=layer: on_step(layer, direction, t, h))
         traces.append(trace(module, layer_input, lengths, start, hook))
         layer_input = traces[-1].outputs
-    combined = Trace(outputs=layer_input,
+    combined = Trace(outputs=layer_input, mask=traces[0].mask,
                      final_hidden=torch.cat([t.final_hidden for t in traces]),
                      final_cell=(torch.cat([t.final_cell for t in traces])
                                  if traces[0].final_cell is not None else None))

@@ -72,15 +72,15 @@ def save_gate_heatmaps(record: dict, folder: Path) -> list[Path]:
     return written
 
 
-def saturation(traces: list[tuple[Trace, Tensor]], low: float = 0.1,
+def saturation(traces: list[Trace], low: float = 0.1,
                high: float = 0.9) -> dict[str, dict[str, float]]:
     """Per gate ("layer0/forward/forget"), the fraction of its values below ``low`` and
-    above ``high`` over the real tokens of every (trace, mask (B, T)) pair."""
+    above ``high`` over the real tokens (``Trace.mask``) of every trace."""
     counts: dict[str, list[float]] = {}
-    for trace, mask in traces:
+    for trace in traces:
         for (layer, direction), gates in trace.gates.items():
             for name, values in gates.items():
-                real = values[mask]  # (tokens, H)
+                real = values[trace.mask]  # (tokens, H)
                 key = f"layer{layer}/{DIRECTIONS[direction]}/{name}"
                 total = counts.setdefault(key, [0.0, 0.0, 0.0])
                 total[0] += float((real < low).sum())

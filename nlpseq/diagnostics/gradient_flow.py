@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from nlpseq.diagnostics.cells import trace_encoder
+from nlpseq.encoders.recurrent import EncoderOutput
 
 
 class GradientProbe:
@@ -24,24 +25,21 @@ class GradientProbe:
         self.norms: Tensor | None = None  # (B, T) ||dL/dh_t||, filled in backward
         self.mask: Tensor | None = None  # (B, T)
 
-    def forward(self, encoder, inputs: Tensor, lengths: Tensor | None, initial_state=None):
-        from nlpseq.encoders.recurrent import EncoderOutput
-
-        batch, steps, _ = inputs.shape
+    def forward(self, encoder, inputs: Tensor, lengths: Tensor | None,
+                initial_state=None) -> EncoderOutput:
         top = encoder.num_layers - 1
-        self.norms = inputs.new_zeros(batch, steps)
-        self.mask = (torch.ones(batch, steps, dtype=torch.bool, device=inputs.device)
-                     if lengths is None else
-                     torch.arange(steps, device=inputs.device)[None, :]
-                     < lengths.to(inputs.device)[:, None])
+        self.norms = inputs.new_zeros(inputs.shape[:2])  # (B, T)
+
+        def record(t: int, grad: Tensor) -> None:
+            self.norms[:, t] = grad.detach().float().norm(dim=-1)
 
         def watch(layer: int, direction: int, t: int, h: Tensor) -> None:
             if layer == top and direction == 0 and h.requires_grad:
-                h.register_hook(lambda grad, t=t: self.norms.__setitem__(
-                    (slice(None), t), grad.detach().float().norm(dim=-1)))
+                h.register_hook(lambda grad, t=t: record(t, grad))
 
         traced = trace_encoder(encoder, inputs, lengths, initial_state, on_step=watch)
-        return EncoderOutput(outputs=traced.outputs, mask=self.mask,
+        self.mask = traced.mask
+        return EncoderOutput(outputs=traced.outputs, mask=traced.mask,
                              final_state=traced.final_hidden, final_cell=traced.final_cell)
 
     def curve(self) -> Tensor:

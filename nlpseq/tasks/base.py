@@ -31,6 +31,7 @@ class RecurrentTask(pl.LightningModule):
         super().__init__()
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.checkpoint_extras: dict = {}
+        self._resumed_rng: dict | None = None  # generator state of a resumed checkpoint
 
     @classmethod
     def check_config(cls, cfg) -> None:
@@ -54,7 +55,7 @@ class RecurrentTask(pl.LightningModule):
         self._resumed_rng = checkpoint.get("nlpseq_rng")
 
     def on_train_start(self) -> None:
-        if getattr(self, "_resumed_rng", None) is not None:
+        if self._resumed_rng is not None:
             set_rng_state(self._resumed_rng)
             self._resumed_rng = None
 

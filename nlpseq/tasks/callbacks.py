@@ -80,14 +80,16 @@ class ThroughputMonitor(Callback):
 
 
 class PeakMemory(Callback):
-    """The most memory this training run held: the process's resident memory, sampled after
-    every training and validation batch, and the GPU's peak allocation.
+    """The most memory this training run held: the process's resident memory, sampled every
+    ``every_n_batches`` training and validation batches, and the GPU's peak allocation.
 
     Sampled rather than read from the process's lifetime peak: a sweep runs its jobs one
-    after another in one process, and each job must report its own peak.
+    after another in one process, and each job must report its own peak. Sampling every
+    batch would add a /proc read to every step of the training loop.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, every_n_batches: int = 10) -> None:
+        self.every_n_batches = every_n_batches
         self.rss_mib = 0.0
         self.gpu_mib: float | None = None
 
@@ -97,13 +99,16 @@ class PeakMemory(Callback):
         self._sample()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self._sample()
+        if batch_idx % self.every_n_batches == 0:
+            self._sample()
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx,
                                 dataloader_idx=0) -> None:
-        self._sample()
+        if batch_idx % self.every_n_batches == 0:
+            self._sample()
 
     def on_train_end(self, trainer, pl_module) -> None:
+        self._sample()
         if pl_module.device.type == "cuda":
             self.gpu_mib = torch.cuda.max_memory_allocated(pl_module.device) / 2**20
 
@@ -138,6 +143,7 @@ class GradientFlow(Callback):
             raise NlpseqError(f"every_n_steps must be >= 1; got {every_n_steps}")
         self.every_n_steps, self.filename = every_n_steps, filename
         self._probe: GradientProbe | None = None
+        self._probe_step = 0
         self._norm = 0.0
         self._clipped = self._steps = 0
 

@@ -94,7 +94,11 @@ def check_task(name: str, path, expected_task: str) -> None:
 
 def load_task(path: str | Path, expected_task: str | None = None):
     """Rebuild ``(task, tokenizer, config)`` from a checkpoint, in eval mode on the CPU."""
-    checkpoint = read_checkpoint(path)
+    return task_from_checkpoint(read_checkpoint(path), path, expected_task)
+
+
+def task_from_checkpoint(checkpoint: dict, path: str | Path, expected_task: str | None = None):
+    """``load_task`` for a checkpoint already read (``path`` only names it in errors)."""
     meta = checkpoint["nlpseq"]
     name = meta.get("task")
     if expected_task is not None:

@@ -12,10 +12,10 @@ from nlpseq.encoders import RecurrentEncoder
 
 def test_saturation_counts_real_tokens_by_hand():
     forget = torch.tensor([[[0.05, 0.5], [0.95, 0.99], [0.01, 0.01]]])  # (B=1, T=3, H=2)
-    trace = Trace(outputs=torch.zeros(1, 3, 2), final_hidden=torch.zeros(1, 1, 2),
-                  final_cell=None, gates={(0, 0): {"forget": forget}})
     mask = torch.tensor([[True, True, False]])  # the third step is padding
-    stats = saturation([(trace, mask)])
+    trace = Trace(outputs=torch.zeros(1, 3, 2), mask=mask, final_hidden=torch.zeros(1, 1, 2),
+                  final_cell=None, gates={(0, 0): {"forget": forget}})
+    stats = saturation([trace])
     # real values: 0.05, 0.5, 0.95, 0.99 -> one below 0.1, two above 0.9
     assert stats == {"layer0/forward/forget": {"below_0.1": 0.25, "above_0.9": 0.5}}
 
