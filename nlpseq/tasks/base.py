@@ -59,16 +59,18 @@ class RecurrentTask(pl.LightningModule):
             set_rng_state(self._resumed_rng)
             self._resumed_rng = None
 
-    def log_train(self, name: str, value: Tensor, batch_size: int, prog_bar: bool = True) -> None:
+    def log_train(self, name: str, value: Tensor, batch_size: int | Tensor,
+                  prog_bar: bool = True) -> None:
         """Log a training-step value, but only on the steps Lightning writes to the loggers.
 
         Lightning keeps step metrics only every ``log_every_n_steps``; a ``self.log`` call
         on the other steps still costs about a millisecond, which is 15 % of a small
-        model's training step on a GPU (measured with scripts/bench_train_step.py).
+        model's training step on a GPU (measured with scripts/bench_train_step.py). A tensor
+        ``batch_size`` is read (a GPU sync) only on the steps that are logged.
         """
         trainer = self._trainer
         if trainer is not None:
             every = max(1, trainer.log_every_n_steps)
             if (trainer.global_step + 1) % every and not trainer.should_stop:
                 return
-        self.log(name, value, prog_bar=prog_bar, batch_size=batch_size)
+        self.log(name, value, prog_bar=prog_bar, batch_size=int(batch_size))

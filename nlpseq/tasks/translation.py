@@ -150,7 +150,7 @@ class TranslationTask(RecurrentTask):
         logits = self._logits(batch, self.teacher_forcing_ratio())
         loss = F.cross_entropy(logits.flatten(0, 1), batch["targets"].flatten(),
                                ignore_index=self.pad_id, label_smoothing=self.label_smoothing)
-        self.log_train("train/loss", loss, batch_size=int(batch["lengths"].sum()))
+        self.log_train("train/loss", loss, batch_size=batch["lengths"].sum())
         return loss
 
     def _summed_nll(self, batch: dict) -> Tensor:
