@@ -3,8 +3,9 @@ size and at equal parameter count (``match_params``), measured in one run.
 
 Per cell: parameters, forward FLOPs per token (the gate matrix products, closed form:
 2 * gates * H * (I + H) per layer), training tokens/s (forward, backward, AdamW step) and
-inference tokens/s (forward only), medians over rounds, and on CUDA the peak GPU memory of
-training (on the CPU no per-run figure is reliable: the allocator reuses freed blocks).
+inference tokens/s (forward only), medians over rounds, the memory autograd saves for the
+backward pass (any device), and on CUDA the peak GPU memory of training (on the CPU no
+per-run peak is reliable: the allocator reuses freed blocks).
 
     python scripts/bench_cells.py                                  # CPU, 1 x 256, T = 64
     python scripts/bench_cells.py --hidden 512 --layers 2 --device cuda --json cells.json
@@ -54,6 +55,9 @@ def measure(cell: str, hidden: int, args, device: torch.device) -> dict:
         loss.backward()
         optimizer.step()
 
+    saved = saved_for_backward_mib(lambda: torch.nn.functional.mse_loss(
+        head(encoder(inputs, None).outputs), targets))
+    optimizer.zero_grad(set_to_none=True)
     train_step()  # warm-up (allocations, kernels)
     sync(device)
     if device.type == "cuda":
@@ -77,7 +81,24 @@ def measure(cell: str, hidden: int, args, device: torch.device) -> dict:
             "flops_per_token": flops_per_token(cell, args.input, hidden, args.layers),
             "train_tokens_per_s": statistics.median(train_rates),
             "infer_tokens_per_s": statistics.median(infer_rates),
-            "gpu_memory_mib": memory}
+            "saved_for_backward_mib": saved, "gpu_memory_mib": memory}
+
+
+def saved_for_backward_mib(loss_fn) -> float:
+    """MiB of the distinct tensors autograd keeps from the forward pass for the backward
+    pass (activations, and the weights the products need): the training memory that grows
+    with batch and length, the same on every device and free of allocator noise."""
+    seen: dict[tuple, int] = {}
+
+    def pack(tensor):
+        key = (tensor.data_ptr(), tensor.numel(), tensor.dtype)
+        seen[key] = tensor.numel() * tensor.element_size()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        loss = loss_fn()
+    loss.backward()
+    return round(sum(seen.values()) / 2**20, 2)
 
 
 def main() -> None:
@@ -101,8 +122,8 @@ def main() -> None:
             rows.append({"mode": mode, **measure(cell, hidden, args, device)})
     lstm = {row["mode"]: row for row in rows if row["cell"] == "lstm"}
     print("| mode | cell | hidden | params | MFLOPs/token | train tokens/s | vs LSTM | "
-          "inference tokens/s | vs LSTM | GPU memory (MiB) |")
-    print("|" + "---|" * 10)
+          "inference tokens/s | vs LSTM | saved for backward (MiB) | GPU memory (MiB) |")
+    print("|" + "---|" * 11)
     for row in rows:
         ref = lstm[row["mode"]]
         print(f"| {row['mode']} | {row['cell']} | {row['hidden']} | {row['params']:,} | "
@@ -110,7 +131,7 @@ def main() -> None:
               f"{row['train_tokens_per_s'] / ref['train_tokens_per_s']:.2f} | "
               f"{row['infer_tokens_per_s']:,.0f} | "
               f"{row['infer_tokens_per_s'] / ref['infer_tokens_per_s']:.2f} | "
-              f"{row['gpu_memory_mib'] or '–'} |")
+              f"{row['saved_for_backward_mib']:.2f} | {row['gpu_memory_mib'] or '–'} |")
     if args.json:
         with open(args.json, "w") as handle:
             json.dump({"args": vars(args), "device": str(device),

@@ -1,11 +1,16 @@
-"""``nlpseq-inspect ckpt_path=PATH text="..."``: the gates of a saved model, token by token.
+"""``nlpseq-inspect ckpt_path=PATH text="..." [split=validation]``: what a saved model's
+cells do, step by step.
 
-The checkpoint's encoder is traced over the text with the written-out cell equations
-(``nlpseq.diagnostics.cells``), which are first checked to reproduce the model's own
-outputs; the run directory gets ``gates.json``, one heatmap PNG per layer and direction,
-``saturation.json`` (how often each gate is below 0.1 or above 0.9 on this text) and, for
-sentiment and language models, ``gradient_flow.json`` (||dL/dh_t|| by distance from the
-last token, as the training callback records it).
+The checkpoint's encoder is traced with the written-out cell equations
+(``nlpseq.diagnostics.cells``), first checked to reproduce the model's own outputs.
+
+- ``text="..."`` (or, for a probe checkpoint, the first sequence of its split): the run
+  directory gets ``gates.json``, one heatmap PNG per layer and direction,
+  ``saturation.json`` (how often each gate is below 0.1 or above 0.9 on this input) and
+  ``gradient_flow.json`` (||dL/dh_t|| by distance from the last step, as the training
+  callback records it; not for translation, whose loss needs a reference).
+- ``split=validation``: ``saturation_<split>.json``, the same statistics over a whole
+  split of the checkpoint's data (at most ``max_batches`` batches).
 """
 
 from __future__ import annotations
@@ -13,17 +18,20 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import hydra
 import torch
 import torch.nn.functional as F
 from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
 from omegaconf import DictConfig
+from torch import Tensor
 
 from nlpseq.cli.common import CONFIG_DIR, check_overrides, run_command
 from nlpseq.config import InspectConfig, validate_config
-from nlpseq.diagnostics.cells import trace_encoder
+from nlpseq.diagnostics.cells import Trace, trace_encoder
 from nlpseq.diagnostics.gates import gate_record, saturation, save_gate_heatmaps, save_gate_record
 from nlpseq.diagnostics.gradient_flow import GradientProbe, first_to_last_ratio
 from nlpseq.errors import NlpseqError
@@ -36,66 +44,158 @@ def inspect(cfg: DictConfig) -> dict:
     validate_config(cfg, InspectConfig)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    task, tokenizer, _ = load_task(cfg.ckpt_path)
-    model = task.model
-    embedding = getattr(model, "source_embedding", None) or model.embedding
+    task, tokenizer, train_cfg = load_task(cfg.ckpt_path)
+    probe = task.task_name == "probe"
+    if probe and cfg.text is not None:
+        raise NlpseqError("a probe checkpoint reads generated sequences, not text: leave text "
+                          "out (the first sequence of split=... is traced)")
+    if not probe and cfg.text is None and cfg.split is None:
+        raise NlpseqError('give text="..." to trace a text, or split=validation for gate '
+                          "saturation over a split of the checkpoint's data")
+    summary = {"cell": task.model.encoder.cell}
+    written = []
+    if probe or cfg.text is not None:
+        if probe:
+            batch = next(iter(split_loader(task, tokenizer, train_cfg, cfg.split or "validation")))
+            inputs, lengths, labels, loss = probe_example(task, batch)
+        else:
+            inputs, lengths, labels, loss = text_example(task, tokenizer, str(cfg.text))
+        written += trace_example(task, inputs, lengths, labels, run_dir, cfg.heatmaps, summary)
+        if loss is not None:
+            flow = gradient_flow(task, loss)
+            flow["tokens"] = labels
+            summary["first_over_last"] = flow["first_over_last"]
+            written.append(write_json(run_dir / "gradient_flow.json", flow))
+    if cfg.split is not None:
+        loader = split_loader(task, tokenizer, train_cfg, cfg.split)
+        stats = saturation(traces_of(task, loader, cfg.max_batches))
+        written.append(write_json(run_dir / f"saturation_{cfg.split}.json", stats))
+    for path in written:
+        log.info("Wrote %s", path)
+    return summary
+
+
+def text_example(task, tokenizer, text: str):
+    """The text as encoder inputs (1, T, E), its lengths, its tokens, and the loss its
+    model defines on it (None for translation)."""
     source = getattr(tokenizer, "source", tokenizer)  # translation: the source side
-    ids = source.encode(" ".join(str(cfg.text).split()))
+    ids = source.encode(" ".join(text.split()))
     if not ids:
         raise NlpseqError('text has no tokens; give text="some sentence"')
+    tokens = torch.tensor([ids])
+    batch = ({"source": tokens, "source_lengths": torch.tensor([len(ids)])}
+             if task.task_name == "translation" else {"tokens": tokens,
+                                                       "lengths": torch.tensor([len(ids)])})
     with torch.no_grad():
-        embedded = embedding(torch.tensor([ids]))  # (1, T, E)
-        lengths = torch.tensor([len(ids)])
-        expected = model.encoder(embedded, lengths).outputs
-        traced = trace_encoder(model.encoder, embedded, lengths)
+        inputs, lengths = encoder_inputs(task, batch)
+    return inputs, lengths, [source.id_to_token(i) for i in ids], text_loss(task, ids)
+
+
+def text_loss(task, ids: list[int]) -> Callable[[], Tensor] | None:
+    """The loss the model's own output defines on the text: a sentiment model's
+    cross-entropy against the label it predicts, a language model's next-token loss. None
+    for translation (its loss needs a reference) and one-token language-model input."""
+    tokens = torch.tensor([ids])
+    if task.task_name == "sentiment":
+        def loss() -> Tensor:
+            logits = task.model(tokens, torch.tensor([len(ids)]))  # (1, C)
+            return F.cross_entropy(logits, logits.argmax(-1))
+        return loss
+    if task.task_name == "generation" and len(ids) >= 2:
+        def loss() -> Tensor:
+            logits, _ = task.model(tokens[:, :-1], None)  # (1, T - 1, V)
+            return F.cross_entropy(logits[0], tokens[0, 1:])
+        return loss
+    log.info("No gradient-flow curve: %s", "a translation loss needs a reference"
+             if task.task_name == "translation" else "the text needs 2 tokens or more")
+    return None
+
+
+def probe_example(task, batch: dict[str, Tensor]):
+    """A probe batch's first sequence as encoder inputs (1, T, I) with readable step
+    labels, and the probe's own loss over the whole batch (with its true targets)."""
+    first = batch["inputs"][:1]
+    with torch.no_grad():
+        inputs = task.model.encoder_inputs(first)
+    if task.kind == "adding":
+        labels = [f"{value:.2f}" + ("*" if marker else "") for value, marker in first[0].tolist()]
+    else:
+        delimiter = task.model.input_size - 1 if task.kind == "copy" else None
+        labels = ["_" if s == 0 else "|" if s == delimiter else str(s) for s in first[0].tolist()]
+    return inputs, None, labels, lambda: task.loss_and_score(batch)[0]
+
+
+def encoder_inputs(task, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor | None]:
+    """What the task's encoder reads from a batch, and the lengths (None: nothing padded).
+    Shape: (B, T, I), (B,)."""
+    model = task.model
+    if task.task_name == "probe":
+        return model.encoder_inputs(batch["inputs"]), None
+    if task.task_name == "translation":
+        return model.source_embedding(batch["source"]), batch["source_lengths"]
+    lengths = None if "block" in batch else batch["lengths"]  # a language model's stream
+    return model.embedding(batch["tokens"]), lengths
+
+
+def trace_example(task, inputs: Tensor, lengths: Tensor | None, labels: list[str],
+                  run_dir: Path, heatmaps: bool, summary: dict) -> list[Path]:
+    """Trace one input, check it against the model, write its gates and saturation."""
+    encoder = task.model.encoder
+    with torch.no_grad():
+        expected = encoder(inputs, lengths).outputs
+        traced = trace_encoder(encoder, inputs, lengths)
     gap = float((traced.outputs - expected).abs().max())
     log.info("Cell equations reproduce the encoder's outputs to %.1e", gap)
     if gap > 1e-4:
         raise NlpseqError(f"the traced encoder differs from the model by {gap:.2e}")
-    record = gate_record(traced, [source.id_to_token(i) for i in ids])
-    written = [save_gate_record(record, run_dir / "gates.json")]
-    stats = saturation([traced])
-    (run_dir / "saturation.json").write_text(json.dumps(stats, indent=2) + "\n")
-    written.append(run_dir / "saturation.json")
-    if cfg.heatmaps:
+    summary.update(steps=len(labels), max_difference=gap)
+    record = gate_record(traced, labels)
+    written = [save_gate_record(record, run_dir / "gates.json"),
+               write_json(run_dir / "saturation.json", saturation([traced]))]
+    if heatmaps:
         written += save_gate_heatmaps(record, run_dir)
-    flow = gradient_flow(task, ids)
-    if flow is not None:
-        flow["tokens"] = record["tokens"]
-        (run_dir / "gradient_flow.json").write_text(json.dumps(flow, indent=1) + "\n")
-        written.append(run_dir / "gradient_flow.json")
-    for path in written:
-        log.info("Wrote %s", path)
-    return {"cell": model.encoder.cell, "tokens": len(ids), "max_difference": gap}
+    return written
 
 
-def gradient_flow(task, ids: list[int]) -> dict | None:
-    """||dL/dh_t|| of the encoder's top layer by distance from the last token, for the loss
-    the model's own output defines on the text: a sentiment model's cross-entropy against
-    the label it predicts, a language model's next-token loss. None for translation (its
-    loss needs a reference translation)."""
-    if task.task_name not in ("sentiment", "generation") or (
-            task.task_name == "generation" and len(ids) < 2):
-        log.info("No gradient-flow curve: %s", "a translation loss needs a reference"
-                 if task.task_name == "translation" else "the text needs 2 tokens or more")
-        return None
+def gradient_flow(task, loss: Callable[[], Tensor]) -> dict:
+    """||dL/dh_t|| of the encoder's top layer by distance from the last step, for ``loss``
+    computed with the encoder traced (``GradientProbe``)."""
     model, probe = task.model, GradientProbe()
-    tokens = torch.tensor([ids])
     model.encoder.diagnostic_forward = probe.forward
     try:
-        if task.task_name == "sentiment":
-            logits = model(tokens, torch.tensor([len(ids)]))  # (1, C)
-            loss = F.cross_entropy(logits, logits.argmax(-1))
-        else:
-            logits, _ = model(tokens[:, :-1], None)  # (1, T - 1, V)
-            loss = F.cross_entropy(logits[0], tokens[0, 1:])
-        loss.backward()
+        value = loss()
+        value.backward()
     finally:
         model.encoder.diagnostic_forward = None
         model.zero_grad(set_to_none=True)
     curve = probe.curve()
-    return {"loss": float(loss), "first_over_last": first_to_last_ratio(curve),
+    return {"loss": float(value), "first_over_last": first_to_last_ratio(curve),
             "norm_by_distance": curve.tolist()}
+
+
+def split_loader(task, tokenizer, train_cfg: DictConfig, split: str):
+    """An evaluation loader over ``split`` of the data the checkpoint was trained on."""
+    labels = getattr(task, "label_names", None)
+    datamodule = instantiate(train_cfg.data, **({"label_names": labels} if labels else {}))
+    datamodule.load_for_evaluation(split)
+    datamodule.encode(tokenizer, splits=(split,))
+    return datamodule.split_loader(split)
+
+
+def traces_of(task, loader, max_batches: int) -> Iterator[Trace]:
+    """The encoder traced over the first ``max_batches`` batches, one at a time (each block
+    of a language model's stream from a zero state)."""
+    for number, batch in enumerate(loader):
+        if number == max_batches:
+            return
+        with torch.no_grad():
+            inputs, lengths = encoder_inputs(task, batch)
+            yield trace_encoder(task.model.encoder, inputs, lengths)
+
+
+def write_json(path: Path, value) -> Path:
+    path.write_text(json.dumps(value, indent=1) + "\n")
+    return path
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="inspect")

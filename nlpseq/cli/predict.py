@@ -71,6 +71,10 @@ def predict(cfg: DictConfig) -> list[dict]:
     if cfg.prompt is not None:
         return generate(cfg)
     task, tokenizer, _ = load_task(cfg.ckpt_path)
+    if task.task_name == "probe":
+        raise NlpseqError(f"'{cfg.ckpt_path}' is a probe checkpoint: it reads generated "
+                          "sequences, not text; score it with nlpseq-eval or trace it with "
+                          "nlpseq-inspect")
     if task.task_name == "translation":
         return translate(cfg, task)
     if cfg.attention_file is not None:

@@ -57,9 +57,20 @@ def print_translation_report(report: dict, prefix: str) -> None:
     console.print(f"sacrebleu chrF {report[f'{prefix}/chrf_signature']}", soft_wrap=True)
 
 
+def print_probe_report(report: dict, prefix: str, score: str) -> None:
+    """Show the probe's loss and score beside the chance level."""
+    table = Table(title=f"{prefix}: {report[f'{prefix}/examples']} sequences")
+    for column in ("loss", score, f"{score} at chance"):
+        table.add_column(column, justify="right")
+    table.add_row(*(f"{report[f'{prefix}/{key}']:.4f}" for key in ("loss", score, "chance")))
+    Console().print(table)
+
+
 def print_report(task, report: dict, prefix: str) -> None:
     """The task's own report printer."""
-    if task.task_name == "sentiment":
+    if task.task_name == "probe":
+        print_probe_report(report, prefix, task.score_name)
+    elif task.task_name == "sentiment":
         print_classification_report(report, prefix, task.label_names)
     elif task.task_name == "translation":
         print_translation_report(report, prefix)

@@ -60,7 +60,7 @@ def train(cfg: DictConfig) -> dict:
     torch.set_float32_matmul_precision(cfg.float32_matmul_precision)
 
     datamodule, tokenizer = prepare_data(cfg, resumed["tokenizer"] if resumed else None)
-    if rank_zero_only.rank == 0:  # DDP: the other ranks share rank 0's run directory
+    if tokenizer is not None and rank_zero_only.rank == 0:  # DDP: ranks share rank 0's dir
         log.info("Tokenizer saved to %s", tokenizer.save(run_dir))
 
     log.info("Instantiating task <%s> with encoder cell '%s'", cfg.task._target_,
@@ -176,10 +176,13 @@ def changed_settings(saved: dict, current: dict, prefix: str = "") -> list[str]:
 
 def prepare_data(cfg: DictConfig, tokenizer_state: dict | None = None):
     """Load the raw splits, train the tokenizer on train (or rebuild a resumed checkpoint's
-    from its ``tokenizer_state``), encode every split."""
+    from its ``tokenizer_state``), encode every split. Generated probes need no tokenizer
+    (None)."""
     log.info("Instantiating data <%s>", cfg.data._target_)
     datamodule = instantiate(cfg.data)
     datamodule.load()
+    if not getattr(datamodule, "uses_tokenizer", True):
+        return datamodule, None
     if tokenizer_state is not None:
         tokenizer = tokenizer_from_state(tokenizer_state)
         log.info("Tokenizer %r taken from the checkpoint resumed", tokenizer)

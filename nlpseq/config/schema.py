@@ -65,5 +65,7 @@ class PredictConfig:
 @dataclass
 class InspectConfig:
     ckpt_path: str
-    text: str
+    text: str | None = None  # the text to trace; probes: the first sequence of the split
+    split: Literal["train", "validation", "test"] | None = None  # gate saturation over it
+    max_batches: int = 20  # of the split, for the saturation statistics
     heatmaps: bool = True

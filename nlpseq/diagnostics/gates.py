@@ -9,6 +9,7 @@ often each gate is past 0.1 / 0.9 over real (non-padding) tokens of a dataset.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
 import torch
@@ -54,14 +55,15 @@ def save_gate_heatmaps(record: dict, folder: Path) -> list[Path]:
         panels = dict(entry["gates"]) | ({"cell state": entry["cell"]} if "cell" in entry else {})
         if not panels:
             continue  # a vanilla RNN has no gates
-        size = (3.2 * len(panels), 0.3 * len(tokens) + 1.5)
+        size = (3.2 * len(panels), min(0.3 * len(tokens), 16) + 1.5)
+        every = max(1, len(tokens) // 50)  # at most ~50 labelled steps
         figure, axes = plt.subplots(1, len(panels), figsize=size, squeeze=False)
         for axis, (name, values) in zip(axes[0], panels.items(), strict=True):
             bounds = (-1, 1) if name == "cell state" else (0, 1)
             image = axis.imshow(values, aspect="auto", cmap="viridis", vmin=bounds[0],
                                 vmax=bounds[1], interpolation="nearest")
             axis.set(title=name, xlabel="hidden unit")
-            axis.set_yticks(range(len(tokens)), tokens, fontsize=7)
+            axis.set_yticks(range(0, len(tokens), every), tokens[::every], fontsize=7)
             figure.colorbar(image, ax=axis, fraction=0.046)
         figure.suptitle(f"layer {entry['layer']}, {entry['direction']}")
         figure.tight_layout()
@@ -72,10 +74,11 @@ def save_gate_heatmaps(record: dict, folder: Path) -> list[Path]:
     return written
 
 
-def saturation(traces: list[Trace], low: float = 0.1,
+def saturation(traces: Iterable[Trace], low: float = 0.1,
                high: float = 0.9) -> dict[str, dict[str, float]]:
     """Per gate ("layer0/forward/forget"), the fraction of its values below ``low`` and
-    above ``high`` over the real tokens (``Trace.mask``) of every trace."""
+    above ``high`` over the real tokens (``Trace.mask``) of every trace. ``traces`` may be
+    a generator, so a whole dataset is counted one batch at a time."""
     counts: dict[str, list[float]] = {}
     for trace in traces:
         for (layer, direction), gates in trace.gates.items():

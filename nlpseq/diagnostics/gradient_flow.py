@@ -49,18 +49,20 @@ class GradientProbe:
 
 def norms_by_distance(norms: Tensor, mask: Tensor) -> Tensor:
     """Mean over the rows of ``norms`` (B, T) by distance k = length - 1 - t from each row's
-    last real token (rows shorter than k + 1 do not count at k); 0 where no row reaches k."""
+    last real token (rows shorter than k + 1 do not count at k), for k up to the longest
+    row's length - 1. A 0 is a gradient too small for float32 (it vanished), never a
+    distance no row reached. Shape: (longest length,)."""
     lengths = mask.sum(dim=1, keepdim=True)  # (B, 1)
     steps = torch.arange(mask.shape[1], device=mask.device)[None, :]  # (1, T)
     distance = (lengths - 1 - steps)[mask]  # (N,) over real tokens
     sums = norms.new_zeros(mask.shape[1]).index_add_(0, distance, norms[mask])
     counts = norms.new_zeros(mask.shape[1]).index_add_(0, distance, torch.ones_like(norms[mask]))
-    return sums / counts.clamp(min=1)
+    return (sums / counts.clamp(min=1))[: int(lengths.max())]
 
 
 def first_to_last_ratio(curve: Tensor) -> float:
-    """||dL/dh_1|| / ||dL/dh_T||: the farthest distance any row reached against distance 0."""
-    reached = torch.nonzero(curve > 0).flatten()
-    if reached.numel() == 0 or curve[0] == 0:
+    """||dL/dh_1|| / ||dL/dh_T||: the farthest distance (the longest row's first token)
+    against distance 0; 0.0 when the gradient vanished below float32's range on the way."""
+    if curve.numel() == 0 or curve[0] == 0:
         return float("nan")
-    return float(curve[reached.max()] / curve[0])
+    return float(curve[-1] / curve[0])

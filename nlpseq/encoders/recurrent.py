@@ -105,6 +105,11 @@ class RecurrentEncoder(nn.Module):
             parameters as a ``match_reference`` encoder of ``hidden_size``: comparing cells
             at equal hidden size gives the LSTM 4x the vanilla RNN's parameters.
         match_reference: the cell whose parameter count ``match_params`` matches.
+        forget_bias: LSTM only: start every forget gate's bias at this value (Gers et al.
+            2000; 1.0 as Jozefowicz et al. 2015 recommend and Keras does), so the cell keeps
+            its content from the first step; None keeps torch's initialisation (bias near
+            0: forget gates near 0.5 halve the cell state at every step). rnn and gru have
+            no forget gate and ignore it, so one setting serves a comparison of all three.
     """
 
     def __init__(
@@ -120,6 +125,7 @@ class RecurrentEncoder(nn.Module):
         weight_drop: float = 0.0,
         match_params: bool = False,
         match_reference: Literal["rnn", "lstm", "gru"] = "lstm",
+        forget_bias: float | None = None,
     ) -> None:
         super().__init__()
         rnn_class, _ = _check_cell(cell)
@@ -164,6 +170,8 @@ class RecurrentEncoder(nn.Module):
                                 dropout=dropout if num_layers > 1 else 0.0, **sizes)]
             self.rnn = layers[0]  # torch warns when dropout has no effect: 0 for 1 layer
         for layer in layers:
+            if cell == "lstm" and forget_bias is not None:
+                set_forget_bias(layer, forget_bias)
             apply_weight_drop(layer, weight_drop)
 
     def forward(
@@ -217,6 +225,18 @@ class RecurrentEncoder(nn.Module):
         steps = torch.arange(T, device=inputs.device)  # (T,)
         mask = steps[None, :] < lengths_cpu.to(inputs.device)[:, None]  # (B, T)
         return outputs, state, mask
+
+
+def set_forget_bias(lstm: nn.LSTM, value: float) -> None:
+    """Make the forget gate's total bias ``value`` in every layer and direction: torch adds
+    ``bias_ih`` and ``bias_hh``, whose rows H..2H (gate order i, f, g, o) feed the forget gate."""
+    h = lstm.hidden_size
+    with torch.no_grad():
+        for name, bias in lstm.named_parameters():
+            if name.startswith("bias_ih"):
+                bias[h:2 * h] = value
+            elif name.startswith("bias_hh"):
+                bias[h:2 * h] = 0.0
 
 
 class LockedStack(nn.Module):

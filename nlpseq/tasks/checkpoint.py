@@ -1,9 +1,9 @@
 """Build a task from a config and rebuild it from a self-contained checkpoint.
 
 A checkpoint holds the weights and, under the key ``"nlpseq"``, the task name, the
-resolved config, the tokenizer state and the label names, so evaluating or predicting
-needs nothing but its path. Loading uses ``torch.load(weights_only=True)``: only tensors
-and plain containers are read, never code.
+resolved config, the tokenizer state (None for the generated probes) and the label names,
+so evaluating or predicting needs nothing but its path. Loading uses
+``torch.load(weights_only=True)``: only tensors and plain containers are read, never code.
 """
 
 from __future__ import annotations
@@ -20,11 +20,13 @@ from omegaconf import DictConfig, OmegaConf
 from nlpseq.errors import NlpseqError
 from nlpseq.tasks.base import RecurrentTask
 from nlpseq.tasks.generation import GenerationTask, start_token_id
+from nlpseq.tasks.probe import ProbeTask
 from nlpseq.tasks.sentiment import SentimentTask
 from nlpseq.tasks.translation import TranslationTask
 from nlpseq.tokenization import tokenizer_from_state
 
-TASKS = {task.task_name: task for task in (SentimentTask, GenerationTask, TranslationTask)}
+TASKS = {task.task_name: task
+         for task in (SentimentTask, GenerationTask, TranslationTask, ProbeTask)}
 FORMAT_VERSION = 1
 
 
@@ -32,7 +34,7 @@ def build_task(cfg: DictConfig, tokenizer, label_names: list[str] | None) -> Rec
     """Instantiate ``cfg.task`` with the encoder, optimizer and schedule it names, and the
     run-time values (vocabulary, labels, ...) that its signature asks for."""
     scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
-    runtime = {
+    runtime = {} if tokenizer is None else {  # None: generated probes, no vocabulary
         "vocab_size": tokenizer.vocab_size,
         "target_vocab_size": getattr(tokenizer, "target", tokenizer).vocab_size,
         "pad_id": tokenizer.pad_id,
@@ -58,7 +60,7 @@ def checkpoint_extras(cfg: DictConfig, tokenizer, label_names: list[str] | None)
         "format_version": FORMAT_VERSION,
         "config": OmegaConf.to_container(
             OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), resolve=True),
-        "tokenizer": tokenizer.to_state(),
+        "tokenizer": None if tokenizer is None else tokenizer.to_state(),
         "label_names": list(label_names or []),
     }
 
@@ -106,7 +108,7 @@ def task_from_checkpoint(checkpoint: dict, path: str | Path, expected_task: str 
     if name not in TASKS:
         raise NlpseqError(f"'{path}' holds unknown task '{name}'; known: {', '.join(TASKS)}")
     cfg = OmegaConf.create(meta["config"])
-    tokenizer = tokenizer_from_state(meta["tokenizer"])
+    tokenizer = None if meta["tokenizer"] is None else tokenizer_from_state(meta["tokenizer"])
     task = build_task(cfg, tokenizer, meta.get("label_names"))
     task.load_state_dict(checkpoint["state_dict"])
     task.checkpoint_extras = {key: meta[key] for key in meta if key != "task"}

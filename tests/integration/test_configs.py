@@ -11,7 +11,8 @@ from nlpseq.config import TrainConfig, validate_config
 from nlpseq.errors import NlpseqError
 from tests.integration.conftest import compose_config
 
-TASK_OF_DATA = {"ptb": "generation", "tiny_shakespeare": "generation", "multi30k": "translation"}
+TASK_OF_DATA = {"ptb": "generation", "tiny_shakespeare": "generation", "multi30k": "translation",
+                "adding": "probe", "copy": "probe", "first_token": "probe"}
 
 
 def options(group: str) -> list[str]:

@@ -306,3 +306,35 @@ def test_match_params_gives_each_cell_the_reference_parameter_count(cell, bidire
     assert matched.output_size == matched.hidden_size * (2 if bidirectional else 1)
     with pytest.raises(NlpseqError, match="Unknown cell"):
         RecurrentEncoder(cell, 32, 64, match_params=True, match_reference="transformer")
+
+
+@pytest.mark.parametrize("locked", [False, True])
+def test_forget_bias_starts_every_forget_gate_there_and_leaves_the_rest(locked):
+    torch.manual_seed(0)
+    plain = RecurrentEncoder("lstm", 3, 4, num_layers=2, bidirectional=True,
+                             locked_dropout=locked)
+    torch.manual_seed(0)
+    biased = RecurrentEncoder("lstm", 3, 4, num_layers=2, bidirectional=True,
+                              locked_dropout=locked, forget_bias=1.0)
+    params = dict(biased.named_parameters())
+    sums = [params[name] + params[name.replace("bias_ih", "bias_hh")]
+            for name in params if "bias_ih" in name]
+    assert len(sums) == 4  # 2 layers x 2 directions
+    for total in sums:  # gate order i, f, g, o: rows 4..7 are the forget gate's
+        torch.testing.assert_close(total[4:8], torch.ones(4))
+    changed = [name for (name, a), (_, b) in zip(plain.named_parameters(),
+                                                  biased.named_parameters(), strict=True)
+               if not torch.equal(a, b)]
+    assert changed and all("bias" in name for name in changed)
+    for (_, a), (_, b) in zip(plain.named_parameters(), biased.named_parameters(), strict=True):
+        if a.dim() == 1:  # the input, cell and output gates keep torch's initialisation
+            assert torch.equal(a[:4], b[:4]) and torch.equal(a[8:], b[8:])
+
+
+def test_forget_bias_is_ignored_by_cells_without_a_forget_gate():
+    torch.manual_seed(0)
+    plain = RecurrentEncoder("gru", 3, 4)
+    torch.manual_seed(0)
+    other = RecurrentEncoder("gru", 3, 4, forget_bias=1.0)
+    assert all(torch.equal(a, b) for a, b in zip(plain.parameters(), other.parameters(),
+                                                 strict=True))

@@ -1,0 +1,127 @@
+"""A LightningDataModule over the synthetic probes of ``nlpseq.data.probes``.
+
+``nlpseq-train task=probe data=adding data.length=200 encoder=gru`` trains any cell on
+them with the normal CLI. The splits are generated, not read, so no tokenizer is trained:
+inputs are (value, marker) pairs for the adding problem and symbol ids (one-hot in the
+model) for the others. Each split has its own seed drawn from ``data_seed``, so the test
+set is the same for every cell and every training seed.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+from nlpseq.data.base import SPLITS
+from nlpseq.data.batching import BucketBatchSampler, seeded_loader
+from nlpseq.data.probes import ProbeKind, chance_level, generate
+from nlpseq.errors import NlpseqError
+
+log = logging.getLogger(__name__)
+SPLIT_OFFSET = {"train": 0, "validation": 1, "test": 2}
+
+
+class ProbeCollator:
+    """Index lists -> a batch dict of one split's tensors (every sequence is ``length``
+    long, so nothing is padded)."""
+
+    def __init__(self, inputs: Tensor, targets: Tensor) -> None:
+        self.inputs, self.targets = inputs, targets
+
+    def __call__(self, indices: list[int]) -> dict[str, Tensor]:
+        index = torch.tensor(indices)
+        inputs = self.inputs[index]  # (B, T) or (B, T, 2)
+        return {"inputs": inputs, "targets": self.targets[index], "index": index,
+                "lengths": torch.full((len(indices),), inputs.shape[1])}
+
+
+class ProbeDataModule(pl.LightningDataModule):
+    """Generated train, validation and test splits of one probe.
+
+    Args:
+        name: the config's name (``adding``, ``copy``, ``first_token``), for messages.
+        kind: which probe: ``adding`` | ``copy`` | ``first_token``.
+        length: time steps per sequence (T); every sequence of a split has this length.
+        num_symbols: K, the alphabet of the copy and first-token tasks.
+        copy_length: M, the symbols the copy task shows and asks back.
+        train_size, validation_size, test_size: sequences per split.
+        data_seed: seeds the generators (split s uses ``3 * data_seed + s``).
+        batch_size, eval_batch_size: sequences per training and evaluation batch.
+        seed: the batch order's seed.
+    """
+
+    task_name = "probe"
+    uses_tokenizer = False
+
+    def __init__(self, name: str, kind: ProbeKind, length: int, num_symbols: int = 8,
+                 copy_length: int = 10, train_size: int = 10000, validation_size: int = 1000,
+                 test_size: int = 1000, data_seed: int = 0, batch_size: int = 64,
+                 eval_batch_size: int = 500, num_workers: int = 0, seed: int = 0) -> None:
+        super().__init__()
+        for key, value in (("length", length), ("num_symbols", num_symbols),
+                           ("train_size", train_size), ("validation_size", validation_size),
+                           ("test_size", test_size), ("batch_size", batch_size),
+                           ("eval_batch_size", eval_batch_size)):
+            if value < 1:
+                raise NlpseqError(f"data.{key} must be >= 1; got {value}")
+        self.name, self.kind, self.length = name, kind, length
+        self.num_symbols, self.copy_length = num_symbols, copy_length
+        self.sizes = {"train": train_size, "validation": validation_size, "test": test_size}
+        self.data_seed, self.seed = data_seed, seed
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
+        self.num_workers = num_workers
+        self.splits: dict[str, tuple[Tensor, Tensor]] = {}
+        self.label_names = None  # no labels to store in the checkpoint
+        self.test_is_validation = False
+        self.rank, self.replicas = 0, 1
+
+    @property
+    def chance(self) -> float:
+        return chance_level(self.kind, self.num_symbols)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.trainer is not None:
+            self.rank, self.replicas = self.trainer.global_rank, self.trainer.world_size
+
+    def load(self, splits: tuple[str, ...] = SPLITS) -> None:
+        for split in splits:
+            seed = 3 * self.data_seed + SPLIT_OFFSET[split]
+            self.splits[split] = generate(self.kind, self.sizes[split], self.length, seed,
+                                          self.num_symbols, self.copy_length)
+        log.info("Generated the %s probe, length %d: %s (data_seed %d)", self.kind,
+                 self.length, ", ".join(f"{s} {self.sizes[s]}" for s in splits), self.data_seed)
+
+    def load_for_evaluation(self, split: str) -> None:
+        self.load((split,))
+
+    def encode(self, tokenizer=None, splits=None) -> None:
+        """Nothing to encode: the generators give tensors (kept for the CLI's sequence)."""
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        if split not in self.splits:
+            raise NlpseqError(f"No {split} split is loaded")
+        inputs, targets = self.splits[split]
+        sampler = BucketBatchSampler(
+            [self.length] * len(inputs), self.batch_size if shuffle else self.eval_batch_size,
+            shuffle=shuffle, seed=self.seed,
+            **(dict(rank=self.rank, replicas=self.replicas) if shuffle else {}),
+        )
+        return seeded_loader(range(len(inputs)), self.seed, batch_sampler=sampler,
+                             collate_fn=ProbeCollator(inputs, targets),
+                             num_workers=self.num_workers)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("validation", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def split_loader(self, split: str) -> DataLoader:
+        return self._loader(split, shuffle=False)

@@ -1,0 +1,122 @@
+"""Long-range probes as a LightningModule: how far back can each cell remember?
+
+Trains a ``ProbeModel`` on a generated probe (``nlpseq.data.probes``): mean squared error
+for the adding problem, cross-entropy and accuracy for the copy task (on the recalled
+symbols) and first-token classification. Every report carries the probe's chance level,
+so a score reads at a glance as learnt or not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from nlpseq.data.probes import ProbeKind, chance_level
+from nlpseq.encoders import RecurrentEncoder
+from nlpseq.errors import NlpseqError
+from nlpseq.models.probe import ProbeModel
+from nlpseq.tasks.base import RecurrentTask
+
+
+class ProbeTask(RecurrentTask):
+    """Train and evaluate one cell on one probe.
+
+    Args:
+        encoder, optimizer, scheduler: Hydra partials from ``conf/encoder``,
+            ``conf/optimizer`` and ``conf/scheduler``.
+        kind, num_symbols, copy_length: the probe, taken from the data config
+            (``conf/task/probe.yaml`` interpolates them).
+        monitor, monitor_mode: the validation metric that picks the best checkpoint.
+    """
+
+    task_name = "probe"
+
+    def __init__(
+        self,
+        encoder: Callable[..., RecurrentEncoder],
+        optimizer: Callable[..., torch.optim.Optimizer],
+        kind: ProbeKind,
+        num_symbols: int = 8,
+        copy_length: int = 10,
+        scheduler: Callable[..., dict] | None = None,
+        monitor: str = "val/loss",
+        monitor_mode: Literal["min", "max"] = "min",
+    ) -> None:
+        super().__init__(optimizer, scheduler)
+        self.kind, self.num_symbols = kind, num_symbols
+        self.chance = chance_level(kind, num_symbols)
+        self.model = ProbeModel(encoder, kind, num_symbols, copy_length)
+        self.monitor, self.monitor_mode = monitor, monitor_mode
+
+    @classmethod
+    def check_config(cls, cfg) -> None:
+        if cfg.encoder.get("bidirectional"):
+            raise NlpseqError("task=probe measures memory over time; a bidirectional encoder "
+                              "reads the first steps last. Set encoder.bidirectional=false")
+
+    def check_data(self, data_cfg) -> None:
+        """Refuse evaluation data of another probe, or another alphabet or copy length (any
+        ``length`` is fine: that measures how far the learnt memory generalises)."""
+        wanted = {"kind": self.kind, "num_symbols": self.num_symbols,
+                  "copy_length": self.model.copy_length}
+        relevant = {"adding": ("kind",), "first_token": ("kind", "num_symbols")}.get(
+            self.kind, tuple(wanted))
+        for key in relevant:
+            if data_cfg.get(key) != wanted[key]:
+                raise NlpseqError(
+                    f"this checkpoint was trained on the {self.kind} probe with "
+                    f"{', '.join(f'data.{k}={wanted[k]}' for k in relevant)}; the evaluation "
+                    f"data has data.{key}={data_cfg.get(key)} (data.length may differ)")
+
+    def forward(self, inputs: Tensor, lengths: Tensor | None = None) -> Tensor:
+        return self.model(inputs, lengths)
+
+    def loss_and_score(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """The training loss and, per sequence, the squared error (adding) or the fraction
+        of correct answers (symbol tasks). Shapes: () and (B,)."""
+        outputs = self(batch["inputs"])
+        targets = batch["targets"]
+        if self.kind == "adding":
+            errors = (outputs - targets) ** 2  # (B,)
+            return errors.mean(), errors.detach()
+        classes = targets - 1  # symbols 1..K -> classes 0..K-1; (B,) or (B, M)
+        loss = F.cross_entropy(outputs.flatten(0, -2), classes.flatten())
+        correct = (outputs.argmax(-1) == classes).float()  # (B,) or (B, M)
+        return loss, correct.reshape(len(classes), -1).mean(-1).detach()
+
+    @property
+    def score_name(self) -> str:
+        return "mse" if self.kind == "adding" else "acc"
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        loss, _ = self.loss_and_score(batch)
+        self.log_train("train/loss", loss, batch_size=len(batch["targets"]))
+        return loss
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        loss, score = self.loss_and_score(batch)
+        size = len(batch["targets"])
+        self.log("val/loss", loss, batch_size=size, prog_bar=True)
+        self.log(f"val/{self.score_name}", score.mean(), batch_size=size, prog_bar=True)
+
+    @torch.no_grad()
+    def evaluate(self, loader, prefix: str) -> dict:
+        """Loss, MSE or accuracy, and the chance level over a whole split."""
+        self.eval()
+        losses, scores = [], []
+        for batch in loader:
+            batch = {key: value.to(self.device) for key, value in batch.items()}
+            loss, score = self.loss_and_score(batch)
+            losses.append(loss * len(score))
+            scores.append(score)
+        scores_all = torch.cat(scores)
+        return {
+            f"{prefix}/loss": float(torch.stack(losses).sum() / len(scores_all)),
+            f"{prefix}/{self.score_name}": float(scores_all.mean()),
+            f"{prefix}/chance": self.chance,
+            f"{prefix}/examples": len(scores_all),
+        }
