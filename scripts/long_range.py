@@ -142,6 +142,9 @@ def plot(probe: str, rows: list[dict], out: Path) -> list[Path]:
                  label="chance (answer 1)" if probe == "adding" else "chance")
     axis.set(xlabel="sequence length T", ylabel=label, title=f"{probe}: score by length")
     axis.set_xscale("log")
+    lengths = sorted({r["length"] for r in rows})
+    axis.set_xticks(lengths, [str(length) for length in lengths])
+    axis.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     if probe == "adding":
         axis.set_yscale("log")
     axis.legend()
@@ -161,7 +164,8 @@ def plot(probe: str, rows: list[dict], out: Path) -> list[Path]:
                 positive = [(k, v / curve[0]) for k, v in enumerate(curve) if v > 0]
                 axis.plot(*zip(*positive, strict=True), style, color=colours[row["cell"]],
                           label=f"{row['cell']}, {when}")
-    axis.set(xlabel="distance k from the loss (h_T is k = 0)",
+    axis.set(xlabel="distance k from the loss (h_T is k = 0); a curve ends where the "
+                    "gradient underflows float32",
              ylabel="||dL/dh_(T-k)|| / ||dL/dh_T||", yscale="log",
              title=f"{probe}, T={longest}: gradient reaching each hidden state")
     axis.legend()

@@ -21,6 +21,10 @@ from nlpseq.errors import NlpseqError
 from nlpseq.models.probe import ProbeModel
 from nlpseq.tasks.base import RecurrentTask
 
+# the data settings a trained probe model depends on (its input size and readout)
+SHAPING_KEYS = {"adding": ("kind",), "first_token": ("kind", "num_symbols"),
+                "copy": ("kind", "num_symbols", "copy_length")}
+
 
 class ProbeTask(RecurrentTask):
     """Train and evaluate one cell on one probe.
@@ -61,15 +65,15 @@ class ProbeTask(RecurrentTask):
     def check_data(self, data_cfg) -> None:
         """Refuse evaluation data of another probe, or another alphabet or copy length (any
         ``length`` is fine: that measures how far the learnt memory generalises)."""
-        wanted = {"kind": self.kind, "num_symbols": self.num_symbols,
-                  "copy_length": self.model.copy_length}
-        relevant = {"adding": ("kind",), "first_token": ("kind", "num_symbols")}.get(
-            self.kind, tuple(wanted))
+        trained = {"kind": self.kind, "num_symbols": self.num_symbols,
+                   "copy_length": self.model.copy_length}
+        relevant = SHAPING_KEYS[self.kind]
+        wanted = {key: trained[key] for key in relevant}
         for key in relevant:
             if data_cfg.get(key) != wanted[key]:
                 raise NlpseqError(
                     f"this checkpoint was trained on the {self.kind} probe with "
-                    f"{', '.join(f'data.{k}={wanted[k]}' for k in relevant)}; the evaluation "
+                    f"{', '.join(f'data.{k}={v}' for k, v in wanted.items())}; the evaluation "
                     f"data has data.{key}={data_cfg.get(key)} (data.length may differ)")
 
     def forward(self, inputs: Tensor, lengths: Tensor | None = None) -> Tensor:
