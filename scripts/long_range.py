@@ -39,30 +39,36 @@ SCORES = {"adding": ("mse", "test MSE (lower is better)"),
 
 def run_one(probe: str, cell: str, length: int, out: Path, threads: int,
             overrides: list[str]) -> Path:
-    """Train one cell at one length (unless its run directory holds metrics.json)."""
+    """Train one cell at one length (unless its run directory holds metrics.json), then
+    measure the trained model with nlpseq-inspect (unless that was done)."""
     run_dir = out / f"{cell}_T{length}"
-    if (run_dir / "metrics.json").is_file():
-        return run_dir
+    environment = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    if not (run_dir / "metrics.json").is_file():
+        train(run_dir, probe, cell, length, environment, overrides)
+    if (run_dir / "metrics.json").is_file() and not (
+            run_dir / "inspect" / "gradient_flow.json").is_file():
+        with open(run_dir / "inspect.log", "w") as log:  # the trained model's gradient curve
+            subprocess.run(["nlpseq-inspect", f"ckpt_path={run_dir}", "split=test",
+                            "max_batches=1", "heatmaps=false",
+                            f"hydra.run.dir={run_dir / 'inspect'}"],
+                           env=environment, stdout=log, stderr=subprocess.STDOUT)
+    return run_dir
+
+
+def train(run_dir: Path, probe: str, cell: str, length: int, environment: dict,
+          overrides: list[str]) -> None:
     command = ["nlpseq-train", f"experiment={probe}", f"encoder={cell}", f"data.length={length}",
                "callbacks=diagnostics", "callbacks.gradient_flow.every_n_steps=200",
                "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
                f"hydra.run.dir={run_dir}", *overrides]
     if (run_dir / "checkpoints" / "last.ckpt").is_file():
         command.append("resume=true")  # an interrupted run continues where it stopped
-    environment = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     print("$", " ".join(command), flush=True)
     run_dir.mkdir(parents=True, exist_ok=True)
     with open(run_dir / "stdout.log", "w") as log:
         result = subprocess.run(command, env=environment, stdout=log, stderr=subprocess.STDOUT)
     status = "done" if result.returncode == 0 else f"FAILED (exit {result.returncode})"
     print(f"{cell} T={length}: {status}; log in {run_dir / 'stdout.log'}", flush=True)
-    if result.returncode == 0:  # the trained model's gradient curve on a test batch
-        with open(run_dir / "inspect.log", "w") as log:
-            subprocess.run(["nlpseq-inspect", f"ckpt_path={run_dir}", "split=test",
-                            "max_batches=1", "heatmaps=false",
-                            f"hydra.run.dir={run_dir / 'inspect'}"],
-                           env=environment, stdout=log, stderr=subprocess.STDOUT)
-    return run_dir
 
 
 def collect(probe: str, run_dir: Path, cell: str, length: int) -> dict | None:
@@ -164,8 +170,7 @@ def plot(probe: str, rows: list[dict], out: Path) -> list[Path]:
                 positive = [(k, v / curve[0]) for k, v in enumerate(curve) if v > 0]
                 axis.plot(*zip(*positive, strict=True), style, color=colours[row["cell"]],
                           label=f"{row['cell']}, {when}")
-    axis.set(xlabel="distance k from the loss (h_T is k = 0); a curve ends where the "
-                    "gradient underflows float32",
+    axis.set(xlabel="steps k back from the loss (a curve ends where float32 underflows)",
              ylabel="||dL/dh_(T-k)|| / ||dL/dh_T||", yscale="log",
              title=f"{probe}, T={longest}: gradient reaching each hidden state")
     axis.legend()

@@ -238,7 +238,8 @@ def check_data_fits_task(data_cfg: DictConfig, task_name: str, action: str) -> N
     if data_task and data_task != task_name:
         raise NlpseqError(
             f"data={data_cfg.get('name', 'this')} is a {data_task} dataset and cannot "
-            f"{action}; pick a {task_name} dataset"
-            + (" (task=probe trains on it)" if data_task == "probe" else
-               ", data=sample or data=files")
+            f"{action}; pick a {task_name} dataset" + (
+                " (task=probe trains on it)" if data_task == "probe"
+                else ": data=adding, copy or first_token" if task_name == "probe"
+                else ", data=sample or data=files")
         )

@@ -63,6 +63,7 @@ class ProbeDataModule(pl.LightningDataModule):
                  eval_batch_size: int = 500, num_workers: int = 0, seed: int = 0) -> None:
         super().__init__()
         for key, value in (("length", length), ("num_symbols", num_symbols),
+                           ("copy_length", copy_length),
                            ("train_size", train_size), ("validation_size", validation_size),
                            ("test_size", test_size), ("batch_size", batch_size),
                            ("eval_batch_size", eval_batch_size)):

@@ -28,10 +28,13 @@ class GradientProbe:
     def forward(self, encoder, inputs: Tensor, lengths: Tensor | None,
                 initial_state=None) -> EncoderOutput:
         top = encoder.num_layers - 1
-        self.norms = inputs.new_zeros(inputs.shape[:2])  # (B, T)
+        # float64: a float32 norm squares its entries and reads 0 once they are ~1e-23, long
+        # before the gradient itself leaves float32's range (MPS has no float64)
+        dtype = torch.float32 if inputs.device.type == "mps" else torch.float64
+        self.norms = torch.zeros(inputs.shape[:2], dtype=dtype, device=inputs.device)  # (B, T)
 
         def record(t: int, grad: Tensor) -> None:
-            self.norms[:, t] = grad.detach().float().norm(dim=-1)
+            self.norms[:, t] = grad.detach().to(dtype).norm(dim=-1)
 
         def watch(layer: int, direction: int, t: int, h: Tensor) -> None:
             if layer == top and direction == 0 and h.requires_grad:
@@ -50,8 +53,8 @@ class GradientProbe:
 def norms_by_distance(norms: Tensor, mask: Tensor) -> Tensor:
     """Mean over the rows of ``norms`` (B, T) by distance k = length - 1 - t from each row's
     last real token (rows shorter than k + 1 do not count at k), for k up to the longest
-    row's length - 1. A 0 is a gradient too small for float32 (it vanished), never a
-    distance no row reached. Shape: (longest length,)."""
+    row's length - 1. A 0 is a gradient that left float32's range (below ~1e-38: it
+    vanished), never a distance no row reached. Shape: (longest length,)."""
     lengths = mask.sum(dim=1, keepdim=True)  # (B, 1)
     steps = torch.arange(mask.shape[1], device=mask.device)[None, :]  # (1, T)
     distance = (lengths - 1 - steps)[mask]  # (N,) over real tokens

@@ -106,9 +106,10 @@ class RecurrentEncoder(nn.Module):
             at equal hidden size gives the LSTM 4x the vanilla RNN's parameters.
         match_reference: the cell whose parameter count ``match_params`` matches.
         forget_bias: LSTM only: start every forget gate's bias at this value (Gers et al.
-            2000; 1.0 as Jozefowicz et al. 2015 recommend and Keras does), so the cell keeps
-            its content from the first step; None keeps torch's initialisation (bias near
-            0: forget gates near 0.5 halve the cell state at every step). rnn and gru have
+            2000; 1.0 as Jozefowicz et al. 2015 recommend and Keras does), which biases the
+            cell towards keeping its content (sigmoid(1) = 0.73 of it a step); None keeps
+            torch's initialisation (bias near 0: forget gates near 0.5 halve the cell state
+            at every step). rnn and gru have
             no forget gate and ignore it, so one setting serves a comparison of all three.
     """
 

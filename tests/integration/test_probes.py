@@ -47,7 +47,9 @@ def test_a_probe_checkpoint_is_evaluated_on_longer_sequences(tmp_path, probe_run
                      "data.copy_length=2", "data.num_symbols=3", f"hydra.run.dir={tmp_path}")
     assert result.returncode == 0, result.stderr[-3000:]
     evaluated = json.loads((tmp_path / "metrics.json").read_text())
+    trained = json.loads((probe_run / "metrics.json").read_text())
     assert evaluated["test/examples"] == 1000 and 0.0 <= evaluated["test/acc"] <= 1.0
+    assert evaluated["test/loss"] != pytest.approx(trained["test/loss"])  # other sequences
 
 
 def test_inspect_traces_a_generated_sequence_and_its_gradient(tmp_path, probe_run):

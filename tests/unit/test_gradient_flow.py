@@ -13,12 +13,12 @@ from nlpseq.encoders import RecurrentEncoder
 from nlpseq.tasks.callbacks import GradientFlow
 
 
-def linear_rnn():
-    """h_t = relu(x_t + 0.5 h_{t-1}): linear for positive inputs."""
+def linear_rnn(recurrent_weight: float = 0.5):
+    """h_t = relu(x_t + w h_{t-1}): linear for positive inputs."""
     encoder = RecurrentEncoder("rnn", 1, 1, nonlinearity="relu")
     with torch.no_grad():
         encoder.rnn.weight_ih_l0.fill_(1.0)
-        encoder.rnn.weight_hh_l0.fill_(0.5)
+        encoder.rnn.weight_hh_l0.fill_(recurrent_weight)
         encoder.rnn.bias_ih_l0.zero_()
         encoder.rnn.bias_hh_l0.zero_()
     return encoder
@@ -33,7 +33,7 @@ def test_gradient_by_distance_on_a_linear_rnn_by_hand():
     outputs = encoder(inputs, lengths).outputs
     torch.testing.assert_close(outputs, fused)  # the probe computes what the model computes
     (outputs[0, 3].sum() + outputs[1, 2].sum()).backward()
-    torch.testing.assert_close(probe.curve(), torch.tensor([1.0, 0.5, 0.25, 0.125]))
+    torch.testing.assert_close(probe.curve(), torch.tensor([1.0, 0.5, 0.25, 0.125], dtype=float))
     assert first_to_last_ratio(probe.curve()) == pytest.approx(0.125)
     assert encoder.rnn.weight_hh_l0.grad is not None  # the step still trains the weights
 
@@ -95,3 +95,13 @@ def test_the_curve_ends_at_the_longest_row_and_a_vanished_gradient_reads_zero():
     assert first_to_last_ratio(curve) == pytest.approx(0.25)
     vanished = norms_by_distance(torch.tensor([[0.0, 0.2, 1.0]]), torch.ones(1, 3, dtype=bool))
     assert first_to_last_ratio(vanished) == 0.0  # underflow at h_1, not a shorter sequence
+
+
+def test_a_tiny_but_representable_gradient_is_measured_not_read_as_zero():
+    # w = 0.01 over 15 steps: dL/dh_1 = 1e-28, a normal float32 whose square is not
+    encoder, probe = linear_rnn(0.01), GradientProbe()
+    encoder.diagnostic_forward = probe.forward
+    encoder(torch.rand(1, 15, 1) + 0.1, None).outputs[0, -1].sum().backward()
+    curve = probe.curve()
+    assert curve[14].item() == pytest.approx(1e-28, rel=1e-4)
+    assert first_to_last_ratio(curve) == pytest.approx(1e-28, rel=1e-4)
