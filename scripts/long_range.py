@@ -27,10 +27,6 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import torch
-
-from nlpseq.diagnostics.gradient_flow import first_to_last_ratio
-
 CELLS = ("rnn", "lstm", "gru")
 SCORES = {"adding": ("mse", "test MSE (lower is better)"),
           "copy": ("acc", "test accuracy on the recalled symbols"),
@@ -87,13 +83,13 @@ def collect(probe: str, run_dir: Path, cell: str, length: int) -> dict | None:
     flow_file = run_dir / "gradient_flow.jsonl"
     if flow_file.is_file():
         records = [json.loads(line) for line in flow_file.read_text().splitlines() if line]
+        row["grad_ratio_first_step"] = records[0]["first_over_last"]
         row["curve_first_step"] = records[0]["norm_by_distance"]
-        row["grad_ratio_first_step"] = ratio(row["curve_first_step"])
     trained_file = run_dir / "inspect" / "gradient_flow.json"
     if trained_file.is_file():
         trained = json.loads(trained_file.read_text())
+        row["grad_ratio_trained"] = trained["first_over_last"]
         row["curve_trained"] = trained["norm_by_distance"]
-        row["grad_ratio_trained"] = ratio(row["curve_trained"])
     saturation_file = run_dir / "inspect" / "saturation_test.json"
     if saturation_file.is_file():  # the gate that keeps the state: LSTM forget, GRU update
         for key, values in json.loads(saturation_file.read_text()).items():
@@ -101,12 +97,6 @@ def collect(probe: str, run_dir: Path, cell: str, length: int) -> dict | None:
                 row["keep_gate_above_0.9"] = values["above_0.9"]
                 row["keep_gate_below_0.1"] = values["below_0.1"]
     return row
-
-
-def ratio(curve: list[float]) -> float:
-    """||dL/dh_1|| / ||dL/dh_T|| of a curve by distance (every probe row has length T);
-    0.0 where the gradient vanished below float32's range."""
-    return first_to_last_ratio(torch.tensor(curve))
 
 
 def write_tables(rows: list[dict], out: Path) -> None:

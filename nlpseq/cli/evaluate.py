@@ -76,8 +76,7 @@ def evaluate_checkpoint(cfg: DictConfig, checkpoint: Path, run_dir: Path) -> dic
     task.to(pick_device(cfg.accelerator))
 
     data_cfg = evaluation_data_config(cfg, train_cfg, task.task_name)
-    if hasattr(task, "check_data"):  # a probe: the same probe, any length
-        task.check_data(data_cfg)
+    task.check_data(data_cfg)
     log.info("Instantiating data <%s> (%s split)", data_cfg._target_, cfg.split)
     runtime = {"label_names": getattr(task, "label_names", None),
                "eval_batch_size": cfg.batch_size}

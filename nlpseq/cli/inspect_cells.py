@@ -54,10 +54,11 @@ def inspect(cfg: DictConfig) -> dict:
                           "saturation over a split of the checkpoint's data")
     summary = {"cell": task.model.encoder.cell}
     written = []
+    split = cfg.split or ("validation" if probe else None)  # a probe's example comes from it
+    loader = split_loader(task, tokenizer, train_cfg, split) if split else None  # built once
     if probe or cfg.text is not None:
         if probe:
-            batch = next(iter(split_loader(task, tokenizer, train_cfg, cfg.split or "validation")))
-            inputs, lengths, labels, loss = probe_example(task, batch)
+            inputs, lengths, labels, loss = probe_example(task, next(iter(loader)))
         else:
             inputs, lengths, labels, loss = text_example(task, tokenizer, str(cfg.text))
         written += trace_example(task, inputs, lengths, labels, run_dir, cfg.heatmaps, summary)
@@ -67,7 +68,6 @@ def inspect(cfg: DictConfig) -> dict:
             summary["first_over_last"] = flow["first_over_last"]
             written.append(write_json(run_dir / "gradient_flow.json", flow))
     if cfg.split is not None:
-        loader = split_loader(task, tokenizer, train_cfg, cfg.split)
         stats = saturation(traces_of(task, loader, cfg.max_batches))
         written.append(write_json(run_dir / f"saturation_{cfg.split}.json", stats))
     for path in written:

@@ -181,7 +181,7 @@ def prepare_data(cfg: DictConfig, tokenizer_state: dict | None = None):
     log.info("Instantiating data <%s>", cfg.data._target_)
     datamodule = instantiate(cfg.data)
     datamodule.load()
-    if not getattr(datamodule, "uses_tokenizer", True):
+    if not datamodule.uses_tokenizer:
         return datamodule, None
     if tokenizer_state is not None:
         tokenizer = tokenizer_from_state(tokenizer_state)

@@ -1,6 +1,7 @@
-"""What the task DataModules share: where a named dataset lives, which splits evaluating
-one split needs, and the four loaders Lightning asks for (each module builds its own
-``_loader(split, shuffle)``)."""
+"""What the task DataModules share: the four loaders Lightning asks for and each DDP
+process's share (``SplitDataModule``: each module builds its own ``_loader(split,
+shuffle)``), and for the text tasks where a named dataset lives and which splits
+evaluating one split needs (``TextDataModule``)."""
 
 from __future__ import annotations
 
@@ -24,9 +25,43 @@ def cache_fingerprint(*parts) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
 
 
-class TextDataModule(pl.LightningDataModule):
-    """Base of ``SentimentDataModule`` and ``LanguageModelDataModule``: keeps the options
-    both share (documented there). Subclasses implement ``load(splits)`` and
+class SplitDataModule(pl.LightningDataModule):
+    """Train, validation and test loaders over splits a subclass serves with
+    ``_loader(split, shuffle)``, and this process's share of each training batch."""
+
+    uses_tokenizer = True  # False: the data are tensors already (the generated probes)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.test_is_validation = False
+        self.rank, self.replicas = 0, 1  # DDP: this process's share of each training batch
+
+    def setup(self, stage: str | None = None) -> None:
+        """Under DDP each process trains on its share of every batch (see
+        ``BucketBatchSampler``); evaluation loaders give every process all the data."""
+        if self.trainer is not None:
+            self.rank, self.replicas = self.trainer.global_rank, self.trainer.world_size
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        raise NotImplementedError
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("validation", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def split_loader(self, split: str) -> DataLoader:
+        """An evaluation loader (no shuffling) over any loaded split."""
+        return self._loader(split, shuffle=False)
+
+
+class TextDataModule(SplitDataModule):
+    """Base of the sentiment, language-model and translation DataModules: keeps the options
+    they share (documented there). Subclasses implement ``load(splits)`` and
     ``_loader(split, shuffle)``."""
 
     def __init__(self, name: str, files: dict[str, str | None], hub_id: str | None,
@@ -46,14 +81,6 @@ class TextDataModule(pl.LightningDataModule):
         self.raw: dict = {}  # split -> datasets.Dataset of raw rows
         self.encoded: dict[str, list[dict]] = {}
         self.pad_id = 0
-        self.test_is_validation = False
-        self.rank, self.replicas = 0, 1  # DDP: this process's share of each training batch
-
-    def setup(self, stage: str | None = None) -> None:
-        """Under DDP each process trains on its share of every batch (see
-        ``BucketBatchSampler``); evaluation loaders give every process all the data."""
-        if self.trainer is not None:
-            self.rank, self.replicas = self.trainer.global_rank, self.trainer.world_size
 
     def load(self, splits: tuple[str, ...] = SPLITS) -> None:
         raise NotImplementedError
@@ -76,9 +103,6 @@ class TextDataModule(pl.LightningDataModule):
         parts = train.train_test_split(test_size=self.validation_fraction, seed=self.seed)
         return parts["train"], parts["test"]
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        raise NotImplementedError
-
     def base_dir(self) -> Path | None:
         """Where relative file names point: the embedded sample, ``$NLPSEQ_DATA_DIR/<name>``
         for a named dataset, or nowhere (``files``: paths as given)."""
@@ -99,16 +123,3 @@ class TextDataModule(pl.LightningDataModule):
             self.load(SPLITS)
         if split not in self.raw:
             raise NlpseqError(f"The data config has no {split} split (data.{split}_file)")
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("validation", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
-
-    def split_loader(self, split: str) -> DataLoader:
-        """An evaluation loader (no shuffling) over any loaded split."""
-        return self._loader(split, shuffle=False)

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import logging
 
-import pytorch_lightning as pl
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from nlpseq.data.base import SPLITS
+from nlpseq.data.base import SPLITS, SplitDataModule
 from nlpseq.data.batching import BucketBatchSampler, seeded_loader
-from nlpseq.data.probes import ProbeKind, chance_level, generate
+from nlpseq.data.probes import ProbeKind, generate
 from nlpseq.errors import NlpseqError
 
 log = logging.getLogger(__name__)
@@ -39,7 +38,7 @@ class ProbeCollator:
                 "lengths": torch.full((len(indices),), inputs.shape[1])}
 
 
-class ProbeDataModule(pl.LightningDataModule):
+class ProbeDataModule(SplitDataModule):
     """Generated train, validation and test splits of one probe.
 
     Args:
@@ -77,16 +76,6 @@ class ProbeDataModule(pl.LightningDataModule):
         self.num_workers = num_workers
         self.splits: dict[str, tuple[Tensor, Tensor]] = {}
         self.label_names = None  # no labels to store in the checkpoint
-        self.test_is_validation = False
-        self.rank, self.replicas = 0, 1
-
-    @property
-    def chance(self) -> float:
-        return chance_level(self.kind, self.num_symbols)
-
-    def setup(self, stage: str | None = None) -> None:
-        if self.trainer is not None:
-            self.rank, self.replicas = self.trainer.global_rank, self.trainer.world_size
 
     def load(self, splits: tuple[str, ...] = SPLITS) -> None:
         for split in splits:
@@ -114,15 +103,3 @@ class ProbeDataModule(pl.LightningDataModule):
         return seeded_loader(range(len(inputs)), self.seed, batch_sampler=sampler,
                              collate_fn=ProbeCollator(inputs, targets),
                              num_workers=self.num_workers)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("validation", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
-
-    def split_loader(self, split: str) -> DataLoader:
-        return self._loader(split, shuffle=False)

@@ -37,6 +37,9 @@ class RecurrentTask(pl.LightningModule):
     def check_config(cls, cfg) -> None:
         """Refuse a config this task cannot train, before any data is read (override)."""
 
+    def check_data(self, data_cfg) -> None:
+        """Refuse evaluation data this trained model cannot read (override)."""
+
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(self.parameters())
         if self.scheduler_factory is None:
