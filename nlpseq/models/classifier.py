@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from nlpseq.encoders import RecurrentEncoder
+from nlpseq.encoders.regularization import check_probability
 from nlpseq.heads import ClassificationHead
 from nlpseq.heads.classification import Pooling
 
@@ -44,9 +45,11 @@ class RecurrentClassifier(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        self.pad_id, self.unk_id, self.word_dropout = pad_id, unk_id, word_dropout
+        self.pad_id, self.unk_id = pad_id, unk_id
+        self.word_dropout = check_probability("word_dropout", word_dropout)
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_id)
-        self.embedding_dropout = nn.Dropout(embedding_dropout)
+        self.embedding_dropout = nn.Dropout(check_probability("embedding_dropout",
+                                                              embedding_dropout))
         self.encoder = encoder(input_size=embedding_dim)
         self.head = ClassificationHead(self.encoder.output_size, num_classes, pooling=pooling,
                                        dropout=dropout)

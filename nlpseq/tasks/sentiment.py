@@ -22,6 +22,7 @@ from torchmetrics.functional.classification import (
 )
 
 from nlpseq.encoders import RecurrentEncoder
+from nlpseq.encoders.regularization import check_probability
 from nlpseq.heads.classification import Pooling
 from nlpseq.models import RecurrentClassifier
 from nlpseq.tasks.base import RecurrentTask
@@ -36,6 +37,8 @@ class SentimentTask(RecurrentTask):
         vocab_size, pad_id, unk_id, label_names: fixed by the tokenizer and the data.
         embedding_dim, embedding_dropout, word_dropout, pooling, dropout: model sizes and
             regularisation (see ``RecurrentClassifier``).
+        label_smoothing: training loss smoothing (Szegedy et al. 2016); validation and
+            evaluation losses stay plain cross-entropy.
         monitor, monitor_mode: the validation metric that picks the best checkpoint.
     """
 
@@ -55,6 +58,7 @@ class SentimentTask(RecurrentTask):
         word_dropout: float = 0.0,
         pooling: Pooling = "max",
         dropout: float = 0.3,
+        label_smoothing: float = 0.0,
         monitor: str = "val/acc",
         monitor_mode: Literal["min", "max"] = "max",
     ) -> None:
@@ -66,6 +70,7 @@ class SentimentTask(RecurrentTask):
             embedding_dim=embedding_dim, embedding_dropout=embedding_dropout,
             word_dropout=word_dropout, pooling=pooling, dropout=dropout,
         )
+        self.label_smoothing = check_probability("label_smoothing", label_smoothing)
         self.monitor, self.monitor_mode = monitor, monitor_mode
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.val_f1 = MulticlassF1Score(num_classes, average="macro")
@@ -75,7 +80,7 @@ class SentimentTask(RecurrentTask):
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         logits = self(batch["tokens"], batch["lengths"])
-        loss = F.cross_entropy(logits, batch["labels"])
+        loss = F.cross_entropy(logits, batch["labels"], label_smoothing=self.label_smoothing)
         self.log_train("train/loss", loss, batch_size=len(batch["labels"]))
         return loss
 

@@ -24,6 +24,7 @@ from torch import Tensor
 from nlpseq.data.batching import BucketBatchSampler, PadCollator
 from nlpseq.decoding import beam_search, greedy
 from nlpseq.encoders import RecurrentEncoder
+from nlpseq.encoders.regularization import check_probability
 from nlpseq.errors import NlpseqError
 from nlpseq.heads.decoder import RecurrentDecoder
 from nlpseq.models import RecurrentTranslator
@@ -111,7 +112,7 @@ class TranslationTask(RecurrentTask):
             tie_embeddings=tie_embeddings, share_embeddings=joint_vocabulary,
         )
         self.tokenizer, self.pad_id = tokenizer, pad_id
-        self.label_smoothing = label_smoothing
+        self.label_smoothing = check_probability("label_smoothing", label_smoothing)
         self.teacher_forcing, self.teacher_forcing_final = teacher_forcing, teacher_forcing_final
         self.val_bleu = val_bleu
         self.beam_size, self.length_penalty = beam_size, length_penalty

@@ -32,6 +32,15 @@ def test_every_option_of_every_group_composes_and_validates(group, tmp_path):
         validate_config(cfg, TrainConfig)
 
 
+@pytest.mark.parametrize("experiment", options("experiment"))
+def test_every_experiment_takes_every_tokenizer(experiment, tmp_path):
+    """An experiment sets only tokenizer keys that all tokenizers have, so
+    ``experiment=sst2 tokenizer=sp_unigram`` is not refused for a key it never wrote."""
+    for tokenizer in options("tokenizer"):
+        overrides = [f"experiment={experiment}", f"tokenizer={tokenizer}"]
+        validate_config(compose_config("train", overrides, tmp_path), TrainConfig)
+
+
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_encoder_choice_switches_the_cell_and_nothing_else(cell, tmp_path):
     lstm = compose_config("train", ["encoder=lstm"], tmp_path)

@@ -57,6 +57,20 @@ def test_options_train(overrides, tmp_path):
     assert (tmp_path / "checkpoints" / "best.ckpt").is_file()
 
 
+def test_ema_validates_saves_and_evaluates_the_averaged_weights(tmp_path):
+    overrides = ["callbacks=ema", "callbacks.ema.decay=0.9", "optimizer.lr=0.01", "logger=csv"]
+    metrics = train(compose_config("train", [*TINY, *overrides], tmp_path))
+    checkpoint = read_checkpoint(tmp_path / "checkpoints" / "best.ckpt")
+    average, trained = checkpoint["state_dict"], checkpoint["current_model_state"]
+    assert average.keys() == trained.keys()
+    assert not torch.equal(average["model.embedding.weight"], trained["model.embedding.weight"])
+    # The best check was measured on the average, which is what best.ckpt holds: the final
+    # evaluation of best.ckpt gives the same accuracy as the check that chose it.
+    with open(tmp_path / "csv" / "metrics.csv") as file:
+        checks = [float(row["val/acc"]) for row in csv.DictReader(file) if row["val/acc"]]
+    assert metrics["val/acc"] == pytest.approx(max(checks), abs=1e-6)
+
+
 def test_train_loss_is_logged_every_n_steps_and_validation_as_often_as_asked(tmp_path):
     overrides = ["logger=csv", "trainer.max_epochs=1", "trainer.log_every_n_steps=3",
                  "trainer.val_check_interval=0.5"]
