@@ -134,5 +134,8 @@ class ClassificationHead(nn.Module):
         Returns:
             Unnormalised class scores. Shape (B, C).
         """
-        pooled = self.pool(encoded)  # (B, F)
-        return self.linear(self.dropout(pooled))  # (B, C)
+        return self.classify(self.pool(encoded))  # (B, C)
+
+    def classify(self, pooled: Tensor) -> Tensor:
+        """Logits from pooled vectors (B, F) -> (B, C); mixup calls it on mixed vectors."""
+        return self.linear(self.dropout(pooled))

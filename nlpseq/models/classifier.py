@@ -56,9 +56,13 @@ class RecurrentClassifier(nn.Module):
 
     def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
         """Args: tokens (B, T) ids, lengths (B,). Returns: logits (B, C)."""
+        return self.head.classify(self.sentence_vectors(tokens, lengths))  # (B, C)
+
+    def sentence_vectors(self, tokens: Tensor, lengths: Tensor) -> Tensor:
+        """The pooled encoder outputs the head classifies. Shape: (B, F)."""
         if self.training and self.word_dropout > 0:
             drop = torch.rand(tokens.shape, device=tokens.device) < self.word_dropout
             tokens = tokens.masked_fill(drop & (tokens != self.pad_id), self.unk_id)
         embedded = self.embedding_dropout(self.embedding(tokens))  # (B, T, E)
         encoded = self.encoder(embedded, lengths)  # outputs (B, T, D*H)
-        return self.head(encoded)  # (B, C)
+        return self.head.pool(encoded)  # (B, F)

@@ -23,6 +23,7 @@ from torchmetrics.functional.classification import (
 
 from nlpseq.encoders import RecurrentEncoder
 from nlpseq.encoders.regularization import check_probability
+from nlpseq.errors import NlpseqError
 from nlpseq.heads.classification import Pooling
 from nlpseq.models import RecurrentClassifier
 from nlpseq.tasks.base import RecurrentTask
@@ -39,6 +40,9 @@ class SentimentTask(RecurrentTask):
             regularisation (see ``RecurrentClassifier``).
         label_smoothing: training loss smoothing (Szegedy et al. 2016); validation and
             evaluation losses stay plain cross-entropy.
+        mixup_alpha: > 0 trains on mixed pairs of sentence vectors ("senMixup", Guo et
+            al. 2019, after Zhang et al. 2018): each batch is mixed with a shuffled copy of
+            itself with a weight drawn from Beta(alpha, alpha), and so are the targets.
         monitor, monitor_mode: the validation metric that picks the best checkpoint.
     """
 
@@ -59,6 +63,7 @@ class SentimentTask(RecurrentTask):
         pooling: Pooling = "max",
         dropout: float = 0.3,
         label_smoothing: float = 0.0,
+        mixup_alpha: float = 0.0,
         monitor: str = "val/acc",
         monitor_mode: Literal["min", "max"] = "max",
     ) -> None:
@@ -71,6 +76,10 @@ class SentimentTask(RecurrentTask):
             word_dropout=word_dropout, pooling=pooling, dropout=dropout,
         )
         self.label_smoothing = check_probability("label_smoothing", label_smoothing)
+        if isinstance(mixup_alpha, bool) or not isinstance(mixup_alpha, (int, float)) \
+                or mixup_alpha < 0:
+            raise NlpseqError(f"mixup_alpha must be >= 0 (0 turns mixup off); got {mixup_alpha!r}")
+        self.mixup_alpha = float(mixup_alpha)
         self.monitor, self.monitor_mode = monitor, monitor_mode
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.val_f1 = MulticlassF1Score(num_classes, average="macro")
@@ -79,10 +88,27 @@ class SentimentTask(RecurrentTask):
         return self.model(tokens, lengths)  # (B, C)
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        logits = self(batch["tokens"], batch["lengths"])
-        loss = F.cross_entropy(logits, batch["labels"], label_smoothing=self.label_smoothing)
-        self.log_train("train/loss", loss, batch_size=len(batch["labels"]))
+        labels = batch["labels"]
+        if self.mixup_alpha > 0:
+            loss = self.mixup_loss(batch["tokens"], batch["lengths"], labels)
+        else:
+            loss = self.loss(self(batch["tokens"], batch["lengths"]), labels)
+        self.log_train("train/loss", loss, batch_size=len(labels))
         return loss
+
+    def loss(self, logits: Tensor, labels: Tensor) -> Tensor:
+        """The training loss: cross-entropy, label-smoothed if asked."""
+        return F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
+
+    def mixup_loss(self, tokens: Tensor, lengths: Tensor, labels: Tensor) -> Tensor:
+        """Classify weight * v_i + (1 - weight) * v_j for the sentence vectors v of the
+        batch and a shuffled copy; the loss mixes the two targets with the same weight."""
+        weight = float(torch.distributions.Beta(self.mixup_alpha, self.mixup_alpha).sample())
+        partner = torch.randperm(len(labels), device=labels.device)
+        vectors = self.model.sentence_vectors(tokens, lengths)  # (B, F)
+        logits = self.model.head.classify(weight * vectors + (1 - weight) * vectors[partner])
+        return (weight * self.loss(logits, labels)
+                + (1 - weight) * self.loss(logits, labels[partner]))
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         logits = self(batch["tokens"], batch["lengths"])

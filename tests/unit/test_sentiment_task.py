@@ -33,3 +33,29 @@ def test_label_smoothing_spreads_the_target_over_the_classes():
 def test_probabilities_outside_zero_one_are_refused_naming_the_key(key):
     with pytest.raises(NlpseqError, match=rf"^{key} must be in \[0, 1\); got 1.5$"):
         make_task(**{key: 1.5})
+
+
+def test_mixup_mixes_sentence_vectors_and_targets_with_one_weight():
+    task = make_task(mixup_alpha=0.4, embedding_dropout=0.0, dropout=0.0).eval()
+    tokens, lengths = torch.tensor([[4, 5, 6], [7, 8, 0]]), torch.tensor([3, 2])
+    labels = torch.tensor([1, 0])
+    vectors = task.model.sentence_vectors(tokens, lengths)
+    torch.manual_seed(5)
+    weight = float(torch.distributions.Beta(0.4, 0.4).sample())
+    partner = torch.randperm(2)
+    logits = task.model.head.classify(weight * vectors + (1 - weight) * vectors[partner])
+    log_p = logits.log_softmax(-1)
+    by_hand = -(weight * log_p[[0, 1], labels] + (1 - weight) * log_p[[0, 1], labels[partner]])
+    torch.manual_seed(5)
+    batch = {"tokens": tokens, "lengths": lengths, "labels": labels}
+    assert task.training_step(batch, 0).item() == pytest.approx(by_hand.mean().item(), rel=1e-6)
+    # A batch of one sentence mixed with itself is the sentence: the plain loss.
+    one = {"tokens": tokens[:1], "lengths": lengths[:1], "labels": labels[:1]}
+    plain = task.loss(task(one["tokens"], one["lengths"]), one["labels"])
+    assert task.training_step(one, 0).item() == pytest.approx(plain.item(), rel=1e-6)
+
+
+def test_a_negative_mixup_alpha_is_refused():
+    message = r"^mixup_alpha must be >= 0 \(0 turns mixup off\); got -1$"
+    with pytest.raises(NlpseqError, match=message):
+        make_task(mixup_alpha=-1)
