@@ -25,11 +25,11 @@ install: $(BIN)/.installed
 train: install
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/nlpseq-train $(ARGS)
 
-test: install
-	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest -q $(ARGS)
+test: install  # two pytest workers: most integration tests wait on one-core CLI start-up
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest -q -n 2 $(ARGS)
 
 test-all: install
-	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest -q -m "slow or not slow" $(ARGS)
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest -q -n 2 -m "slow or not slow" $(ARGS)
 
 lint: install
 	$(BIN)/ruff check nlpseq tests scripts

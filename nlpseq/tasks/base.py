@@ -72,8 +72,9 @@ class RecurrentTask(pl.LightningModule):
         ``batch_size`` is read (a GPU sync) only on the steps that are logged.
         """
         trainer = self._trainer
-        if trainer is not None:
-            every = max(1, trainer.log_every_n_steps)
-            if (trainer.global_step + 1) % every and not trainer.should_stop:
-                return
+        if trainer is None:  # a step called by hand (tests): nothing to log to
+            return
+        every = max(1, trainer.log_every_n_steps)
+        if (trainer.global_step + 1) % every and not trainer.should_stop:
+            return
         self.log(name, value, prog_bar=prog_bar, batch_size=int(batch_size))
