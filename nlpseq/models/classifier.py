@@ -60,9 +60,17 @@ class RecurrentClassifier(nn.Module):
 
     def sentence_vectors(self, tokens: Tensor, lengths: Tensor) -> Tensor:
         """The pooled encoder outputs the head classifies. Shape: (B, F)."""
+        return self.pool_embedded(self.embed(tokens), lengths)
+
+    def embed(self, tokens: Tensor) -> Tensor:
+        """Word vectors (B, T, E), with word dropout while training. Adversarial training
+        perturbs these, so embedding dropout comes after, in ``pool_embedded``."""
         if self.training and self.word_dropout > 0:
             drop = torch.rand(tokens.shape, device=tokens.device) < self.word_dropout
             tokens = tokens.masked_fill(drop & (tokens != self.pad_id), self.unk_id)
-        embedded = self.embedding_dropout(self.embedding(tokens))  # (B, T, E)
-        encoded = self.encoder(embedded, lengths)  # outputs (B, T, D*H)
+        return self.embedding(tokens)  # (B, T, E)
+
+    def pool_embedded(self, embedded: Tensor, lengths: Tensor) -> Tensor:
+        """Embedding dropout, encoder and pooling over word vectors (B, T, E) -> (B, F)."""
+        encoded = self.encoder(self.embedding_dropout(embedded), lengths)  # (B, T, D*H)
         return self.head.pool(encoded)  # (B, F)

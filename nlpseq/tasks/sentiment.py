@@ -29,6 +29,12 @@ from nlpseq.models import RecurrentClassifier
 from nlpseq.tasks.base import RecurrentTask
 
 
+def check_non_negative(name: str, value: float, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise NlpseqError(f"{name} must be >= 0 (0 turns {what} off); got {value!r}")
+    return float(value)
+
+
 class SentimentTask(RecurrentTask):
     """Train and evaluate a ``RecurrentClassifier`` on labelled sentences.
 
@@ -43,6 +49,9 @@ class SentimentTask(RecurrentTask):
         mixup_alpha: > 0 trains on mixed pairs of sentence vectors ("senMixup", Guo et
             al. 2019, after Zhang et al. 2018): each batch is mixed with a shuffled copy of
             itself with a weight drawn from Beta(alpha, alpha), and so are the targets.
+        adversarial_epsilon: > 0 adds the loss of each sentence with its word vectors
+            moved a step of this relative size in the direction that raises its loss
+            most (adversarial training, Miyato et al. 2017; see ``adversarial_loss``).
         monitor, monitor_mode: the validation metric that picks the best checkpoint.
     """
 
@@ -64,6 +73,7 @@ class SentimentTask(RecurrentTask):
         dropout: float = 0.3,
         label_smoothing: float = 0.0,
         mixup_alpha: float = 0.0,
+        adversarial_epsilon: float = 0.0,
         monitor: str = "val/acc",
         monitor_mode: Literal["min", "max"] = "max",
     ) -> None:
@@ -76,10 +86,12 @@ class SentimentTask(RecurrentTask):
             word_dropout=word_dropout, pooling=pooling, dropout=dropout,
         )
         self.label_smoothing = check_probability("label_smoothing", label_smoothing)
-        if isinstance(mixup_alpha, bool) or not isinstance(mixup_alpha, (int, float)) \
-                or mixup_alpha < 0:
-            raise NlpseqError(f"mixup_alpha must be >= 0 (0 turns mixup off); got {mixup_alpha!r}")
-        self.mixup_alpha = float(mixup_alpha)
+        self.mixup_alpha = check_non_negative("mixup_alpha", mixup_alpha, "mixup")
+        self.adversarial_epsilon = check_non_negative("adversarial_epsilon",
+                                                      adversarial_epsilon, "adversarial training")
+        if self.mixup_alpha > 0 and self.adversarial_epsilon > 0:
+            raise NlpseqError("mixup_alpha and adversarial_epsilon cannot be combined; "
+                              "set one of them to 0")
         self.monitor, self.monitor_mode = monitor, monitor_mode
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.val_f1 = MulticlassF1Score(num_classes, average="macro")
@@ -91,6 +103,8 @@ class SentimentTask(RecurrentTask):
         labels = batch["labels"]
         if self.mixup_alpha > 0:
             loss = self.mixup_loss(batch["tokens"], batch["lengths"], labels)
+        elif self.adversarial_epsilon > 0:
+            loss = self.adversarial_loss(batch["tokens"], batch["lengths"], labels)
         else:
             loss = self.loss(self(batch["tokens"], batch["lengths"]), labels)
         self.log_train("train/loss", loss, batch_size=len(labels))
@@ -109,6 +123,28 @@ class SentimentTask(RecurrentTask):
         logits = self.model.head.classify(weight * vectors + (1 - weight) * vectors[partner])
         return (weight * self.loss(logits, labels)
                 + (1 - weight) * self.loss(logits, labels[partner]))
+
+    def adversarial_loss(self, tokens: Tensor, lengths: Tensor, labels: Tensor) -> Tensor:
+        """The clean loss plus the loss of the batch with each sentence's word vectors e
+        moved to e + epsilon * |e| * g / |g|, where g is the gradient of the clean loss
+        with respect to e and both norms are taken over the whole sentence.
+
+        Miyato et al. (2017) fix the size of the step and normalise the embeddings, so
+        that the model cannot make the step negligible by growing its word vectors; a step
+        relative to the sentence's own norm does the same without changing the model. The
+        step is a constant: gradients flow through e in both losses, not through g.
+        Costs about three times a plain training step (one more forward and backward).
+        """
+        embedded = self.model.embed(tokens)  # (B, T, E)
+        classify = self.model.head.classify
+        clean = self.loss(classify(self.model.pool_embedded(embedded, lengths)), labels)
+        (gradient,) = torch.autograd.grad(clean, embedded, retain_graph=True)
+        norm = embedded.detach().flatten(1).norm(dim=1)[:, None, None]  # (B, 1, 1)
+        gradient_norm = gradient.flatten(1).norm(dim=1)[:, None, None].clamp_min(1e-12)
+        step = self.adversarial_epsilon * norm * gradient / gradient_norm
+        adversarial = self.loss(classify(self.model.pool_embedded(embedded + step, lengths)),
+                                labels)
+        return clean + adversarial
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         logits = self(batch["tokens"], batch["lengths"])

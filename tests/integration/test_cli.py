@@ -4,7 +4,7 @@ import json
 
 import torch
 
-from tests.integration.conftest import TINY, error_line, run_cli
+from tests.integration.conftest import TINY, error_line, run_cli, run_cli_cases
 
 
 def test_train_writes_the_run_directory_and_learns_the_sample(trained_run):
@@ -90,8 +90,8 @@ def test_user_errors_are_one_line_with_exit_status_2(trained_run, tmp_path):
         (("evaluate", f"ckpt_path={garbage}"), "is not a readable checkpoint"),
         (("evaluate", f"ckpt_path={foreign}"), "is not an nlpseq checkpoint"),
     ]
-    for args, expected in cases:
-        result = run_cli(*args, f"hydra.run.dir={tmp_path}/run")
+    results = run_cli_cases([args for args, _ in cases], f"hydra.run.dir={tmp_path}/run")
+    for (args, expected), result in zip(cases, results, strict=True):
         assert result.returncode == 2, (args, result.stderr[-2000:])
         assert expected in error_line(result), args
         assert "Traceback" not in result.stderr, args

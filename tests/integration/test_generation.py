@@ -8,7 +8,7 @@ import pytest
 from nlpseq.cli.train import train
 from nlpseq.errors import NlpseqError
 from nlpseq.tasks.checkpoint import load_task
-from tests.integration.conftest import TINY, compose_config, error_line, run_cli
+from tests.integration.conftest import TINY, compose_config, error_line, run_cli, run_cli_cases
 
 LM = ["task=generation", *TINY, "encoder.num_layers=2", "data.block_size=32"]
 
@@ -91,8 +91,8 @@ def test_generation_errors_are_one_line_with_exit_status_2(trained_lm, trained_r
         (("train", "task=generation", "data=sst2"),
          "data=sst2 is a sentiment dataset and cannot train task=generation"),
     ]
-    for args, expected in cases:
-        result = run_cli(*args, f"hydra.run.dir={tmp_path}/run")
+    results = run_cli_cases([args for args, _ in cases], f"hydra.run.dir={tmp_path}/run")
+    for (args, expected), result in zip(cases, results, strict=True):
         assert result.returncode == 2, (args, result.stderr[-2000:])
         assert expected in error_line(result), args
 

@@ -50,7 +50,7 @@ def test_the_same_seed_gives_the_same_run(tmp_path):
     ["scheduler=warmup_linear"], ["tokenizer=sp_unigram"], ["tokenizer=char"],
     ["logger=many"], ["encoder.num_layers=2", "encoder.dropout=0.2"],
     ["encoder=rnn", "encoder.nonlinearity=relu"], ["task.word_dropout=0.3"],
-    ["task.label_smoothing=0.1"], ["task.mixup_alpha=0.4"],
+    ["task.label_smoothing=0.1"], ["task.mixup_alpha=0.4"], ["task.adversarial_epsilon=0.05"],
 ])
 def test_options_train(overrides, tmp_path):
     metrics = train(compose_config("train", [*SHORT, *overrides], tmp_path))

@@ -9,7 +9,13 @@ import pytest
 from nlpseq.cli.train import train
 from nlpseq.data import TranslationDataModule
 from tests.conftest import SHARED_DATA
-from tests.integration.conftest import TINY, compose_config, error_line, run_cli
+from tests.integration.conftest import (
+    TINY,
+    compose_config,
+    error_line,
+    run_cli,
+    run_cli_cases,
+)
 
 MT = ["task=translation", *TINY, "task.decoder.hidden_size=16", "tokenizer.vocab_size=120"]
 SAMPLE_TEST = 100  # pairs in the embedded sample's test split
@@ -104,49 +110,54 @@ def test_attention_weights_export_as_json_and_png(trained_mt, tmp_path):
     assert (tmp_path / "att.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.parametrize("args,message", [
-    (["beam_size=0"], "beam_size must be an integer >= 1; got 0"),
-    (["beam_size=2", "n_best=3"], r"n_best must be an integer in \[1, beam_size=2\]"),
-    (["attention_file=att.gif"], "must end in .json or .png"),
-])
-def test_predict_rejects_bad_options_in_one_line(trained_mt, args, message):
-    result = run_cli("predict", f"ckpt_path={trained_mt}", "text=Der Hund ist rot.", *args)
-    assert result.returncode == 2 and re.search(message, error_line(result))
-
-
-def test_a_translation_checkpoint_given_a_prompt_names_both_tasks(trained_mt):
-    result = run_cli("predict", f"ckpt_path={trained_mt}", "prompt=Der")
-    assert result.returncode == 2
-    assert "is a 'translation' checkpoint; this command needs a 'generation' one" in \
-        error_line(result)
+def test_predict_rejects_bad_options_and_a_prompt_in_one_line(trained_mt):
+    text = "text=Der Hund ist rot."
+    cases = [
+        ((text, "beam_size=0"), "beam_size must be an integer >= 1; got 0"),
+        ((text, "beam_size=2", "n_best=3"), r"n_best must be an integer in \[1, beam_size=2\]"),
+        ((text, "attention_file=att.gif"), "must end in .json or .png"),
+        (("prompt=Der",), "is a 'translation' checkpoint; this command needs a 'generation' one"),
+    ]
+    results = run_cli_cases([("predict", f"ckpt_path={trained_mt}", *args) for args, _ in cases])
+    for (args, message), result in zip(cases, results, strict=True):
+        assert result.returncode == 2, (args, result.stderr[-2000:])
+        assert re.search(message, error_line(result)), args
 
 
 def test_eval_rejects_beam_size_zero_and_beam_options_for_other_tasks(trained_mt, trained_run,
                                                                      tmp_path):
-    result = run_cli("evaluate", f"ckpt_path={trained_mt}", "beam_size=0",
-                     f"hydra.run.dir={tmp_path}/a")
-    assert result.returncode == 2 and "beam_size must be an integer >= 1" in error_line(result)
-    result = run_cli("evaluate", f"ckpt_path={trained_run}", "beam_size=2",
-                     f"hydra.run.dir={tmp_path}/b")
-    assert result.returncode == 2
-    assert "applies to translation checkpoints" in error_line(result)
-    result = run_cli("predict", f"ckpt_path={trained_run}", "text=great film",
-                     "attention_file=a.json")
-    assert "attention_file needs a translation checkpoint" in error_line(result)
+    cases = [
+        (("evaluate", f"ckpt_path={trained_mt}", "beam_size=0", f"hydra.run.dir={tmp_path}/a"),
+         "beam_size must be an integer >= 1"),
+        (("evaluate", f"ckpt_path={trained_run}", "beam_size=2", f"hydra.run.dir={tmp_path}/b"),
+         "applies to translation checkpoints"),
+        (("predict", f"ckpt_path={trained_run}", "text=great film", "attention_file=a.json"),
+         "attention_file needs a translation checkpoint"),
+    ]
+    results = run_cli_cases([args for args, _ in cases])
+    for (args, message), result in zip(cases, results, strict=True):
+        assert result.returncode == 2, (args, result.stderr[-2000:])
+        assert message in error_line(result), args
 
 
-def test_training_refuses_unaligned_files_and_unknown_suffixes_in_one_line(tmp_path):
+def test_training_refuses_unaligned_files_unknown_suffixes_and_a_blind_decoder(tmp_path):
     (tmp_path / "train.de").write_text("a\nb\nc\n")
     (tmp_path / "train.en").write_text("a\nb\n")
     common = ["task=translation", "data=files", f"data.train_file={tmp_path}/train"]
-    result = run_cli("train", *common, f"hydra.run.dir={tmp_path}/a")
-    assert result.returncode == 2
-    assert "has 3 lines" in error_line(result) and "has 2" in error_line(result)
-    result = run_cli("train", *common, "data.source_lang=fr", f"hydra.run.dir={tmp_path}/b")
-    assert result.returncode == 2
-    assert "language suffix 'fr'" in error_line(result) and "de, en" in error_line(result)
-    result = run_cli("train", "task=translation", "data=sst2", f"hydra.run.dir={tmp_path}/c")
-    assert result.returncode == 2 and "sentiment dataset" in error_line(result)
+    cases = [
+        ((*common, f"hydra.run.dir={tmp_path}/a"), ["has 3 lines", "has 2"]),
+        ((*common, "data.source_lang=fr", f"hydra.run.dir={tmp_path}/b"),
+         ["language suffix 'fr'", "de, en"]),
+        (("task=translation", "data=sst2", f"hydra.run.dir={tmp_path}/c"),
+         ["sentiment dataset"]),
+        (("task=translation", "task.decoder.attention=none", "task.decoder.bridge=zero",
+          f"hydra.run.dir={tmp_path}/d"),
+         ["attention=none with bridge=zero never reads the source"]),
+    ]
+    results = run_cli_cases([("train", *args) for args, _ in cases])
+    for (args, messages), result in zip(cases, results, strict=True):
+        assert result.returncode == 2, (args, result.stderr[-2000:])
+        assert all(message in error_line(result) for message in messages), args
 
 
 @pytest.mark.parametrize("overrides", [
@@ -162,13 +173,6 @@ def test_every_cell_pairing_and_attention_trains_a_step(tmp_path, overrides):
     cfg = compose_config("train", [*MT, "debug=fdr", *overrides], tmp_path)
     metrics = train(cfg)
     assert metrics["params"] > 0 and metrics["train/tokens_per_s"] > 0
-
-
-def test_a_decoder_without_attention_needs_the_bridge(tmp_path):
-    result = run_cli("train", "task=translation", "task.decoder.attention=none",
-                     "task.decoder.bridge=zero", f"hydra.run.dir={tmp_path}")
-    assert result.returncode == 2
-    assert "attention=none with bridge=zero never reads the source" in error_line(result)
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "multi30k").is_dir(), reason="shared data absent")

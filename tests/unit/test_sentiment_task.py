@@ -1,4 +1,5 @@
-"""SentimentTask: the training loss (label smoothing) and refused settings."""
+"""SentimentTask: the training losses (label smoothing, mixup, adversarial) and refused
+settings."""
 
 import functools
 import math
@@ -59,3 +60,36 @@ def test_a_negative_mixup_alpha_is_refused():
     message = r"^mixup_alpha must be >= 0 \(0 turns mixup off\); got -1$"
     with pytest.raises(NlpseqError, match=message):
         make_task(mixup_alpha=-1)
+
+
+def test_adversarial_loss_adds_the_loss_of_vectors_moved_uphill_by_epsilon_of_their_norm():
+    task = make_task(adversarial_epsilon=0.5, embedding_dropout=0.0, dropout=0.0).eval()
+    batch = {"tokens": torch.tensor([[4, 5, 6], [7, 8, 0]]), "lengths": torch.tensor([3, 2]),
+             "labels": torch.tensor([1, 0])}
+    model = task.model
+    clean = task.loss(task(batch["tokens"], batch["lengths"]), batch["labels"])
+    moved = []
+    for i, length in enumerate([3, 2]):  # one sentence at a time, without its padding
+        vectors = model.embedding(batch["tokens"][i, :length]).detach().requires_grad_()
+        loss = task.loss(model.head.classify(model.pool_embedded(vectors[None], batch[
+            "lengths"][i:i + 1])), batch["labels"][i:i + 1])
+        (gradient,) = torch.autograd.grad(loss, vectors)
+        moved.append(vectors + 0.5 * vectors.norm() * gradient / gradient.norm())
+    adversarial = [task.loss(model.head.classify(model.pool_embedded(m[None], batch["lengths"][
+        i:i + 1])), batch["labels"][i:i + 1]) for i, m in enumerate(moved)]
+    # The batch loss is a mean over sentences; the gradient of that mean points the same
+    # way as each sentence's own gradient, so the steps are the same.
+    by_hand = clean + (adversarial[0] + adversarial[1]) / 2
+    total = task.training_step(batch, 0)
+    assert total.item() == pytest.approx(by_hand.item(), rel=1e-5)
+    assert total.item() > 2 * clean.item()  # uphill: the moved sentences cost more
+    total.backward()  # the parameters get gradients from both losses
+    assert task.model.embedding.weight.grad.abs().sum() > 0
+
+
+def test_adversarial_training_refuses_a_negative_epsilon_and_mixup_at_once():
+    message = r"^adversarial_epsilon must be >= 0 \(0 turns adversarial training off\); got -0.1$"
+    with pytest.raises(NlpseqError, match=message):
+        make_task(adversarial_epsilon=-0.1)
+    with pytest.raises(NlpseqError, match="^mixup_alpha and adversarial_epsilon cannot be"):
+        make_task(adversarial_epsilon=0.1, mixup_alpha=0.4)
