@@ -133,7 +133,8 @@ class SentimentTask(RecurrentTask):
         that the model cannot make the step negligible by growing its word vectors; a step
         relative to the sentence's own norm does the same without changing the model. The
         step is a constant: gradients flow through e in both losses, not through g.
-        Costs about three times a plain training step (one more forward and backward).
+        One more forward and backward, plus a backward to the word vectors for g: 2.4x
+        the time of a plain step on SST-2 (2-core CPU).
         """
         embedded = self.model.embed(tokens)  # (B, T, E)
         classify = self.model.head.classify
