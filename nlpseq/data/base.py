@@ -12,6 +12,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
+from nlpseq.data.batching import seeded_loader
 from nlpseq.data.sample import SAMPLE_DIR
 from nlpseq.data.sources import local_copy_dir
 from nlpseq.errors import NlpseqError
@@ -35,15 +36,24 @@ class SplitDataModule(pl.LightningDataModule):
         super().__init__()
         self.test_is_validation = False
         self.rank, self.replicas = 0, 1  # DDP: this process's share of each training batch
+        self.pin_memory = False  # set by setup: True when a Trainer runs on a CUDA GPU
 
     def setup(self, stage: str | None = None) -> None:
         """Under DDP each process trains on its share of every batch (see
         ``BucketBatchSampler``); evaluation loaders give every process all the data."""
         if self.trainer is not None:
             self.rank, self.replicas = self.trainer.global_rank, self.trainer.world_size
+            self.pin_memory = self.trainer.strategy.root_device.type == "cuda"
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         raise NotImplementedError
+
+    def loader(self, dataset, **options) -> DataLoader:
+        """A ``seeded_loader`` with this module's seed and workers. On a CUDA GPU its
+        batches come in page-locked memory: copying them to the GPU then joins the GPU's
+        queue instead of holding the CPU until the previous step's work is done."""
+        return seeded_loader(dataset, self.seed, num_workers=self.num_workers,
+                             pin_memory=self.pin_memory, **options)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

@@ -31,7 +31,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from nlpseq.data.base import SPLITS, TextDataModule, cache_fingerprint
-from nlpseq.data.batching import BucketBatchSampler, seeded_loader
+from nlpseq.data.batching import BucketBatchSampler
 from nlpseq.data.sources import load_splits
 from nlpseq.errors import NlpseqError
 
@@ -197,8 +197,7 @@ class LanguageModelDataModule(TextDataModule):
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         if self.mode == "stream":  # each item is already a batch, in corpus order
-            return seeded_loader(self._blocks(split), self.seed, batch_size=None,
-                                 shuffle=False, num_workers=self.num_workers)
+            return self.loader(self._blocks(split), batch_size=None, shuffle=False)
         examples = self._examples(split)
         sampler = BucketBatchSampler(
             [len(e["ids"]) + 1 for e in examples],
@@ -207,8 +206,7 @@ class LanguageModelDataModule(TextDataModule):
             **(dict(rank=self.rank, replicas=self.replicas) if shuffle else {}),
         )
         collate = LinesCollator(self.pad_id, self.bos_id, self.eos_id)
-        return seeded_loader(examples, self.seed, batch_sampler=sampler, collate_fn=collate,
-                             num_workers=self.num_workers)
+        return self.loader(examples, batch_sampler=sampler, collate_fn=collate)
 
 
 class StreamBlocks(Dataset):

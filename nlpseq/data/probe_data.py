@@ -16,7 +16,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from nlpseq.data.base import SPLITS, SplitDataModule
-from nlpseq.data.batching import BucketBatchSampler, seeded_loader
+from nlpseq.data.batching import BucketBatchSampler
 from nlpseq.data.probes import ProbeKind, generate
 from nlpseq.errors import NlpseqError
 
@@ -100,6 +100,5 @@ class ProbeDataModule(SplitDataModule):
             shuffle=shuffle, seed=self.seed,
             **(dict(rank=self.rank, replicas=self.replicas) if shuffle else {}),
         )
-        return seeded_loader(range(len(inputs)), self.seed, batch_sampler=sampler,
-                             collate_fn=ProbeCollator(inputs, targets),
-                             num_workers=self.num_workers)
+        return self.loader(range(len(inputs)), batch_sampler=sampler,
+                           collate_fn=ProbeCollator(inputs, targets))

@@ -15,7 +15,7 @@ import datasets
 from torch.utils.data import DataLoader
 
 from nlpseq.data.base import SPLITS, TextDataModule, cache_fingerprint
-from nlpseq.data.batching import BucketBatchSampler, PadCollator, seeded_loader
+from nlpseq.data.batching import BucketBatchSampler, PadCollator
 from nlpseq.data.sources import load_splits
 from nlpseq.errors import NlpseqError
 
@@ -151,8 +151,7 @@ class SentimentDataModule(TextDataModule):
             shuffle=shuffle, pool_batches=self.pool_batches, seed=self.seed,
             **(dict(rank=self.rank, replicas=self.replicas) if shuffle else {}),
         )
-        return seeded_loader(examples, self.seed, batch_sampler=sampler,
-                             collate_fn=PadCollator(self.pad_id), num_workers=self.num_workers)
+        return self.loader(examples, batch_sampler=sampler, collate_fn=PadCollator(self.pad_id))
 
     def texts(self, split: str) -> list[str]:
         return [str(t).strip() for t in self.raw[split][self.text_column]]

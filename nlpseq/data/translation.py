@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from nlpseq.data.base import SPLITS, TextDataModule, cache_fingerprint
-from nlpseq.data.batching import BucketBatchSampler, seeded_loader
+from nlpseq.data.batching import BucketBatchSampler
 from nlpseq.data.sources import FORMATS, load_file, load_parallel_text, load_splits, parallel_paths
 from nlpseq.errors import NlpseqError
 
@@ -206,8 +206,7 @@ class TranslationDataModule(TextDataModule):
             max_tokens=self.max_tokens if shuffle else None,
         )
         collate = ParallelCollator(self.pad_id, self.bos_id, self.eos_id)
-        return seeded_loader(examples, self.seed, batch_sampler=sampler, collate_fn=collate,
-                             num_workers=self.num_workers)
+        return self.loader(examples, batch_sampler=sampler, collate_fn=collate)
 
 
 class ParallelCollator:

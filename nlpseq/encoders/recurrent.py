@@ -224,7 +224,9 @@ class RecurrentEncoder(nn.Module):
         outputs, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=T)
         # outputs (B, T, D*H), zero at pads
         steps = torch.arange(T, device=inputs.device)  # (T,)
-        mask = steps[None, :] < lengths_cpu.to(inputs.device)[:, None]  # (B, T)
+        # from the lengths as given: already on the GPU there, copying the CPU ones back
+        # would make the CPU wait for the forward pass queued above
+        mask = steps[None, :] < lengths.to(inputs.device)[:, None]  # (B, T)
         return outputs, state, mask
 
 

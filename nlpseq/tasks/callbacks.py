@@ -20,6 +20,7 @@ from weakref import proxy
 
 import torch
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
+from torch import Tensor
 
 from nlpseq.diagnostics.gradient_flow import GradientProbe, first_to_last_ratio
 from nlpseq.errors import NlpseqError
@@ -51,13 +52,23 @@ class ThroughputMonitor(Callback):
     """Count real (non-pad) training tokens and the time spent in training batches.
 
     Time runs from the start of each training epoch to the end of its last batch, so
-    data loading is included and validation is not.
+    data loading is included and validation is not. The count is summed where the batch
+    lives and read only when asked for: reading a GPU tensor after every step would make
+    the CPU wait for the GPU to finish that step before it could queue the next one.
     """
 
     def __init__(self) -> None:
-        self.tokens = 0
         self.seconds = 0.0
         self._mark = 0.0
+        self._counted: Tensor | int = 0  # tokens since the last read, on the batch's device
+        self._tokens = 0
+
+    @property
+    def tokens(self) -> int:
+        if isinstance(self._counted, Tensor):
+            self._tokens += int(self._counted)
+            self._counted = 0
+        return self._tokens
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self._mark = time.perf_counter()
@@ -66,7 +77,7 @@ class ThroughputMonitor(Callback):
         now = time.perf_counter()
         self.seconds += now - self._mark
         self._mark = now
-        self.tokens += int(batch["lengths"].sum())
+        self._counted = self._counted + batch["lengths"].sum()
 
     @property
     def tokens_per_second(self) -> float:
@@ -76,7 +87,8 @@ class ThroughputMonitor(Callback):
         return {"tokens": self.tokens, "seconds": self.seconds}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        self.tokens, self.seconds = state_dict["tokens"], state_dict["seconds"]
+        self._tokens, self.seconds = state_dict["tokens"], state_dict["seconds"]
+        self._counted = 0
 
 
 class PeakMemory(Callback):

@@ -121,8 +121,10 @@ class GenerationTask(RecurrentTask):
             raise NlpseqError(UNIDIRECTIONAL_ONLY)
 
     # ------------------------------------------------------------------ training
-    def _loss(self, batch: dict[str, Tensor], loop: str) -> tuple[Tensor, int]:
-        """Mean cross-entropy over real target tokens, carrying state for stream blocks."""
+    def _loss(self, batch: dict[str, Tensor], loop: str) -> tuple[Tensor, Tensor]:
+        """Mean cross-entropy over real target tokens, carrying state for stream blocks,
+        and the number of those tokens (a tensor on the batch's device: read it only when
+        needed, as reading it makes the CPU wait for the GPU)."""
         stream = "block" in batch
         state = None
         if stream and int(batch["block"]) > 0:
@@ -132,7 +134,7 @@ class GenerationTask(RecurrentTask):
             self._states[loop] = detach_state(state)
         targets = batch["targets"]  # (B, T)
         loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=self.pad_id)
-        return loss, int((targets != self.pad_id).sum())
+        return loss, (targets != self.pad_id).sum()
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         loss, count = self._loss(batch, "train")
@@ -160,7 +162,7 @@ class GenerationTask(RecurrentTask):
         for batch in loader:
             batch = {key: value.to(self.device) for key, value in batch.items()}
             loss, n = self._loss(batch, "eval")
-            total, count = total + loss.item() * n, count + n
+            total, count = total + loss.item() * int(n), count + int(n)
         self._states.pop("eval", None)
         nats = total / max(count, 1)
         report = {f"{prefix}/loss": nats, f"{prefix}/ppl": math.exp(min(nats, 700.0)),

@@ -1,10 +1,16 @@
-"""Callbacks: atomic checkpoint writes (a failing save leaves the previous file intact) and
-the per-run peak memory."""
+"""Callbacks: atomic checkpoint writes (a failing save leaves the previous file intact),
+the training-token count and the per-run peak memory."""
 
 import numpy as np
 import pytest
+import torch
 
-from nlpseq.tasks.callbacks import AtomicModelCheckpoint, PeakMemory, resident_mib
+from nlpseq.tasks.callbacks import (
+    AtomicModelCheckpoint,
+    PeakMemory,
+    ThroughputMonitor,
+    resident_mib,
+)
 
 
 class FailingTrainer:
@@ -53,3 +59,18 @@ def test_peak_memory_samples_this_processs_resident_memory():
     monitor._sample()
     assert monitor.rss_mib >= before + 48  # a peak: freeing does not lower it
     assert resident_mib() > 0
+
+
+def test_throughput_counts_real_tokens_across_reads_and_a_resume():
+    monitor = ThroughputMonitor()
+    monitor.on_train_epoch_start(None, None)
+    for lengths in ([3, 1, 2], [5, 4]):
+        monitor.on_train_batch_end(None, None, None, {"lengths": torch.tensor(lengths)}, 0)
+    assert monitor.tokens == 15
+    monitor.on_train_batch_end(None, None, None, {"lengths": torch.tensor([7])}, 2)
+    assert monitor.tokens == 22 and monitor.seconds > 0
+    resumed = ThroughputMonitor()
+    resumed.load_state_dict(monitor.state_dict())
+    resumed.on_train_batch_end(None, None, None, {"lengths": torch.tensor([2, 2])}, 0)
+    assert resumed.tokens == 26
+    assert resumed.tokens_per_second == pytest.approx(26 / resumed.seconds)

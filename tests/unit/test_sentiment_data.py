@@ -1,6 +1,9 @@
 """SentimentDataModule: splits, labels, fallbacks, encoding cache."""
 
+from types import SimpleNamespace
+
 import pytest
+import torch
 
 from nlpseq.data import SentimentDataModule
 from nlpseq.data.sample import SPLIT_SIZES, write_sample
@@ -123,3 +126,17 @@ def test_loaders_batch_by_length_and_cover_every_example(write_tsv):
         assert (batch["lengths"] <= batch["tokens"].shape[1]).all()
         seen += batch["index"].tolist()
     assert sorted(seen) == list(range(50))
+
+
+@pytest.mark.parametrize("device, pinned", [("cpu", False), ("cuda", True)])
+def test_loaders_pin_batches_only_when_a_trainer_runs_on_a_cuda_gpu(write_tsv, device, pinned):
+    rows = [(f"word {i}", "pos" if i % 2 else "neg") for i in range(10)]
+    dm = SentimentDataModule(train_file=str(write_tsv("t.tsv", rows)), batch_size=4)
+    dm.load()
+    dm.encode(word_tokenizer(dm))
+    assert dm.train_dataloader().pin_memory is False  # no Trainer: evaluation, predict
+    dm.trainer = SimpleNamespace(global_rank=0, world_size=1,
+                                 strategy=SimpleNamespace(root_device=torch.device(device)))
+    dm.setup("fit")
+    assert dm.train_dataloader().pin_memory is pinned
+    assert dm.val_dataloader().pin_memory is pinned
