@@ -56,10 +56,14 @@ def compose_train(overrides: list[str]):
     return cfg
 
 
-def plain_loss(model, batch, state, pad_id: int):
-    """The loss a hand-written loop computes, and the recurrent state to carry (LMs)."""
+def plain_loss(task, batch, state, pad_id: int):
+    """The loss a hand-written loop computes, and the recurrent state to carry (LMs).
+
+    Sentiment takes the task's own training loss (plain, mixup or adversarial: pure torch
+    on the model, no Lightning), so that both loops do the same arithmetic."""
     if "targets" not in batch:  # sentiment: one label per example
-        return F.cross_entropy(model(batch["tokens"], batch["lengths"]), batch["labels"]), None
+        return task.training_loss(batch), None
+    model = task.model
     stream = "block" in batch
     if stream and int(batch["block"]) == 0:
         state = None
@@ -86,7 +90,7 @@ def plain_loop(task, batches, cfg, device: torch.device) -> float:
     for batch in batches:
         tokens += int(batch["lengths"].sum())
         batch = {key: value.to(device, non_blocking=True) for key, value in batch.items()}
-        loss, state = plain_loss(model, batch, state, getattr(task, "pad_id", 0))
+        loss, state = plain_loss(task, batch, state, getattr(task, "pad_id", 0))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), clip)

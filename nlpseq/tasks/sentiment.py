@@ -100,15 +100,18 @@ class SentimentTask(RecurrentTask):
         return self.model(tokens, lengths)  # (B, C)
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        labels = batch["labels"]
-        if self.mixup_alpha > 0:
-            loss = self.mixup_loss(batch["tokens"], batch["lengths"], labels)
-        elif self.adversarial_epsilon > 0:
-            loss = self.adversarial_loss(batch["tokens"], batch["lengths"], labels)
-        else:
-            loss = self.loss(self(batch["tokens"], batch["lengths"]), labels)
-        self.log_train("train/loss", loss, batch_size=len(labels))
+        loss = self.training_loss(batch)
+        self.log_train("train/loss", loss, batch_size=len(batch["labels"]))
         return loss
+
+    def training_loss(self, batch: dict[str, Tensor]) -> Tensor:
+        """The loss a training step minimises: plain, mixup or adversarial, as configured."""
+        tokens, lengths, labels = batch["tokens"], batch["lengths"], batch["labels"]
+        if self.mixup_alpha > 0:
+            return self.mixup_loss(tokens, lengths, labels)
+        if self.adversarial_epsilon > 0:
+            return self.adversarial_loss(tokens, lengths, labels)
+        return self.loss(self(tokens, lengths), labels)
 
     def loss(self, logits: Tensor, labels: Tensor) -> Tensor:
         """The training loss: cross-entropy, label-smoothed if asked."""
