@@ -56,7 +56,7 @@ def compose_train(overrides: list[str]):
     return cfg
 
 
-def plain_loss(task, batch, state, pad_id: int):
+def plain_loss(task, batch, state):
     """The loss a hand-written loop computes, and the recurrent state to carry (LMs).
 
     Sentiment takes the task's own training loss (plain, mixup or adversarial: pure torch
@@ -71,7 +71,8 @@ def plain_loss(task, batch, state, pad_id: int):
                           state if stream else None)
     if state is not None:
         state = tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
-    loss = F.cross_entropy(logits.flatten(0, 1), batch["targets"].flatten(), ignore_index=pad_id)
+    loss = F.cross_entropy(logits.flatten(0, 1), batch["targets"].flatten(),
+                           ignore_index=task.pad_id)
     return loss, state
 
 
@@ -90,7 +91,7 @@ def plain_loop(task, batches, cfg, device: torch.device) -> float:
     for batch in batches:
         tokens += int(batch["lengths"].sum())
         batch = {key: value.to(device, non_blocking=True) for key, value in batch.items()}
-        loss, state = plain_loss(task, batch, state, getattr(task, "pad_id", 0))
+        loss, state = plain_loss(task, batch, state)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), clip)

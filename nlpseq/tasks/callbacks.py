@@ -60,15 +60,11 @@ class ThroughputMonitor(Callback):
     def __init__(self) -> None:
         self.seconds = 0.0
         self._mark = 0.0
-        self._counted: Tensor | int = 0  # tokens since the last read, on the batch's device
-        self._tokens = 0
+        self._count: Tensor | int = 0  # a tensor on the batches' device once training ran
 
     @property
     def tokens(self) -> int:
-        if isinstance(self._counted, Tensor):
-            self._tokens += int(self._counted)
-            self._counted = 0
-        return self._tokens
+        return int(self._count)
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self._mark = time.perf_counter()
@@ -77,7 +73,7 @@ class ThroughputMonitor(Callback):
         now = time.perf_counter()
         self.seconds += now - self._mark
         self._mark = now
-        self._counted = self._counted + batch["lengths"].sum()
+        self._count = self._count + batch["lengths"].sum()
 
     @property
     def tokens_per_second(self) -> float:
@@ -87,8 +83,7 @@ class ThroughputMonitor(Callback):
         return {"tokens": self.tokens, "seconds": self.seconds}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        self._tokens, self.seconds = state_dict["tokens"], state_dict["seconds"]
-        self._counted = 0
+        self._count, self.seconds = state_dict["tokens"], state_dict["seconds"]
 
 
 class PeakMemory(Callback):

@@ -162,7 +162,8 @@ class GenerationTask(RecurrentTask):
         for batch in loader:
             batch = {key: value.to(self.device) for key, value in batch.items()}
             loss, n = self._loss(batch, "eval")
-            total, count = total + loss.item() * int(n), count + int(n)
+            n = int(n)
+            total, count = total + loss.item() * n, count + n
         self._states.pop("eval", None)
         nats = total / max(count, 1)
         report = {f"{prefix}/loss": nats, f"{prefix}/ppl": math.exp(min(nats, 700.0)),
