@@ -97,3 +97,14 @@ def test_adversarial_training_refuses_a_negative_epsilon_and_mixup_at_once():
         make_task(adversarial_epsilon=-0.1)
     with pytest.raises(NlpseqError, match="^mixup_alpha and adversarial_epsilon cannot be"):
         make_task(adversarial_epsilon=0.1, mixup_alpha=0.4)
+
+
+def test_lightnings_hook_name_is_a_plain_attribute_and_modules_still_register():
+    task = make_task()
+    task._current_fx_name = "training_step"  # set by Lightning around every hook
+    assert task._current_fx_name == "training_step"
+    assert "_current_fx_name" not in task._modules
+    task.extra = torch.nn.Linear(2, 2)  # any other assignment keeps nn.Module's bookkeeping
+    assert task._modules["extra"] is task.extra
+    assert sum(p.numel() for p in task.parameters()) == (
+        sum(p.numel() for p in make_task().parameters()) + 6)
