@@ -10,7 +10,7 @@ batches, and the process's peak memory.
 
     python scripts/bench_train_step.py                       # embedded sample
     NLPSEQ_DATA_DIR=../shared/data python scripts/bench_train_step.py experiment=sst2
-    python scripts/bench_train_step.py experiment=sst2 encoder=gru --batches 200 --rounds 3
+    python scripts/bench_train_step.py experiment=sst2 encoder=gru --rounds 10  # steadier
     python scripts/bench_train_step.py experiment=sst2 --accelerator gpu   # on a CUDA GPU
     python scripts/bench_train_step.py experiment=sst2 --accelerator gpu --sync-debug  # + syncs
     NLPSEQ_DATA_DIR=../shared/data python scripts/bench_train_step.py \
@@ -128,8 +128,8 @@ def report(result: dict, json_path: str | None) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("overrides", nargs="*", help="config overrides, as for nlpseq-train")
-    parser.add_argument("--batches", type=int, default=150, help="training batches per round")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per loop")
+    parser.add_argument("--batches", type=int, default=100, help="training batches per round")
+    parser.add_argument("--rounds", type=int, default=6, help="alternating rounds per loop")
     parser.add_argument("--json", help="also write the results to this JSON file")
     parser.add_argument("--accelerator", choices=["cpu", "gpu"], default="cpu",
                         help="where both loops train (gpu: the first CUDA device)")
