@@ -169,7 +169,8 @@ def main() -> None:
     plain, lightning = [], []
     for round_index in range(args.rounds):
         # Alternate which loop goes first, so that neither always meets a warmer machine.
-        for loop in ("plain", "nlpseq")[:: 1 if round_index % 2 == 0 else -1]:
+        order = ("plain", "nlpseq") if round_index % 2 == 0 else ("nlpseq", "plain")
+        for loop in order:
             task = copy.deepcopy(initial)
             if loop == "plain":
                 plain.append(plain_loop(task, batches, cfg, device))
