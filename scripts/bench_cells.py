@@ -7,8 +7,13 @@ inference tokens/s (forward only), medians over rounds, the memory autograd save
 backward pass (any device), and on CUDA the peak GPU memory of training (on the CPU no
 per-run peak is reliable: the allocator reuses freed blocks).
 
+With ``--spread S`` every batch is padded: its lengths are spread over [(1 - S) T, T] and
+the encoder reads them (``--execution`` dense or packed, as ``encoder.execution``); tokens
+per second then count real tokens only.
+
     python scripts/bench_cells.py                                  # CPU, 1 x 256, T = 64
     python scripts/bench_cells.py --hidden 512 --layers 2 --device cuda --json cells.json
+    python scripts/bench_cells.py --seq 256 --spread 0.2 --execution packed
 """
 
 from __future__ import annotations
@@ -42,21 +47,26 @@ def sync(device: torch.device) -> None:
 
 def measure(cell: str, hidden: int, args, device: torch.device) -> dict:
     torch.manual_seed(0)
-    encoder = RecurrentEncoder(cell, args.input, hidden, num_layers=args.layers).to(device)
+    encoder = RecurrentEncoder(cell, args.input, hidden, num_layers=args.layers,
+                               execution=args.execution).to(device)
     head = torch.nn.Linear(hidden, 1).to(device)
     optimizer = torch.optim.AdamW([*encoder.parameters(), *head.parameters()], lr=1e-3)
     inputs = torch.randn(args.batch, args.seq, args.input, device=device)
     targets = torch.randn(args.batch, args.seq, 1, device=device)
-    tokens = args.batch * args.seq
+    lengths = None  # unpadded: no lengths to read
+    if args.spread > 0:
+        shortest = max(1, round((1 - args.spread) * args.seq))
+        lengths = torch.linspace(shortest, args.seq, args.batch).round().long().to(device)
+    tokens = args.batch * args.seq if lengths is None else int(lengths.sum())
 
     def train_step() -> None:
-        loss = torch.nn.functional.mse_loss(head(encoder(inputs, None).outputs), targets)
+        loss = torch.nn.functional.mse_loss(head(encoder(inputs, lengths).outputs), targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
 
     saved = saved_for_backward_mib(lambda: torch.nn.functional.mse_loss(
-        head(encoder(inputs, None).outputs), targets))
+        head(encoder(inputs, lengths).outputs), targets))
     optimizer.zero_grad(set_to_none=True)
     train_step()  # warm-up (allocations, kernels)
     sync(device)
@@ -72,7 +82,7 @@ def measure(cell: str, hidden: int, args, device: torch.device) -> dict:
         with torch.no_grad():
             started = time.perf_counter()
             for _ in range(args.steps):
-                encoder(inputs, None)
+                encoder(inputs, lengths)
             sync(device)
         infer_rates.append(tokens * args.steps / (time.perf_counter() - started))
     memory = (round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
@@ -110,6 +120,9 @@ def main() -> None:
     parser.add_argument("--seq", type=int, default=64)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--spread", type=float, default=0.0,
+                        help="> 0: padded batches, lengths spread over [(1 - spread) T, T]")
+    parser.add_argument("--execution", choices=["auto", "dense", "packed"], default="auto")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
@@ -121,13 +134,15 @@ def main() -> None:
                 cell, "lstm", args.input, args.hidden, args.layers)
             rows.append({"mode": mode, **measure(cell, hidden, args, device)})
     lstm = {row["mode"]: row for row in rows if row["cell"] == "lstm"}
-    print("| mode | cell | hidden | params | MFLOPs/token | train tokens/s | vs LSTM | "
-          "inference tokens/s | vs LSTM | saved for backward (MiB) | GPU memory (MiB) |")
-    print("|" + "---|" * 11)
+    print("| mode | cell | hidden | params | MFLOPs/token | vs LSTM | train tokens/s | vs LSTM "
+          "| inference tokens/s | vs LSTM | saved for backward (MiB) | GPU memory (MiB) |")
+    print("|" + "---|" * 12)
     for row in rows:
         ref = lstm[row["mode"]]
         print(f"| {row['mode']} | {row['cell']} | {row['hidden']} | {row['params']:,} | "
-              f"{row['flops_per_token'] / 1e6:.2f} | {row['train_tokens_per_s']:,.0f} | "
+              f"{row['flops_per_token'] / 1e6:.2f} | "
+              f"{row['flops_per_token'] / ref['flops_per_token']:.2f} | "
+              f"{row['train_tokens_per_s']:,.0f} | "
               f"{row['train_tokens_per_s'] / ref['train_tokens_per_s']:.2f} | "
               f"{row['infer_tokens_per_s']:,.0f} | "
               f"{row['infer_tokens_per_s'] / ref['infer_tokens_per_s']:.2f} | "

@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
+from nlpseq.encoders.dense import dense_forward
 from nlpseq.encoders.regularization import LockedDropout, apply_weight_drop, check_probability
 from nlpseq.errors import NlpseqError
 
@@ -31,6 +33,7 @@ _CELLS: dict[str, tuple[type[nn.RNNBase], int]] = {
     "lstm": (nn.LSTM, 4),
 }
 _NONLINEARITIES = ("tanh", "relu")
+EXECUTIONS = ("auto", "packed", "dense")
 
 
 def _choices(options) -> str:
@@ -111,6 +114,13 @@ class RecurrentEncoder(nn.Module):
             torch's initialisation (bias near 0: forget gates near 0.5 halve the cell state
             at every step). rnn and gru have
             no forget gate and ignore it, so one setting serves a comparison of all three.
+        execution: how a padded batch runs, with the same result either way: 'packed'
+            through `pack_padded_sequence`, 'dense' through the fused dense kernels with
+            each row's reverse direction started at its own end (`nlpseq.encoders.dense`),
+            'auto' packed on a GPU (cuDNN reads packed batches natively) and dense
+            elsewhere (a CPU's packed backward pass is several times slower, the more so
+            the longer the sequences). A batch whose rows all have one length is never
+            packed.
     """
 
     def __init__(
@@ -127,9 +137,13 @@ class RecurrentEncoder(nn.Module):
         match_params: bool = False,
         match_reference: Literal["rnn", "lstm", "gru"] = "lstm",
         forget_bias: float | None = None,
+        execution: Literal["auto", "packed", "dense"] = "auto",
     ) -> None:
         super().__init__()
         rnn_class, _ = _check_cell(cell)
+        if execution not in EXECUTIONS:
+            raise NlpseqError(f"Unknown execution {execution!r}; choose one of "
+                              f"{_choices(EXECUTIONS)}")
         for name, value in (
             ("input_size", input_size),
             ("hidden_size", hidden_size),
@@ -154,7 +168,7 @@ class RecurrentEncoder(nn.Module):
                 f"nonlinearity={nonlinearity!r} applies to cell='rnn' only; got cell={cell!r}"
             )
 
-        self.cell = cell
+        self.cell, self.execution = cell, execution
         self.hidden_size, self.num_layers = hidden_size, num_layers
         self.diagnostic_forward = None  # set by diagnostics to run the cell equations instead
         self.num_directions = 2 if bidirectional else 1
@@ -210,7 +224,7 @@ class RecurrentEncoder(nn.Module):
 
     def _forward_padded(self, inputs: Tensor, lengths: Tensor, initial_state):
         B, T, _ = inputs.shape
-        lengths_cpu = lengths.to("cpu", torch.int64)  # pack_padded_sequence wants CPU lengths
+        lengths_cpu = lengths.to("cpu", torch.int64)  # slicing and packing read them here
         if lengths_cpu.shape != (B,):
             raise NlpseqError(
                 f"lengths must have shape ({B},) to match inputs; got {tuple(lengths_cpu.shape)}"
@@ -219,15 +233,42 @@ class RecurrentEncoder(nn.Module):
             raise NlpseqError(
                 f"lengths must lie in [1, {T}] (T = inputs.size(1)); got {lengths_cpu.tolist()}"
             )
-        packed = pack_padded_sequence(inputs, lengths_cpu, batch_first=True, enforce_sorted=False)
-        packed_out, state = self.rnn(packed, initial_state)  # torch restores batch order
-        outputs, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=T)
+        longest = int(lengths_cpu.max())
+        if int(lengths_cpu.min()) == longest:  # nothing to skip: one dense call
+            outputs, state = self.rnn(inputs[:, :longest], initial_state)  # (B, T', D*H)
+            outputs = F.pad(outputs, (0, 0, 0, T - longest))
+        elif self.execution_for(inputs.device) == "dense":
+            outputs, state = dense_forward(self._layers(), self._between_layers, inputs,
+                                           lengths_cpu, initial_state)
+        else:
+            packed = pack_padded_sequence(inputs, lengths_cpu, batch_first=True,
+                                          enforce_sorted=False)
+            packed_out, state = self.rnn(packed, initial_state)  # torch restores batch order
+            outputs, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=T)
         # outputs (B, T, D*H), zero at pads
         steps = torch.arange(T, device=inputs.device)  # (T,)
         # from the lengths as given: already on the GPU there, copying the CPU ones back
         # would make the CPU wait for the forward pass queued above
         mask = steps[None, :] < lengths.to(inputs.device)[:, None]  # (B, T)
         return outputs, state, mask
+
+    def execution_for(self, device: torch.device) -> str:
+        """'packed' or 'dense': how a padded batch on ``device`` runs (see ``execution``)."""
+        if self.execution != "auto":
+            return self.execution
+        return "packed" if device.type == "cuda" else "dense"
+
+    def _layers(self) -> list[tuple[nn.RNNBase, int]]:
+        """Each layer's torch module and its index there, bottom first."""
+        if isinstance(self.rnn, LockedStack):
+            return [(layer, 0) for layer in self.rnn.layers]
+        return [(self.rnn, k) for k in range(self.num_layers)]
+
+    def _between_layers(self, x: Tensor) -> Tensor:
+        """What the stack does between two layers: locked or torch's per-step dropout."""
+        if isinstance(self.rnn, LockedStack):
+            return self.rnn.dropout(x)
+        return F.dropout(x, self.rnn.dropout, self.training)
 
 
 def set_forget_bias(lstm: nn.LSTM, value: float) -> None:
