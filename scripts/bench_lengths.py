@@ -17,10 +17,16 @@ defaults of ``nlpseq-train`` plus your overrides):
 
 Each round runs every contender once, in an order that rotates from round to round;
 medians of real (non-pad) tokens/s are reported with their ratios, as a table and JSON.
+The texts are written to ``--texts-dir`` (``<regime>/{train,validation,test}.tsv``; test
+and validation 100 texts each) so that full training runs can use them.
 
     NLPSEQ_DATA_DIR=../shared/data python scripts/bench_lengths.py
     NLPSEQ_DATA_DIR=../shared/data python scripts/bench_lengths.py --cells gru \
         --regimes documents --rounds 5 encoder.hidden_size=512
+    NLPSEQ_DATA_DIR=../shared/data python scripts/bench_lengths.py --texts-dir texts --rounds 0
+    nlpseq-train data=files data.train_file=texts/paragraphs/train.tsv \
+        data.validation_file=texts/paragraphs/validation.tsv \
+        data.test_file=texts/paragraphs/test.tsv
 """
 
 from __future__ import annotations
@@ -84,11 +90,19 @@ def join_texts(rows: list[tuple[str, str]], words: int, seed: int) -> list[tuple
     return texts
 
 
-def write_tsv(path: Path, rows: list[tuple[str, str]]) -> None:
-    with open(path, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\")
-        writer.writerow(["sentence", "label"])
-        writer.writerows(rows)
+def write_texts(rows: list[tuple[str, str]], regime: str, out_dir: Path) -> Path:
+    """Write a regime's texts as ``train``, ``validation`` and ``test`` TSV files (the last
+    200 texts are validation and test) into ``out_dir/regime``; return that folder."""
+    texts = join_texts(rows, REGIMES[regime], seed=0)
+    folder = out_dir / regime
+    folder.mkdir(parents=True, exist_ok=True)
+    splits = {"train": texts[:-200], "validation": texts[-200:-100], "test": texts[-100:]}
+    for split, split_rows in splits.items():
+        with open(folder / f"{split}.tsv", "w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\")
+            writer.writerow(["sentence", "label"])
+            writer.writerows(split_rows)
+    return folder
 
 
 class PlainClassifier(nn.Module):
@@ -184,6 +198,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="rotating rounds")
     parser.add_argument("--packed-batches", type=int, default=3)
     parser.add_argument("--packed-rounds", type=int, default=3)
+    parser.add_argument("--texts-dir", type=Path, default=None,
+                        help="where the texts are written (default: a temporary folder)")
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -196,18 +212,17 @@ def main() -> None:
     print("| texts | cell | mean / max length | plain tokens/s | nlpseq | packed | "
           "nlpseq / plain | packed / plain | nlpseq / packed |")
     print("|" + "---|" * 9, flush=True)
+    out_dir = args.texts_dir or Path(tempfile.mkdtemp(prefix="nlpseq-bench-texts-"))
     for regime in args.regimes.split(","):
-        texts = join_texts(rows, REGIMES[regime], seed=0)
-        texts_dir = Path(tempfile.mkdtemp(prefix=f"nlpseq-bench-{regime}-"))
-        write_tsv(texts_dir / "train.tsv", texts[:-50])
-        write_tsv(texts_dir / "validation.tsv", texts[-50:])
-        for cell in args.cells.split(","):
+        texts_dir = write_texts(rows, regime, out_dir)
+        for cell in args.cells.split(",") if args.rounds else []:
             r = measure(regime, cell, texts_dir, args)
             results.append(r)
             print(f"| {regime} | {cell} | {r['mean_length']:.0f} / {r['max_length']} | "
                   f"{r['plain_tokens_per_s']:,.0f} | {r['nlpseq_tokens_per_s']:,.0f} | "
                   f"{r['packed_tokens_per_s']:,.0f} | {r['nlpseq_over_plain']:.2f} | "
                   f"{r['packed_over_plain']:.2f} | {r['nlpseq_over_packed']:.1f} |", flush=True)
+    print(f"texts written under {out_dir}")
     if args.json:
         with open(args.json, "w") as handle:
             json.dump({"args": vars(args), "torch_threads": torch.get_num_threads(),
