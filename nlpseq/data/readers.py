@@ -38,6 +38,7 @@ FIELD_HINTS = {
     ".csv": 'quote a field that holds commas, quotes or line breaks ("...", with "" for a '
             "quote inside it)",
 }
+JSON_HINT = "write one JSON object a line (a .json file may instead hold one array of objects)"
 
 
 @dataclass
@@ -147,10 +148,10 @@ def _json_lines(text: str, where: str) -> list[tuple[int, dict]]:
             item = json.loads(line, object_pairs_hook=_object)
         except ValueError as err:
             raise NlpseqError(f"{where}, line {number}: not one JSON object ({_reason(err)}); "
-                              "a JSON lines file holds one object a line") from None
+                              f"{JSON_HINT}") from None
         if not isinstance(item, dict):
             raise NlpseqError(f"{where}, line {number}: a JSON {type(item).__name__}, not an "
-                              "object; a JSON lines file holds one object a line")
+                              f"object; {JSON_HINT}")
         if "\\u" in line:
             _check_unicode(item, f"{where}, line {number}")
         items.append((number, item))
