@@ -17,16 +17,19 @@ from typing import Any, Literal, Union
 from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from nlpseq.config.ranges import check_ranges
 from nlpseq.errors import NlpseqError
 
 
 def validate_config(cfg: DictConfig, schema: type | None = None) -> None:
-    """Raise NlpseqError on the first unknown key, wrong type or invalid choice."""
+    """Raise NlpseqError on the first unknown key, wrong type or invalid choice, or an
+    optimizer or schedule number out of range (``ranges``)."""
     if schema is not None:
         _check_top_level(cfg, schema)
     for key in cfg:
         if key != "hydra":
             _walk(cfg[key], prefix=f"{key}.")
+    check_ranges(cfg)
 
 
 def _check_top_level(cfg: DictConfig, schema: type) -> None:

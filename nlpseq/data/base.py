@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 
 from nlpseq.data.batching import seeded_loader
 from nlpseq.data.sample import SAMPLE_DIR
-from nlpseq.data.sources import local_copy_dir
+from nlpseq.data.sources import column_values, local_copy_dir
 from nlpseq.errors import NlpseqError
 
 log = logging.getLogger(__name__)
@@ -24,6 +24,16 @@ SPLITS = ("train", "validation", "test")
 def cache_fingerprint(*parts) -> str:
     """A short stable hash of everything an encoding depends on (the ``datasets`` cache key)."""
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
+
+
+def report_cut(encoded, split: str, what: str, max_length: int | None):
+    """Say how many rows of an encoded split ``data.max_length`` shortened (their ``cut``
+    flags; nothing if none) and return the split without the flags."""
+    cut = sum(column_values(encoded, "cut"))
+    if cut:
+        log.info("Cut %d of %d %s %s to data.max_length=%d tokens (data.max_length=null keeps "
+                 "them whole)", cut, len(encoded), split, what, max_length)
+    return encoded.remove_columns("cut")
 
 
 class SplitDataModule(pl.LightningDataModule):
@@ -82,6 +92,8 @@ class TextDataModule(SplitDataModule):
         if not 0.0 < validation_fraction < 1.0:
             raise NlpseqError(
                 f"data.validation_fraction must be in (0, 1), got {validation_fraction}")
+        if max_length is not None and max_length < 1:
+            raise NlpseqError(f"data.max_length must be >= 1 or null, got {max_length}")
         self.name, self.files = name, files
         self.hub_id, self.hub_config = hub_id, hub_config
         self.text_column = text_column

@@ -30,13 +30,13 @@ import pyarrow.compute as pc
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from nlpseq.data.base import SPLITS, TextDataModule, cache_fingerprint
+from nlpseq.data.base import SPLITS, TextDataModule, cache_fingerprint, report_cut
 from nlpseq.data.batching import BucketBatchSampler
 from nlpseq.data.sources import load_splits
 from nlpseq.errors import NlpseqError
 
 log = logging.getLogger(__name__)
-ENCODING_VERSION = 1  # bump when _encode_rows changes, so cached encodings are not reused
+ENCODING_VERSION = 2  # bump when _encode_rows changes, so cached encodings are not reused
 MODES, LINE_ENDS = ("stream", "lines"), ("eos", "newline")
 
 
@@ -57,7 +57,8 @@ class LanguageModelDataModule(TextDataModule):
             ``newline`` (rows kept as written, line breaks included).
         block_size: time steps per block in ``stream`` mode.
         batch_size, eval_batch_size: parallel streams (``stream``) or examples per batch.
-        max_length: ``lines`` mode only: truncate each row to this many tokens.
+        max_length: ``lines`` mode: rows longer than this many tokens are cut to it,
+            counted in the log (None: no limit). A ``stream`` is never cut.
     """
 
     task_name = "generation"  # the task this data trains; train checks they match
@@ -78,7 +79,7 @@ class LanguageModelDataModule(TextDataModule):
         batch_size: int = 32,
         eval_batch_size: int = 32,
         validation_fraction: float = 0.1,
-        max_length: int | None = None,
+        max_length: int | None = 512,
         pool_batches: int = 100,
         num_workers: int = 0,
         seed: int = 0,
@@ -108,8 +109,10 @@ class LanguageModelDataModule(TextDataModule):
         if "train" in splits and not files["train"] and self.hub_id is None:
             raise NlpseqError("No training data: set data.train_file=PATH "
                               "(or pick data=tiny_shakespeare)")
-        raw = load_splits(files, name=self.name, base_dir=self.base_dir(), hub_id=self.hub_id,
-                          hub_config=self.hub_config, keep_linebreaks=not self.strip)
+        parts = load_splits(files, name=self.name, base_dir=self.base_dir(), hub_id=self.hub_id,
+                            hub_config=self.hub_config, keep_linebreaks=not self.strip,
+                            required={self.text_column: "data.text_column"})
+        raw = {split: rows.dataset for split, rows in parts.items()}
         for split, dataset in raw.items():
             if _is_text_file(files.get(split)) and self.text_column != "text":
                 # A .txt file's rows are its lines, in column "text": whatever the hub calls
@@ -143,7 +146,7 @@ class LanguageModelDataModule(TextDataModule):
         """Tokenize the loaded splits (all, or ``splits``); cached under a fingerprint."""
         self.pad_id, self.bos_id, self.eos_id = (tokenizer.pad_id, tokenizer.bos_id,
                                                  tokenizer.eos_id)
-        max_length = self.max_length if self.mode == "lines" else None
+        max_length = self.max_length if self.mode == "lines" else None  # a stream is never cut
         for split in splits or tuple(self.raw):
             dataset = self.raw[split]
             fingerprint = cache_fingerprint(ENCODING_VERSION, dataset._fingerprint,
@@ -164,6 +167,7 @@ class LanguageModelDataModule(TextDataModule):
             if len(encoded) < len(dataset):
                 log.info("Dropped %d empty rows of the %s split", len(dataset) - len(encoded),
                          split)
+            encoded = report_cut(encoded, split, "rows", max_length)
             if self.mode == "lines":
                 self.encoded[split] = encoded.to_list()
                 continue
@@ -315,6 +319,7 @@ def _encode_rows(batch, indices, tokenizer, column, strip, drop_empty, add_eos, 
     if drop_empty:
         kept = [(i, text) for i, text in kept if text.strip()]
     ids = tokenizer.encode_batch([text for _, text in kept], add_eos=add_eos)
+    cut = [bool(max_length) and len(seq) > max_length for seq in ids]
     if max_length:
         ids = [seq[:max_length] for seq in ids]
-    return {"ids": ids, "index": [i for i, _ in kept]}
+    return {"ids": ids, "index": [i for i, _ in kept], "cut": cut}

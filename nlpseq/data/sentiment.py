@@ -14,13 +14,14 @@ from collections.abc import Iterator
 import datasets
 from torch.utils.data import DataLoader
 
-from nlpseq.data.base import SPLITS, TextDataModule, cache_fingerprint
+from nlpseq.data.base import SPLITS, TextDataModule, cache_fingerprint, report_cut
 from nlpseq.data.batching import BucketBatchSampler, PadCollator
-from nlpseq.data.sources import load_splits
+from nlpseq.data.labels import check_known, check_names, label_id, names_from, read_labels
+from nlpseq.data.sources import Rows, column_values, load_splits
 from nlpseq.errors import NlpseqError
 
 log = logging.getLogger(__name__)
-ENCODING_VERSION = 2  # bump when _encode_batch changes, so cached encodings are not reused
+ENCODING_VERSION = 3  # bump when _encode_batch changes, so cached encodings are not reused
 
 
 class SentimentDataModule(TextDataModule):
@@ -35,8 +36,10 @@ class SentimentDataModule(TextDataModule):
         hub_id, hub_config: Hugging Face dataset loaded when no local copy exists.
         text_column, label_column: column names in the files.
         label_names: names of label ids 0..C-1; labels in the files may be these names
-            or integer ids. Default: the sorted distinct training labels.
-        max_length: truncate token sequences to this many tokens (None: no limit).
+            or integer ids (one or the other in each file; ``nlpseq.data.labels``).
+            Default: the sorted distinct training labels (ids 0..max: "0".."max").
+        max_length: texts longer than this many tokens are cut to it, counted in the log
+            (None: no limit).
     """
 
     task_name = "sentiment"  # the task this data trains; train checks they match
@@ -53,7 +56,7 @@ class SentimentDataModule(TextDataModule):
         label_column: str = "label",
         label_names: list[str] | None = None,
         validation_fraction: float = 0.1,
-        max_length: int | None = None,
+        max_length: int | None = 512,
         batch_size: int = 64,
         eval_batch_size: int = 256,
         pool_batches: int = 100,
@@ -73,17 +76,33 @@ class SentimentDataModule(TextDataModule):
         files = {split: self.files[split] for split in splits}
         if "train" in splits and not files["train"] and self.hub_id is None:
             raise NlpseqError("No training data: set data.train_file=PATH (or pick data=sst2)")
-        raw = load_splits(files, name=self.name, base_dir=self.base_dir(),
-                          hub_id=self.hub_id, hub_config=self.hub_config)
-        for split, dataset in raw.items():
-            self._check_columns(split, dataset)
-        raw = {split: ds for split, ds in raw.items() if not self._unlabelled(split, ds)}
-        raw = self.fill_missing_splits(raw, splits)
+        required = {self.text_column: "data.text_column", self.label_column: "data.label_column"}
+        parts = load_splits(files, name=self.name, base_dir=self.base_dir(),
+                            hub_id=self.hub_id, hub_config=self.hub_config, required=required)
+        for split, rows in parts.items():
+            self._check_columns(split, rows.dataset)
+        parts = {split: rows for split, rows in parts.items()
+                 if not self._unlabelled(split, rows.dataset)}
+        self._check_labels(parts)
+        for split, rows in parts.items():
+            _report_empty_texts(split, rows, self.text_column)
+        self.raw = self.fill_missing_splits({split: rows.dataset for split, rows in parts.items()},
+                                            splits)
+
+    def _check_labels(self, parts: dict[str, Rows]) -> None:
+        """Read each split's labels one way (names or ids, ``labels``), fix
+        ``label_names`` from train when none are given, and refuse labels a classifier
+        cannot train on, naming the file and line."""
+        values = {split: read_labels(rows, self.label_column, self.label_names)
+                  for split, rows in parts.items()}
         if self.label_names is None:
-            if "train" not in raw:
+            if "train" not in parts:
                 raise NlpseqError("label_names are unknown: give data.label_names or a train file")
-            self.label_names = _label_names_from(raw["train"][self.label_column])
-        self.raw = raw
+            self.label_names = names_from(values["train"], parts["train"])
+        check_names(self.label_names, values.get("train"),
+                    parts["train"].source if "train" in parts else "")
+        for split, rows in parts.items():
+            check_known(rows, values[split], self.label_names, split)
 
     def _check_columns(self, split: str, dataset: datasets.Dataset) -> None:
         for option, column in (("text_column", self.text_column),
@@ -96,8 +115,8 @@ class SentimentDataModule(TextDataModule):
 
     def _unlabelled(self, split: str, dataset: datasets.Dataset) -> bool:
         """Hub test splits often carry label -1 everywhere: treat them as absent."""
-        labels = dataset[self.label_column]
-        if split != "train" and all(label == -1 for label in labels):
+        labels = column_values(dataset, self.label_column)
+        if split != "train" and all(str(label).strip() == "-1" for label in labels):
             log.warning("The %s split has no labels (all -1); it is not used", split)
             return True
         return False
@@ -109,12 +128,12 @@ class SentimentDataModule(TextDataModule):
 
     # ------------------------------------------------------------------- encoding
     def encode(self, tokenizer, splits: tuple[str, ...] | None = None) -> None:
-        """Tokenize the loaded splits (all, or ``splits``; cached) and map labels to ids."""
+        """Tokenize the loaded splits (all, or ``splits``; cached) and map labels to ids;
+        texts longer than ``max_length`` tokens are cut to it, and counted in the log."""
         self.pad_id = tokenizer.pad_id
         label_ids = {name: i for i, name in enumerate(self.label_names)}
         for split in splits or tuple(self.raw):
             dataset = self.raw[split]
-            self._check_labels(split, dataset, label_ids)
             fingerprint = cache_fingerprint(ENCODING_VERSION, dataset._fingerprint,
                                              tokenizer.fingerprint(), self.max_length,
                                              self.text_column, self.label_column,
@@ -130,15 +149,8 @@ class SentimentDataModule(TextDataModule):
                 new_fingerprint=fingerprint,
                 desc=f"Tokenizing {split}",
             )
+            encoded = report_cut(encoded, split, "texts", self.max_length)
             self.encoded[split] = encoded.to_list()
-
-    def _check_labels(self, split, dataset, label_ids: dict[str, int]) -> None:
-        for line, label in enumerate(dataset[self.label_column], start=1):
-            if _label_id(label, label_ids) is None:
-                raise NlpseqError(
-                    f"The {split} split has label {label!r} (example {line}), which is not one "
-                    f"of the labels {self.label_names}; set data.label_names or fix the data"
-                )
 
     # ---------------------------------------------------------------- dataloaders
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
@@ -154,34 +166,26 @@ class SentimentDataModule(TextDataModule):
         return self.loader(examples, batch_sampler=sampler, collate_fn=PadCollator(self.pad_id))
 
     def texts(self, split: str) -> list[str]:
-        return [str(t).strip() for t in self.raw[split][self.text_column]]
+        return [str(t).strip() for t in column_values(self.raw[split], self.text_column)]
 
 
-def _label_names_from(labels: list) -> list[str]:
-    values = sorted(set(labels), key=lambda v: (isinstance(v, str), v))
-    if all(isinstance(v, int) for v in values):
-        if values[0] < 0:
-            raise NlpseqError(f"Integer labels must be >= 0; the training split has {values[0]}")
-        return [str(i) for i in range(values[-1] + 1)]
-    return [str(v) for v in values]
-
-
-def _label_id(label, label_ids: dict[str, int]) -> int | None:
-    if isinstance(label, bool) or label is None:
-        return None
-    if isinstance(label, int):
-        return label if 0 <= label < len(label_ids) else None
-    if isinstance(label, float) and label.is_integer():
-        return _label_id(int(label), label_ids)
-    return label_ids.get(str(label).strip())
+def _report_empty_texts(split: str, rows: Rows, column: str) -> None:
+    """Empty and whitespace-only texts are kept (each reads as one unknown token), and
+    counted once per split."""
+    empty = [i for i, text in enumerate(column_values(rows.dataset, column))
+             if not str(text).strip()]
+    if empty:
+        log.warning("The %s split has %d empty or whitespace-only text(s) (the first at %s); "
+                    "each is read as one unknown token", split, len(empty), rows.where(empty[0]))
 
 
 def _encode_batch(batch, indices, tokenizer, text_column, label_column, label_ids, max_length):
     texts = [str(text).strip() for text in batch[text_column]]
     ids = tokenizer.encode_batch(texts)
-    ids = [(seq[:max_length] if max_length else seq) or [tokenizer.unk_id] for seq in ids]
     return {
-        "input_ids": ids,
-        "label_id": [_label_id(label, label_ids) for label in batch[label_column]],
+        "input_ids": [(seq[:max_length] if max_length else seq) or [tokenizer.unk_id]
+                      for seq in ids],
+        "label_id": [label_id(label, label_ids) for label in batch[label_column]],
         "index": indices,
+        "cut": [bool(max_length) and len(seq) > max_length for seq in ids],
     }

@@ -1,41 +1,62 @@
 """Where raw text comes from: local files (format from the extension) or a named dataset.
 
-This is the only module that calls ``datasets.load_dataset``. A named dataset is looked
-for under ``$NLPSEQ_DATA_DIR/<name>/`` first and otherwise loaded from the Hugging Face
-hub; every failure a user can cause becomes one clear ``NlpseqError`` line.
+Text files (.tsv .csv .json .jsonl .txt) are read exactly by ``readers`` and become a
+``datasets.Dataset`` of text columns, saved once in the ``datasets`` cache; .parquet files
+and hub datasets come from ``datasets.load_dataset`` (this is the only module calling it).
+A named dataset is looked for under ``$NLPSEQ_DATA_DIR/<name>/`` first and otherwise
+loaded from the Hugging Face hub. Every failure a user can cause becomes one clear
+``NlpseqError`` line, naming the file and line of a row when a row is at fault.
 """
 
 from __future__ import annotations
 
-import csv
+import hashlib
 import logging
 import os
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
 
+from nlpseq.data import readers
 from nlpseq.errors import NlpseqError
 
 log = logging.getLogger(__name__)
 
 DATA_DIR_ENV = "NLPSEQ_DATA_DIR"
-# extension -> (datasets builder, extra builder options)
-FORMATS: dict[str, tuple[str, dict]] = {
-    ".tsv": ("csv", {"sep": "\t", "quoting": csv.QUOTE_NONE, "keep_default_na": False}),
-    ".csv": ("csv", {"keep_default_na": False}),
-    ".json": ("json", {}),
-    ".jsonl": ("json", {}),
-    ".parquet": ("parquet", {}),
-    ".txt": ("text", {}),
-}
-TEXT_FORMATS = {".tsv", ".csv", ".json", ".jsonl", ".txt"}
+FORMATS = (".tsv", ".csv", ".json", ".jsonl", ".parquet", ".txt")
+READER_VERSION = 1  # bump when readers.parse changes, so cached tables are not reused
+
+
+@dataclass(frozen=True)
+class Rows:
+    """One split as read: its Dataset and where each row came from, so that a message
+    about a row can name its file and line (text files) or its row number."""
+
+    dataset: datasets.Dataset
+    source: str  # the file, or "the hub dataset 'id' (split)"
+    lines: list[int] | None = None  # the line each row starts on; None: rows count from 1
+    unit: str = "line"
+
+    def position(self, index: int) -> str:
+        """``line 12`` (or ``row 12``) for row ``index`` of the dataset."""
+        return f"{self.unit} {self.lines[index]}" if self.lines else f"row {index + 1}"
+
+    def where(self, index: int) -> str:
+        return f"{self.source}, {self.position(index)}"
 
 
 def check_utf8(path: Path) -> None:
     """Raise NlpseqError naming the file and line of the first byte that is not UTF-8."""
+    read_utf8(path)
+
+
+def read_utf8(path: Path) -> str:
+    """The file's text; NlpseqError names the line and column of a byte that is not UTF-8."""
     data = path.read_bytes()
     try:
-        data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as err:
         line = data.count(b"\n", 0, err.start) + 1
         column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
@@ -45,11 +66,14 @@ def check_utf8(path: Path) -> None:
         ) from None
 
 
-def load_file(path: str | Path, split: str, keep_linebreaks: bool = False) -> datasets.Dataset:
-    """Load one local file as a ``datasets.Dataset``; the format comes from the extension.
+def load_file(path: str | Path, split: str, keep_linebreaks: bool = False,
+              required: dict[str, str] | None = None) -> Rows:
+    """Read one local file; the format comes from the extension (``readers``).
 
     A ``.txt`` file gives one row per line in column ``text``; ``keep_linebreaks`` keeps
     each line's ``"\\n"`` (for language models where the line break is a character).
+    ``required`` maps the columns the caller reads to the option naming them
+    (``{"sentence": "data.text_column"}``): every row must hold a value there.
     """
     path = Path(path).expanduser()
     suffix = path.suffix.lower()
@@ -60,23 +84,86 @@ def load_file(path: str | Path, split: str, keep_linebreaks: bool = False) -> da
         )
     if not path.is_file():
         raise NlpseqError(f"{split} file not found: '{path}' (resolved to {path.resolve()})")
-    if suffix in TEXT_FORMATS:
-        check_utf8(path)
-    builder, options = FORMATS[suffix]
-    if builder == "text" and keep_linebreaks:
-        options = {**options, "keep_linebreaks": True}
+    required = required or {}
+    if suffix == ".parquet":
+        rows = Rows(_load_parquet(path, split), str(path))
+    else:
+        text = read_utf8(path)
+        table = readers.parse(text, suffix, str(path), keep_linebreaks, tuple(required))
+        if not table.lines:  # refused before an empty table is cached
+            raise NlpseqError(f"The {split} split is empty: '{path}' holds no examples")
+        digest = cache_key(READER_VERSION, suffix, keep_linebreaks, text)
+        rows = Rows(_cached_dataset(table.columns, digest), str(path), table.lines, table.unit)
+    if len(rows.dataset) == 0:
+        raise NlpseqError(f"The {split} split is empty: '{path}' holds no examples")
+    check_values(rows, required)
+    return rows
+
+
+def column_values(dataset: datasets.Dataset, column: str) -> list:
+    """One column as a list, read in one go (iterating a Dataset's column formats every
+    row on its own: seconds for SST-2)."""
+    return dataset.with_format("arrow")[column].to_pylist()
+
+
+def check_values(rows: Rows, required: dict[str, str]) -> None:
+    """Every row holds a value in each ``required`` column the data has (a column the data
+    lacks is the caller's to report, with the option naming it)."""
+    for column, option in required.items():
+        if column not in rows.dataset.column_names:
+            continue
+        values = column_values(rows.dataset, column)
+        if None in values:
+            raise NlpseqError(
+                f"{rows.where(values.index(None))}: no value for '{column}' ({option}); "
+                "every row needs one")
+
+
+def _load_parquet(path: Path, split: str) -> datasets.Dataset:
     try:
-        dataset = datasets.load_dataset(
-            builder, data_files={split: str(path.resolve())}, split=split, **options
-        )
-    except Exception as err:  # pandas/pyarrow parse errors vary by format
-        if "corresponds to no data" in str(err) or path.stat().st_size == 0:
+        return datasets.load_dataset("parquet", data_files={split: str(path.resolve())},
+                                     split=split)
+    except Exception as err:  # pyarrow errors vary
+        if path.stat().st_size == 0:
             raise NlpseqError(f"The {split} split is empty: '{path}' holds no examples") from None
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise NlpseqError(f"Could not read '{path}' as {suffix[1:]}: {reason}") from None
-    if len(dataset) == 0:
-        raise NlpseqError(f"The {split} split is empty: '{path}' holds no examples")
-    return dataset
+        raise NlpseqError(f"Could not read '{path}' as parquet: {reason}") from None
+
+
+def cache_key(*parts) -> str:
+    """A stable hash of what a cached table depends on (the file's text among them)."""
+    hasher = hashlib.sha256()
+    for part in parts:
+        hasher.update(repr(part).encode() if not isinstance(part, str) else part.encode())
+        hasher.update(b"\0")
+    return hasher.hexdigest()[:32]
+
+
+def _cached_dataset(columns: dict[str, list], key: str) -> datasets.Dataset:
+    """The columns (all text) as a Dataset saved once in the ``datasets`` cache under
+    ``key``: a Dataset backed by a file is one whose ``map`` results (the tokenized
+    splits) are cached on disk beside it, as they are for the hub datasets."""
+    root = Path(datasets.config.HF_DATASETS_CACHE) / "nlpseq_tables"
+    folder = root / key
+    if (folder / "state.json").is_file():
+        return datasets.load_from_disk(str(folder))
+    features = datasets.Features({name: datasets.Value("string") for name in columns})
+    table = datasets.Dataset.from_dict(columns, features=features)
+    partial = root / f"{key}.{os.getpid()}.partial"
+    shown = not datasets.are_progress_bars_disabled()
+    datasets.disable_progress_bars()  # saving takes a blink; its bar would be noise
+    try:
+        table.save_to_disk(str(partial))
+        os.replace(partial, folder)
+    except OSError:  # another process saved it first, or the cache is not writable
+        shutil.rmtree(partial, ignore_errors=True)
+        if not (folder / "state.json").is_file():
+            log.debug("Could not save %s; its encodings will not be cached", folder)
+            return table
+    finally:
+        if shown:
+            datasets.enable_progress_bars()
+    return datasets.load_from_disk(str(folder))
 
 
 def local_copy_dir(name: str) -> Path | None:
@@ -94,19 +181,24 @@ def load_splits(
     hub_config: str | None = None,
     hub_splits: dict[str, str] | None = None,
     keep_linebreaks: bool = False,
-) -> dict[str, datasets.Dataset]:
-    """Load the splits named in ``files`` (split -> path or None) into Datasets.
+    required: dict[str, str] | None = None,
+) -> dict[str, Rows]:
+    """Load the splits named in ``files`` (split -> path or None).
 
     Relative paths are resolved against ``base_dir`` (a named dataset's local copy) or
     the working directory. When ``hub_id`` is given and the local copy has no training
     file, the splits come from ``datasets.load_dataset(hub_id)`` instead.
-    ``keep_linebreaks`` is passed to ``load_file`` (it only affects ``.txt`` files).
+    ``keep_linebreaks`` and ``required`` are passed to ``load_file``.
     """
     wanted = {split: path for split, path in files.items() if path}
     if hub_id is not None and not _local_copy_present(base_dir, wanted):
-        return _load_from_hub(name, hub_id, hub_config, hub_splits or {}, base_dir, wanted)
+        loaded = _load_from_hub(name, hub_id, hub_config, hub_splits or {}, base_dir, wanted)
+        for rows in loaded.values():
+            check_values(rows, required or {})
+        return loaded
     return {
-        split: load_file((base_dir / path) if base_dir else path, split, keep_linebreaks)
+        split: load_file((base_dir / path) if base_dir else path, split, keep_linebreaks,
+                         required)
         for split, path in wanted.items()
     }
 
@@ -131,8 +223,8 @@ def _load_from_hub(name, hub_id, hub_config, hub_splits, base_dir, wanted) -> di
             f"loaded ({reason}); set {DATA_DIR_ENV} to a folder holding {name}/, or use "
             f"data=files data.train_file=... data.validation_file=..."
         ) from None
-    return {split: loaded[hub_splits.get(split, split)] for split in wanted
-            if hub_splits.get(split, split) in loaded}
+    return {split: Rows(loaded[hub], f"the hub dataset '{hub_id}' ({hub} split)")
+            for split in wanted if (hub := hub_splits.get(split, split)) in loaded}
 
 
 def parallel_paths(prefix: str | Path, languages: tuple[str, str]) -> list[Path]:
@@ -154,17 +246,14 @@ def load_parallel_text(prefix: str | Path, languages: tuple[str, str],
             raise NlpseqError(
                 f"{split} file not found: '{path}' (language suffix '{language}'); files "
                 f"'{stem}.*' have the suffixes: {', '.join(found) or 'none'}")
-        check_utf8(path)
-    columns = []
-    for path, language in zip(paths, languages, strict=True):
-        column = datasets.load_dataset("text", data_files={split: str(path.resolve())},
-                                       split=split)
-        columns.append(column.rename_column("text", language))
-    counts = [len(column) for column in columns]
+    texts = [read_utf8(path) for path in paths]
+    columns = {language: readers.parse(text, ".txt", str(path)).columns["text"]
+               for path, language, text in zip(paths, languages, texts, strict=True)}
+    counts = [len(column) for column in columns.values()]
     if counts[0] != counts[1]:
         raise NlpseqError(
             f"Parallel {split} files differ in length: '{paths[0]}' has {counts[0]} lines, "
             f"'{paths[1]}' has {counts[1]}")
     if counts[0] == 0:
         raise NlpseqError(f"The {split} split is empty: '{paths[0]}' holds no lines")
-    return datasets.concatenate_datasets(columns, axis=1)
+    return _cached_dataset(columns, cache_key(READER_VERSION, "parallel", languages, *texts))

@@ -18,13 +18,13 @@ import datasets
 import torch
 from torch.utils.data import DataLoader
 
-from nlpseq.data.base import SPLITS, TextDataModule, cache_fingerprint
+from nlpseq.data.base import SPLITS, TextDataModule, cache_fingerprint, report_cut
 from nlpseq.data.batching import BucketBatchSampler
 from nlpseq.data.sources import FORMATS, load_file, load_parallel_text, load_splits, parallel_paths
 from nlpseq.errors import NlpseqError
 
 log = logging.getLogger(__name__)
-ENCODING_VERSION = 1  # bump when _encode_pairs changes, so cached encodings are not reused
+ENCODING_VERSION = 2  # bump when _encode_pairs changes, so cached encodings are not reused
 
 
 class TranslationDataModule(TextDataModule):
@@ -43,6 +43,8 @@ class TranslationDataModule(TextDataModule):
             rows hold the languages as columns or as a ``translation`` dict.
         max_source_length, max_target_length: training pairs with more tokens are
             dropped (counted in the log); evaluation splits are kept whole.
+        max_length: in every split, a side longer than this many tokens is cut to it,
+            counted in the log (None: no limit).
         batch_size, eval_batch_size: sentence pairs per batch (the most, with max_tokens).
         max_tokens: cut training batches by a token budget (pairs x longest side) instead.
     """
@@ -64,6 +66,7 @@ class TranslationDataModule(TextDataModule):
         hub_config: str | None = None,
         max_source_length: int | None = 100,
         max_target_length: int | None = 100,
+        max_length: int | None = 512,
         batch_size: int = 64,
         eval_batch_size: int = 128,
         max_tokens: int | None = None,
@@ -79,12 +82,14 @@ class TranslationDataModule(TextDataModule):
         if source_lang == target_lang:
             raise NlpseqError(f"data.source_lang and data.target_lang are both {source_lang!r}")
         for option, value in (("max_source_length", max_source_length),
-                              ("max_target_length", max_target_length)):
+                              ("max_target_length", max_target_length),
+                              ("max_length", max_length)):
             if value is not None and value < 1:
                 raise NlpseqError(f"data.{option} must be >= 1 or null, got {value}")
         files = {"train": train_file, "validation": validation_file, "test": test_file}
         super().__init__(name, files, hub_id, hub_config, source_lang, validation_fraction,
-                         None, batch_size, eval_batch_size, pool_batches, num_workers, seed)
+                         max_length, batch_size, eval_batch_size, pool_batches, num_workers,
+                         seed)
         self.source_lang, self.target_lang = source_lang, target_lang
         self.source_column = source_column or source_lang
         self.target_column = target_column or target_lang
@@ -102,9 +107,10 @@ class TranslationDataModule(TextDataModule):
                               "or pick data=multi30k")
         base = self.base_dir()
         if self.hub_id is not None and not self._local_copy_present(base, files):
-            raw = load_splits(files, name=self.name, base_dir=base, hub_id=self.hub_id,
-                              hub_config=self.hub_config)
-            raw = {split: self._columns_from_hub(split, ds) for split, ds in raw.items()}
+            parts = load_splits(files, name=self.name, base_dir=base, hub_id=self.hub_id,
+                                hub_config=self.hub_config)
+            raw = {split: self._columns_from_hub(split, rows.dataset)
+                   for split, rows in parts.items()}
         else:
             raw = {split: self._read(base / path if base else Path(path), split)
                    for split, path in files.items()}
@@ -125,7 +131,10 @@ class TranslationDataModule(TextDataModule):
             dataset = load_parallel_text(path, self._languages(), split)
             return dataset.rename_columns({self.source_lang: "source",
                                            self.target_lang: "target"})
-        return self._pick_columns(split, load_file(path, split), str(path))
+        required = {self.source_column: "data.source_column",
+                    self.target_column: "data.target_column"}
+        return self._pick_columns(split, load_file(path, split, required=required).dataset,
+                                  str(path))
 
     def _columns_from_hub(self, split: str, dataset: datasets.Dataset) -> datasets.Dataset:
         if "translation" in dataset.column_names and self.source_column not in dataset.column_names:
@@ -159,15 +168,15 @@ class TranslationDataModule(TextDataModule):
         for split in splits or tuple(self.raw):
             dataset = self.raw[split]
             fingerprint = cache_fingerprint(ENCODING_VERSION, dataset._fingerprint,
-                                             tokenizer.fingerprint())
+                                             tokenizer.fingerprint(), self.max_length)
             encoded = dataset.map(
                 _encode_pairs, batched=True, with_indices=True,
                 remove_columns=dataset.column_names,
                 fn_kwargs={"source_tokenizer": tokenizer.source,
-                           "target_tokenizer": tokenizer.target},
+                           "target_tokenizer": tokenizer.target, "max_length": self.max_length},
                 new_fingerprint=fingerprint, desc=f"Tokenizing {split}",
             )
-            examples = encoded.to_list()
+            examples = report_cut(encoded, split, "pairs", self.max_length).to_list()
             kept = [e for e in examples if e["source_ids"] and e["target_ids"]]
             if len(kept) < len(examples):
                 log.warning("Dropped %d of %d %s pairs with an empty side", len(examples)
@@ -245,9 +254,14 @@ def _clean(text) -> str:
     return " ".join(str(text or "").split())
 
 
-def _encode_pairs(batch, indices, source_tokenizer, target_tokenizer):
+def _encode_pairs(batch, indices, source_tokenizer, target_tokenizer, max_length):
     sources = [_clean(text) for text in batch["source"]]
     targets = [_clean(text) for text in batch["target"]]
-    return {"source_ids": source_tokenizer.encode_batch(sources),
-            "target_ids": target_tokenizer.encode_batch(targets),
-            "reference": targets, "index": indices}
+    source_ids = source_tokenizer.encode_batch(sources)
+    target_ids = target_tokenizer.encode_batch(targets)
+    limit = max_length or None  # None: slices keep everything
+    return {"source_ids": [ids[:limit] for ids in source_ids],
+            "target_ids": [ids[:limit] for ids in target_ids],
+            "reference": targets, "index": indices,
+            "cut": [bool(max_length) and max(len(s), len(t)) > max_length
+                    for s, t in zip(source_ids, target_ids, strict=True)]}

@@ -7,6 +7,7 @@ once the trainer knows how many optimizer steps the run will take.
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR, ReduceLROnPlateau
@@ -38,7 +39,8 @@ def warmup_linear(optimizer: Optimizer, total_steps: int, warmup_steps: int = 0,
 
 
 def reduce_on_plateau(optimizer: Optimizer, total_steps: int, monitor: str = "val/loss",
-                      mode: str = "min", factor: float = 0.5, patience: int = 1) -> dict:
+                      mode: Literal["min", "max"] = "min", factor: float = 0.5,
+                      patience: int = 1) -> dict:
     """Multiply the learning rate by ``factor`` when ``monitor`` stops improving."""
     del total_steps  # the plateau schedule reacts to validation, not to the step count
     scheduler = ReduceLROnPlateau(optimizer, mode=mode, factor=factor, patience=patience)

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from nlpseq.data import SentimentDataModule, padding_efficiency
+from nlpseq.data.sources import column_values
 from tests.conftest import SHARED_DATA
 
 DATA_DIR = Path(os.environ.get("NLPSEQ_DATA_DIR", SHARED_DATA))
@@ -27,8 +28,8 @@ def sst2(monkeypatch):
 def test_sst2_local_copy_loads_with_glue_counts(sst2):
     assert len(sst2.raw["train"]) == 67349 and len(sst2.raw["validation"]) == 872
     assert sst2.test_is_validation
-    labels = sst2.raw["train"]["label"]
-    assert labels.count(0) == 29780 and labels.count(1) == 37569
+    labels = column_values(sst2.raw["train"], "label")  # the text of the file: "0" and "1"
+    assert labels.count("0") == 29780 and labels.count("1") == 37569
     assert next(sst2.train_texts()) == "hide new secretions from the parental units"
 
 
@@ -37,5 +38,7 @@ def test_bucketed_batches_pad_little_on_sst2(sst2):
     from nlpseq.tokenization import train_tokenizers_tokenizer
 
     sst2.encode(train_tokenizers_tokenizer(sst2.train_texts(), model="word", lowercase=True))
+    ids = [example["label_id"] for example in sst2.encoded["train"]]
+    assert ids.count(0) == 29780 and ids.count(1) == 37569  # "0" is negative, "1" positive
     sampler = sst2.train_dataloader().batch_sampler
     assert padding_efficiency(sampler.lengths, sampler.batches()) >= 0.9

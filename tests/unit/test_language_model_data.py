@@ -154,7 +154,8 @@ def test_empty_train_file_is_refused(tmp_path):
 
 
 def test_second_encoding_of_the_same_data_is_read_from_the_cache(tmp_path):
-    path = write(tmp_path, "t.txt", "\n".join(LINES) + "\n")
+    # the cache is keyed by the file's text: a line of this test's own keeps others' out
+    path = write(tmp_path, "t.txt", "\n".join([*LINES, tmp_path.name]) + "\n")
     calls = []
 
     class CountingTokenizer:
@@ -190,3 +191,28 @@ def test_embedded_sample_loads_and_batches():
     batch = next(iter(dm.test_dataloader()))
     assert batch["tokens"].shape == (4, 32) and int(batch["block"]) == 0
     assert dm.streams["test"].tolist().count(EOS_ID) == LM_SPLIT_SIZES["test"]
+
+
+def test_lines_mode_cuts_rows_over_max_length_by_default_and_says_how_many(tmp_path, caplog):
+    long = "x" * 700 + "\n"
+    with caplog.at_level("INFO", logger="nlpseq"):
+        dm = encoded(tmp_path, long + "\n".join(LINES) + "\n", mode="lines")
+    assert max(len(e["ids"]) for e in dm.encoded["train"]) == 512
+    assert "Cut 1 of" in caplog.text and "to data.max_length=512 tokens" in caplog.text
+
+
+def test_a_stream_is_never_cut(tmp_path, caplog):
+    long = "x" * 700 + "\n"
+    with caplog.at_level("INFO", logger="nlpseq"):
+        dm = encoded(tmp_path, long + "\n".join(LINES) + "\n", valid=long * 2, batch_size=2,
+                     eval_batch_size=2)
+    assert len(dm.streams["validation"]) == 2 * 701  # 700 x's and <eos>, twice
+    assert "data.max_length" not in caplog.text
+
+
+def test_a_json_line_without_the_text_is_refused_with_its_line(tmp_path):
+    rows = [{"text": "a line"}, {"body": "no text"}]
+    path = write(tmp_path, "t.jsonl", "".join(json.dumps(row) + "\n" for row in rows))
+    with pytest.raises(NlpseqError, match=r"t.jsonl, line 2: no value for 'text' "
+                                          r"\(data.text_column\)"):
+        LanguageModelDataModule(train_file=path).load()

@@ -1,5 +1,7 @@
 """SentimentDataModule: splits, labels, fallbacks, encoding cache."""
 
+import json
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -66,10 +68,9 @@ def test_unknown_column_lists_columns_found(write_tsv):
 def test_validation_label_unknown_to_training_is_refused(write_tsv):
     dm = SentimentDataModule(train_file=str(write_tsv("t.tsv", TRAIN)),
                              validation_file=str(write_tsv("v.tsv", [("meh", "neutral")])))
-    dm.load()
-    with pytest.raises(NlpseqError,
-                       match=r"validation split has label 'neutral'.*\['neg', 'pos'\]"):
-        dm.encode(word_tokenizer(dm))
+    with pytest.raises(NlpseqError, match=r"validation split has label 'neutral' \(.*v.tsv, "
+                                          r"line 2\).*\['neg', 'pos'\]"):
+        dm.load()
 
 
 def test_integer_label_out_of_range_is_refused(write_tsv):
@@ -77,9 +78,8 @@ def test_integer_label_out_of_range_is_refused(write_tsv):
     dm = SentimentDataModule(train_file=str(write_tsv("t.tsv", rows)),
                              validation_file=str(write_tsv("v.tsv", rows[:2])),
                              label_names=["negative", "positive"])
-    dm.load()
-    with pytest.raises(NlpseqError, match=r"train split has label 5 \(example 3\)"):
-        dm.encode(word_tokenizer(dm))
+    with pytest.raises(NlpseqError, match=r"train split has label 5 \(.*t.tsv, line 4\)"):
+        dm.load()
 
 
 def test_empty_split_is_refused(write_tsv):
@@ -89,8 +89,9 @@ def test_empty_split_is_refused(write_tsv):
         dm.load()
 
 
-def test_second_encoding_of_the_same_data_is_read_from_the_cache(write_tsv):
-    path = str(write_tsv("t.tsv", TRAIN))
+def test_second_encoding_of_the_same_data_is_read_from_the_cache(write_tsv, tmp_path):
+    # the cache is keyed by the files' text: a row of this test's own keeps others' out
+    path = str(write_tsv("t.tsv", TRAIN + [(f"test {tmp_path.name}", "pos")]))
     calls = []
 
     class CountingTokenizer:
@@ -111,7 +112,7 @@ def test_second_encoding_of_the_same_data_is_read_from_the_cache(write_tsv):
         tokenizer = CountingTokenizer(word_tokenizer(dm))
         dm.encode(tokenizer)
         encoded.append(dm.encoded["train"])
-    assert calls == [20, 20]  # train and validation once, in the first run only
+    assert calls == [21]  # once in the first run: validation holds the same text as train
     assert encoded[0] == encoded[1]
 
 
@@ -140,3 +141,122 @@ def test_loaders_pin_batches_only_when_a_trainer_runs_on_a_cuda_gpu(write_tsv, d
     dm.setup("fit")
     assert dm.train_dataloader().pin_memory is pinned
     assert dm.val_dataloader().pin_memory is pinned
+
+
+def write_jsonl(tmp_path, name: str, rows: list[dict]) -> str:
+    path = tmp_path / name
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return str(path)
+
+
+def test_labels_mixing_names_and_ids_are_refused_with_a_line_of_each(tmp_path):
+    rows = [{"sentence": f"fine {i}", "label": "pos"} for i in range(3)] + \
+           [{"sentence": f"dull {i}", "label": 1} for i in range(3)]
+    dm = SentimentDataModule(train_file=write_jsonl(tmp_path, "t.jsonl", rows))
+    with pytest.raises(NlpseqError, match=r"t.jsonl mixes label names and integer class ids: "
+                                          r"line 1 has the name 'pos', line 4 has the id 1; "
+                                          r"write every label as a name, or every label as a "
+                                          r"class id"):
+        dm.load()
+
+
+def test_labels_mixing_names_and_ids_in_a_tsv_are_refused(write_tsv):
+    rows = [("fine", "pos"), ("dull", "0"), ("good", "pos")]
+    dm = SentimentDataModule(train_file=str(write_tsv("t.tsv", rows)))
+    with pytest.raises(NlpseqError, match=r"line 2 has the name 'pos', line 3 has the id 0"):
+        dm.load()
+
+
+@pytest.mark.parametrize("row, message", [
+    ("a text without its label\n", r"t.tsv, line 4: 1 field\(s\) where the header has 2"),
+    ("a text with an empty label\t\n", r"t.tsv, line 4: the label \('label', "
+                                       r"data.label_column\) is empty"),
+])
+def test_a_row_with_a_missing_label_is_refused_with_file_and_line(tmp_path, write_tsv, row,
+                                                                   message):
+    path = write_tsv("t.tsv", TRAIN[:2])
+    path.write_text(path.read_text() + row + "fine again\tpos\n")
+    with pytest.raises(NlpseqError, match=message):
+        SentimentDataModule(train_file=str(path)).load()
+
+
+def test_a_json_line_without_the_text_key_is_refused_with_its_line(tmp_path):
+    rows = [{"sentence": "fine", "label": "pos"}, {"text": "dull", "label": "neg"}]
+    dm = SentimentDataModule(train_file=write_jsonl(tmp_path, "t.jsonl", rows))
+    with pytest.raises(NlpseqError, match=r"t.jsonl, line 2: no value for 'sentence' "
+                                          r"\(data.text_column\)"):
+        dm.load()
+
+
+@pytest.mark.parametrize("labels, only", [(["pos"] * 4, "'pos'"), (["1"] * 4, "'1'")])
+def test_one_label_class_only_is_refused(write_tsv, labels, only):
+    rows = [(f"text {i}", label) for i, label in enumerate(labels)]
+    dm = SentimentDataModule(train_file=str(write_tsv("t.tsv", rows)))
+    with pytest.raises(NlpseqError, match=rf"t.tsv has one label class only \({only}\); a "
+                                          r"classifier needs examples of at least two"):
+        dm.load()
+
+
+def test_integer_looking_label_names_are_names(write_tsv):
+    rows = [("one star", "1"), ("two stars", "2"), ("one again", "1")]
+    dm = SentimentDataModule(train_file=str(write_tsv("t.tsv", rows)),
+                             validation_file=str(write_tsv("v.tsv", rows)),
+                             label_names=["1", "2", "3"])
+    dm.load()
+    dm.encode(word_tokenizer(dm))
+    assert [e["label_id"] for e in dm.encoded["train"]] == [0, 1, 0]
+
+
+def test_integer_ids_index_the_given_label_names(write_tsv):
+    rows = [("bad", "0"), ("good", "1"), ("great", "1")]
+    dm = SentimentDataModule(train_file=str(write_tsv("t.tsv", rows)),
+                             validation_file=str(write_tsv("v.tsv", rows)),
+                             label_names=["negative", "positive"])
+    dm.load()
+    dm.encode(word_tokenizer(dm))
+    assert [e["label_id"] for e in dm.encoded["train"]] == [0, 1, 1]
+
+
+def test_empty_texts_are_counted_once_in_a_warning(write_tsv, caplog):
+    rows = TRAIN[:4] + [("   ", "pos"), ("", "neg")] + TRAIN[-4:]
+    dm = SentimentDataModule(train_file=str(write_tsv("t.tsv", rows)),
+                             validation_file=str(write_tsv("v.tsv", TRAIN)))
+    with caplog.at_level("WARNING", logger="nlpseq"):
+        dm.load()
+    warnings = [r.getMessage() for r in caplog.records if "empty" in r.getMessage()]
+    assert len(warnings) == 1
+    assert re.search(r"The train split has 2 empty or whitespace-only text\(s\) \(the first at "
+                     r".*t.tsv, line 6\)", warnings[0])
+
+
+def test_texts_longer_than_max_length_are_cut_and_counted(write_tsv, caplog):
+    long = " ".join(f"w{i}" for i in range(600))
+    rows = TRAIN[:3] + [(long, "pos")] + TRAIN[-3:]
+    dm = SentimentDataModule(train_file=str(write_tsv("t.tsv", rows)),
+                             validation_file=str(write_tsv("v.tsv", rows)))
+    assert dm.max_length == 512
+    dm.load()
+    with caplog.at_level("INFO", logger="nlpseq"):
+        dm.encode(word_tokenizer(dm))
+    assert max(len(e["input_ids"]) for e in dm.encoded["train"]) == 512
+    assert "Cut 1 of 7 train texts to data.max_length=512 tokens" in caplog.text
+    whole = SentimentDataModule(train_file=str(write_tsv("t.tsv", rows)),
+                                validation_file=str(write_tsv("v.tsv", rows)), max_length=None)
+    whole.load()
+    whole.encode(word_tokenizer(whole))
+    assert max(len(e["input_ids"]) for e in whole.encoded["train"]) == 600
+
+
+def test_a_negative_integer_label_is_refused_with_its_line(write_tsv):
+    dm = SentimentDataModule(train_file=str(write_tsv("t.tsv", [("a", "0"), ("b", "-1")])))
+    with pytest.raises(NlpseqError, match=r"t.tsv, line 3: integer labels are class ids and "
+                                          r"must be >= 0; got -1"):
+        dm.load()
+
+
+def test_label_names_given_twice_and_a_zero_max_length_are_refused(write_tsv):
+    dm = SentimentDataModule(train_file=str(write_tsv("t.tsv", TRAIN)), label_names=["a", "a"])
+    with pytest.raises(NlpseqError, match=r"data.label_names lists 'a' more than once"):
+        dm.load()
+    with pytest.raises(NlpseqError, match=r"data.max_length must be >= 1 or null, got 0"):
+        SentimentDataModule(train_file="t.tsv", max_length=0)

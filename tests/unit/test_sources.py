@@ -22,14 +22,14 @@ def test_tsv_csv_jsonl_and_parquet_load_the_same_rows(tmp_path, write_tsv):
     datasets.Dataset.from_dict({"sentence": [r[0] for r in ROWS],
                                 "label": [r[1] for r in ROWS]}).to_parquet(str(parquet))
     for path in (tsv, csv_path, jsonl, parquet):
-        dataset = load_file(path, "train")
+        dataset = load_file(path, "train").dataset
         assert dataset["sentence"] == [r[0] for r in ROWS], path
         assert dataset["label"] == [r[1] for r in ROWS], path
 
 
 def test_tsv_keeps_quotes_and_null_words_as_text(write_tsv):
     path = write_tsv("q.tsv", [('he said "no', "negative"), ("null", "positive")])
-    assert load_file(path, "train")["sentence"] == ['he said "no', "null"]
+    assert load_file(path, "train").dataset["sentence"] == ['he said "no', "null"]
 
 
 def test_missing_file_names_the_split_and_path(tmp_path):
@@ -66,7 +66,7 @@ def test_named_dataset_prefers_the_local_copy(tmp_path, write_tsv, monkeypatch):
     monkeypatch.setattr(datasets, "load_dataset", _fail_on_hub(datasets.load_dataset))
     splits = load_splits({"train": "train.tsv"}, name="mini",
                          base_dir=sources.local_copy_dir("mini"), hub_id="someone/mini")
-    assert splits["train"]["sentence"] == [r[0] for r in ROWS]
+    assert splits["train"].dataset["sentence"] == [r[0] for r in ROWS]
 
 
 def test_named_dataset_offline_without_local_copy_says_where_it_looked(tmp_path, monkeypatch):

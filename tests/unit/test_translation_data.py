@@ -155,3 +155,25 @@ def test_a_joint_pair_is_one_tokenizer_for_both_languages(tmp_path):
     assert again.joint and "target" not in pair.to_state()
     ids = again.source.encode_batch(["ein hund", "a dog"])
     assert all(torch.tensor(i).min() > 3 for i in ids)
+
+
+def test_every_split_cuts_sides_over_max_length_and_says_how_many(tmp_path, caplog):
+    long = " ".join(["hund"] * 20)
+    train = write_pair(tmp_path, "train", de=DE + [long], en=EN + ["a dog"])
+    data = TranslationDataModule(train_file=train, validation_file=train, max_length=8,
+                                 max_source_length=None, max_target_length=None)
+    data.load()
+    with caplog.at_level(logging.INFO):
+        data.encode(word_pair(data))
+    for split in ("train", "validation"):
+        assert max(len(e["source_ids"]) for e in data.encoded[split]) == 8
+    assert "Cut 1 of 5 validation pairs to data.max_length=8 tokens" in caplog.text
+
+
+def test_a_table_row_without_its_target_is_refused_with_file_and_line(tmp_path):
+    table = tmp_path / "train.jsonl"
+    table.write_text('{"de": "ein hund", "en": "a dog"}\n{"de": "eine katze"}\n', "utf-8")
+    data = TranslationDataModule(train_file=str(table), validation_file=str(table))
+    with pytest.raises(NlpseqError, match=r"train.jsonl, line 2: no value for 'en' "
+                                          r"\(data.target_column\)"):
+        data.load()

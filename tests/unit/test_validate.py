@@ -70,3 +70,46 @@ def test_top_level_schema_rejects_unknown_keys_and_types():
         check({"part": {}, "seed": "x"}, Top)
     with pytest.raises(NlpseqError, match="'seed' is required: add seed=... to the command line"):
         check({"part": {}, "seed": "???"}, Top)
+
+
+def optimizer(target: str = "torch.optim.AdamW", **values) -> dict:
+    return {"optimizer": {"_target_": target, "_partial_": True, **values}}
+
+
+def schedule(target: str = "nlpseq.tasks.schedules.warmup_cosine", **values) -> dict:
+    return {"scheduler": {"_target_": target, "_partial_": True, **values}}
+
+
+@pytest.mark.parametrize("node, message", [
+    (optimizer(lr=0), "optimizer.lr=0 is not valid: expected a number > 0"),
+    (optimizer(lr=-1.0), "optimizer.lr=-1.0 is not valid: expected a number > 0"),
+    (optimizer(lr=0.001, weight_decay=-0.1),
+     "optimizer.weight_decay=-0.1 is not valid: expected a number >= 0"),
+    (optimizer(betas=[0.9, 1.0]),
+     "optimizer.betas.1=1.0 is not valid: expected a number in [0, 1)"),
+    (optimizer(betas=[0.9]), "optimizer.betas=[0.9] is not valid: expected two numbers in [0, 1)"),
+    (optimizer(eps=0), "optimizer.eps=0 is not valid: expected a number > 0"),
+    (optimizer("torch.optim.SGD", lr=0.1, momentum=-0.5),
+     "optimizer.momentum=-0.5 is not valid: expected a number in [0, 1)"),
+    (optimizer("torch.optim.SGD", lr=0.1, momentum=0.0, nesterov=True),
+     "optimizer.nesterov=true needs optimizer.momentum > 0 and optimizer.dampening=0"),
+    (schedule(warmup_steps=-5), "scheduler.warmup_steps=-5 is not valid: expected an integer >= 0"),
+    (schedule(min_lr_ratio=1.5),
+     "scheduler.min_lr_ratio=1.5 is not valid: expected a number in [0, 1]"),
+    (schedule("nlpseq.tasks.schedules.reduce_on_plateau", factor=1.0),
+     "scheduler.factor=1.0 is not valid: expected a number in (0, 1)"),
+    (schedule("nlpseq.tasks.schedules.reduce_on_plateau", patience=-1),
+     "scheduler.patience=-1 is not valid: expected an integer >= 0"),
+    (schedule("nlpseq.tasks.schedules.reduce_on_plateau", mode="up"),
+     "scheduler.mode='up' is not valid: expected one of 'min', 'max'"),
+])
+def test_optimizer_and_schedule_numbers_out_of_range_are_refused(node, message):
+    with pytest.raises(NlpseqError) as err:
+        check(node)
+    assert str(err.value).startswith(message)
+
+
+def test_optimizer_and_schedule_numbers_in_range_pass():
+    check({**optimizer(lr=1e-5, weight_decay=0, betas=[0, 0.999], eps=1e-8),
+           **schedule(warmup_steps=0, min_lr_ratio=1)})
+    check(optimizer("torch.optim.SGD", lr=0.1, momentum=0.9, nesterov=True))

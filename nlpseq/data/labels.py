@@ -1,0 +1,99 @@
+"""Class labels as files write them: names (``pos``) or integer class ids (``1``), read one
+way only.
+
+A label is an id when it is written as an integer and is not itself one of the label
+names; anything else is a name. One file may use names or ids, never both: ``1`` taken as
+class 1 beside names would silently give a negative text the name of class 1. Every
+refusal names the file and line of the rows involved.
+"""
+
+from __future__ import annotations
+
+import re
+
+from nlpseq.data.sources import Rows, column_values
+from nlpseq.errors import NlpseqError
+
+INTEGER = re.compile(r"[+-]?\d+")
+
+
+def label_value(raw, names: dict[str, int] | set[str]) -> str | int | None:
+    """A label as read: a name (str), a class id (int), or None when it is empty."""
+    if raw is None:
+        return None
+    if isinstance(raw, int) and not isinstance(raw, bool):  # parquet and hub columns
+        return raw
+    if isinstance(raw, float) and raw.is_integer():
+        return int(raw)
+    text = str(raw).strip()
+    if not text:
+        return None
+    if text in names or not INTEGER.fullmatch(text):
+        return text
+    return int(text)
+
+
+def read_labels(rows: Rows, column: str, names: list[str] | None) -> list[str | int]:
+    """The labels of ``rows`` as names or ids; refuses an empty label and a file that
+    mixes names and ids (naming a line of each)."""
+    known = set(names or ())
+    values, first = [], {}  # first: kind -> the row where it first appears
+    for index, raw in enumerate(column_values(rows.dataset, column)):
+        value = label_value(raw, known)
+        if value is None:
+            raise NlpseqError(f"{rows.where(index)}: the label ('{column}', data.label_column) "
+                              "is empty; every row needs a label")
+        first.setdefault(type(value), index)
+        values.append(value)
+    if len(first) > 1:
+        name, number = first[str], first[int]
+        raise NlpseqError(
+            f"{rows.source} mixes label names and integer class ids: {rows.position(name)} has "
+            f"the name {values[name]!r}, {rows.position(number)} has the id {values[number]}; "
+            "write every label as a name, or every label as a class id 0..C-1 (the position "
+            "in data.label_names)")
+    return values
+
+
+def names_from(values: list[str | int], rows: Rows) -> list[str]:
+    """The label names when none are given: the sorted distinct names of the training
+    labels, or for ids 0..max the names "0".."max"."""
+    if values and isinstance(values[0], int):
+        lowest = min(values)
+        if lowest < 0:
+            raise NlpseqError(f"{rows.where(values.index(lowest))}: integer labels are class "
+                              f"ids and must be >= 0; got {lowest}")
+        return [str(i) for i in range(max(values) + 1)]
+    return sorted(set(values))
+
+
+def check_names(names: list[str], train: list[str | int] | None, source: str) -> None:
+    """A classifier needs two classes or more, each named once, and (when training)
+    examples of at least two of them in ``train``, the labels of ``source``."""
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise NlpseqError(f"data.label_names lists {repeated[0]!r} more than once: {names}")
+    classes = names if train is None else sorted({str(value) for value in train})
+    if len(names) < 2 or len(classes) < 2:
+        where = "data.label_names" if train is None else source
+        raise NlpseqError(
+            f"{where} has one label class only ({classes[0] if classes else 'none'!r}); a "
+            "classifier needs examples of at least two classes: add rows of another class")
+
+
+def check_known(rows: Rows, values: list[str | int], names: list[str], split: str) -> None:
+    """Every label is one of ``names`` or a class id 0..len(names)-1."""
+    ids = set(names)
+    for index, value in enumerate(values):
+        known = 0 <= value < len(names) if isinstance(value, int) else value in ids
+        if not known:
+            raise NlpseqError(
+                f"The {split} split has label {value!r} ({rows.where(index)}), which is not one "
+                f"of the labels {names} nor a class id 0..{len(names) - 1}; set "
+                "data.label_names or fix the data")
+
+
+def label_id(raw, label_ids: dict[str, int]) -> int:
+    """The class id of a label ``read_labels`` and ``check_known`` accepted."""
+    value = label_value(raw, label_ids)
+    return value if isinstance(value, int) else label_ids[value]
