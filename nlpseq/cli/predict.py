@@ -76,7 +76,7 @@ def read_lines(input_file: str | None, keep_empty: bool = False) -> list[str]:
 def check_outputs(cfg: DictConfig) -> None:
     """An output never replaces an input: ``output_file`` and ``attention_file`` must name
     other files than ``input_file``, the checkpoint and each other, however the path is
-    spelt (a symlink, a hard link, ``./``, ``..``), and not a directory."""
+    spelt (a symlink, a hard link, ``./``, ``..``); not a directory, nor any checkpoint."""
     ckpt = Path(str(cfg.ckpt_path)).expanduser()
     inputs = {"input_file": cfg.input_file, "ckpt_path": cfg.ckpt_path,
               "checkpoint": ckpt / "checkpoints" / "best.ckpt" if ckpt.is_dir() else None}
@@ -90,6 +90,9 @@ def check_outputs(cfg: DictConfig) -> None:
             if other != key and path not in (None, "-") and same_file(output, path):
                 raise NlpseqError(f"{key} '{output}' is the {other} '{path}': writing it would "
                                   f"destroy it; pick another {key}")
+        if Path(output).suffix == ".ckpt" and Path(output).exists():
+            raise NlpseqError(f"{key} '{output}' is a checkpoint: writing it would destroy "
+                              f"it; pick another {key}")
 
 
 def same_file(a, b) -> bool:

@@ -36,6 +36,7 @@ def test_predict_never_writes_over_its_input_or_checkpoint(trained_run, tmp_path
         ((read, f"output_file={tmp_path}/hard.txt"), "is the input_file"),
         ((read, f"output_file={best}"), f"output_file '{best}' is the checkpoint '{best}'"),
         ((read, f"output_file={tmp_path}"), f"output_file '{tmp_path}' is a directory"),
+        ((read, f"output_file={trained_run}/checkpoints/last.ckpt"), "is a checkpoint: writing"),
     ]
     nested = tmp_path / "new" / "folder" / "out.jsonl"  # folders that do not exist yet
     *results, made = run_cli_cases([*[("predict", ckpt, *args) for args, _ in cases],
