@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +23,15 @@ from hydra.errors import (
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
+from nlpseq.cli.rundir import (
+    RunLock,
+    make_writable_dir,
+    pinned_argv,
+    planned_dir,
+    refuse_finished_run,
+    secondary_rank,
+)
+from nlpseq.cli.stopping import RunStopped, sigterm_stops_run
 from nlpseq.errors import NlpseqError
 
 log = logging.getLogger("nlpseq")
@@ -50,9 +61,69 @@ def run_command(command: Callable[[DictConfig], object], cfg: DictConfig) -> obj
         log.debug("user error", exc_info=True)
         print(f"error: {cause}", file=sys.stderr)
         sys.exit(2)
+
+
+def run_entry_point(config_name: str, hydra_main: Callable[[], object],
+                    lock: bool = True) -> None:
+    """What every console entry point does: one-line errors for bad overrides; the run
+    directory pinned, checked and (``lock``) locked before Hydra writes anything in it
+    (``nlpseq.cli.rundir``); then Hydra. A run stopped by SIGTERM or Ctrl-C ends with one
+    line and exit status 143 or 130."""
+    job_name = Path(sys.modules[hydra_main.__module__].__file__).stem  # as Hydra names it
+    cfg = check_overrides(config_name, sys.argv[1:], job_name)
+    held = None
+    try:
+        if cfg is not None and not secondary_rank():
+            sys.argv[1:], held = prepare_run_dir(config_name, cfg, sys.argv[1:], lock)
+        with sigterm_stops_run():
+            hydra_main()
+    except NlpseqError as err:  # the run directory's checks (run_command handles the rest)
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except RunStopped as stop:
+        print(f"error: {stop}", file=sys.stderr)
+        sys.exit(stop.status)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("error: interrupted (Ctrl-C)", file=sys.stderr)
         sys.exit(130)
+    finally:
+        if held is not None:
+            held.release()
+
+
+def prepare_run_dir(config_name: str, cfg: DictConfig, argv: list[str],
+                    lock: bool) -> tuple[list[str], RunLock | None]:
+    """Pin the run directory in ``argv`` and check it (see ``nlpseq.cli.rundir``); returns
+    the argv to hand to Hydra and the lock taken."""
+    multirun = bool({"-m", "--multirun"} & set(argv))
+    planned = planned_dir(cfg, multirun)
+    if planned is None:
+        return argv, None
+    key, directory = planned
+    make_writable_dir(directory, key)
+    held = RunLock(directory, key, config_name) if lock else None
+    if held is not None:
+        held.acquire()
+    try:
+        if not (config_name == "train" and continues_run(cfg, directory, multirun)):
+            refuse_finished_run(directory, key, resume_hint=config_name == "train")
+    except NlpseqError:
+        if held is not None:
+            held.release()
+        raise
+    return pinned_argv(argv, cfg, key, directory), held
+
+
+def continues_run(cfg: DictConfig, directory: Path, multirun: bool) -> bool:
+    """``resume=true``, or ``ckpt_path`` inside this run directory: the training run goes on
+    in place and may write over its own checkpoints."""
+    if cfg.get("resume"):
+        return True
+    ckpt = cfg.get("ckpt_path")
+    if not ckpt or multirun:
+        return False
+    path = Path(str(ckpt)).expanduser().resolve()
+    return directory.resolve() in (path, *path.parents[1:2])
 
 
 def flush_denormals() -> None:
@@ -93,8 +164,24 @@ def pick_device(accelerator: str) -> torch.device:
 def write_metrics(run_dir: Path, metrics: dict) -> Path:
     """Write the scalar metrics as one flat JSON object (``metrics.json``)."""
     flat = {k: v for k, v in metrics.items() if isinstance(v, (int, float, str, bool))}
-    path = run_dir / "metrics.json"
-    path.write_text(json.dumps(flat, indent=2, sort_keys=True) + "\n")
+    return write_atomic(run_dir / "metrics.json", json.dumps(flat, indent=2, sort_keys=True)
+                        + "\n")
+
+
+def write_atomic(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` whole or not at all: into a temporary file beside it, then
+    renamed over it, so a command stopped mid-write leaves the old file, never half of the
+    new one. Creates missing folders."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        if path.exists():
+            shutil.copymode(path, temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
     return path
 
 
@@ -110,52 +197,69 @@ def write_hypotheses(run_dir: Path, report: dict, prefix: str) -> Path | None:
     return path
 
 
-def check_overrides(config_name: str, argv: list[str]) -> None:
-    """Compose the config once before Hydra runs, to turn its multi-line composition
-    errors (unknown group choice, unknown key) into one line and exit status 2.
+HYDRA_KEYS_KEPT = ("hydra.searchpath=", "hydra.run.dir=", "hydra.sweep.dir=")
 
-    With ``-m`` (a sweep) each swept key is checked with its first value. Skipped when any
-    other flag is given (``--help``, ``--cfg``): Hydra handles those.
+
+def check_overrides(config_name: str, argv: list[str], job_name: str = "app"
+                    ) -> DictConfig | None:
+    """Compose the config once before Hydra runs, to turn its multi-line composition
+    errors (unknown group choice, unknown key) into one line and exit status 2. Returns
+    the composed config (with Hydra's own, as ``job_name`` will see it).
+
+    With ``-m`` (a sweep) each swept key is checked with its first value, and each other
+    value of a swept config group (``encoder=gru,lsmt``) is composed too. Skipped (None)
+    when any other flag is given (``--help``, ``--cfg``): Hydra handles those.
     """
     flags = {arg for arg in argv if arg.startswith("-")}
     if flags - {"-m", "--multirun"}:
-        return
+        return None
     overrides = [arg for arg in argv if not arg.startswith("-")  # hydra.* is Hydra's own,
                  and (not arg.lstrip("+~").startswith("hydra")  # but the search path adds
-                      or arg.startswith("hydra.searchpath="))]  # configs users compose
+                      or arg.startswith(HYDRA_KEYS_KEPT))]  # configs users compose, and
+    job, cfg = overrides, None                              # the run dir is checked first
     try:
-        if flags:
-            overrides = first_of_each_sweep(overrides)
-        with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
-            cfg = compose(config_name, overrides=overrides, return_hydra_config=True)
+        for job in first_of_each_sweep(overrides) if flags else [overrides]:
+            with initialize_config_dir(CONFIG_DIR, version_base="1.3", job_name=job_name):
+                composed = compose(config_name, overrides=job, return_hydra_config=True)
+            cfg = cfg or composed
         unknown = unknown_sweep_parameter(cfg)
         if unknown:
             print(f"error: {unknown}", file=sys.stderr)
             sys.exit(2)
         make_study_folder(cfg)
     except MissingConfigException as err:
-        print(f"error: {_missing_choice_message(err, overrides)}", file=sys.stderr)
+        print(f"error: {_missing_choice_message(err, job)}", file=sys.stderr)
         sys.exit(2)
     except (ConfigCompositionException, OverrideParseException) as err:
-        print(f"error: {_composition_message(err, config_name, overrides)}", file=sys.stderr)
+        print(f"error: {_composition_message(err, config_name, job)}", file=sys.stderr)
         sys.exit(2)
+    return cfg
 
 
-def first_of_each_sweep(overrides: list[str]) -> list[str]:
+def first_of_each_sweep(overrides: list[str]) -> list[list[str]]:
     """``encoder=rnn,lstm seed=range(1,4) optimizer.lr=interval(1e-4,1e-2)`` ->
-    ``encoder=rnn seed=1 optimizer.lr=0.0001``: one job's overrides, to check the keys."""
+    ``[encoder=rnn seed=1 optimizer.lr=0.0001]``: one job's overrides, to check the keys;
+    then one job more for each other value of a swept group (``[encoder=lstm seed=1 ...]``),
+    whose config file must exist too."""
     parsed = OverridesParser.create().parse_overrides(overrides)
-    single = []
+    groups = {path.name for path in Path(CONFIG_DIR).iterdir() if path.is_dir()}
+    single, others = [], []
     for text, override in zip(overrides, parsed, strict=True):
+        key = override.get_key_element()
         if not override.is_sweep_override():
             single.append(text)
         elif override.is_discrete_sweep():
-            first = next(override.sweep_string_iterator(), None)
+            first, *rest = list(override.sweep_string_iterator()) or [None]
             if first is not None:
-                single.append(f"{override.get_key_element()}={first}")
+                single.append(f"{key}={first}")
+            if key.lstrip("+~") in groups:
+                others += [(len(single) - 1, f"{key}={value}") for value in rest]
         else:  # an interval: its lower end
-            single.append(f"{override.get_key_element()}={override.value().start}")
-    return single
+            single.append(f"{key}={override.value().start}")
+    jobs = [single]
+    for position, text in others:
+        jobs.append([*single[:position], text, *single[position + 1:]])
+    return jobs
 
 
 def unknown_sweep_parameter(cfg: DictConfig) -> str | None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
 
 import hydra
@@ -20,9 +19,9 @@ from omegaconf import DictConfig, OmegaConf
 from nlpseq.cli.common import (
     CONFIG_DIR,
     check_data_fits_task,
-    check_overrides,
     pick_device,
     run_command,
+    run_entry_point,
     write_hypotheses,
     write_metrics,
 )
@@ -147,9 +146,8 @@ def hydra_main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    """Console entry point: one-line errors for bad overrides, then Hydra."""
-    check_overrides("eval", sys.argv[1:])
-    hydra_main()
+    """Console entry point (``nlpseq.cli.common.run_entry_point``)."""
+    run_entry_point("eval", hydra_main)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch import Tensor
 
-from nlpseq.cli.common import CONFIG_DIR, check_overrides, run_command
+from nlpseq.cli.common import CONFIG_DIR, run_command, run_entry_point
 from nlpseq.config import InspectConfig, validate_config
 from nlpseq.diagnostics.cells import Trace, trace_encoder
 from nlpseq.diagnostics.gates import gate_record, saturation, save_gate_heatmaps, save_gate_record
@@ -204,9 +203,8 @@ def hydra_main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    """Console entry point: one-line errors for bad overrides, then Hydra."""
-    check_overrides("inspect", sys.argv[1:])
-    hydra_main()
+    """Console entry point (``nlpseq.cli.common.run_entry_point``)."""
+    run_entry_point("inspect", hydra_main)
 
 
 if __name__ == "__main__":

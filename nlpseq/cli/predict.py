@@ -13,13 +13,20 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
-from nlpseq.cli.common import CONFIG_DIR, check_overrides, pick_device, run_command
+from nlpseq.cli.common import (
+    CONFIG_DIR,
+    pick_device,
+    run_command,
+    run_entry_point,
+    write_atomic,
+)
 from nlpseq.config import PredictConfig, validate_config
 from nlpseq.data import BucketBatchSampler, PadCollator
 from nlpseq.data.sources import check_utf8
@@ -66,8 +73,39 @@ def read_lines(input_file: str | None, keep_empty: bool = False) -> list[str]:
     return texts
 
 
+def check_outputs(cfg: DictConfig) -> None:
+    """An output never replaces an input: ``output_file`` and ``attention_file`` must name
+    other files than ``input_file``, the checkpoint and each other, however the path is
+    spelt (a symlink, a hard link, ``./``, ``..``); not a directory, nor any checkpoint."""
+    ckpt = Path(str(cfg.ckpt_path)).expanduser()
+    inputs = {"input_file": cfg.input_file, "ckpt_path": cfg.ckpt_path,
+              "checkpoint": ckpt / "checkpoints" / "best.ckpt" if ckpt.is_dir() else None}
+    outputs = {"output_file": cfg.output_file, "attention_file": cfg.attention_file}
+    for key, output in outputs.items():
+        if output in (None, "-"):
+            continue
+        if Path(output).is_dir():
+            raise NlpseqError(f"{key} '{output}' is a directory; give a file name")
+        for other, path in [*inputs.items(), *outputs.items()]:
+            if other != key and path not in (None, "-") and same_file(output, path):
+                raise NlpseqError(f"{key} '{output}' is the {other} '{path}': writing it would "
+                                  f"destroy it; pick another {key}")
+        if Path(output).suffix == ".ckpt" and Path(output).exists():
+            raise NlpseqError(f"{key} '{output}' is a checkpoint: writing it would destroy "
+                              f"it; pick another {key}")
+
+
+def same_file(a, b) -> bool:
+    """Whether two existing paths name one file."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return False
+
+
 def predict(cfg: DictConfig) -> list[dict]:
     validate_config(cfg, PredictConfig)
+    check_outputs(cfg)
     if cfg.prompt is not None:
         return generate(cfg)
     task, tokenizer, _ = load_task(cfg.ckpt_path)
@@ -168,10 +206,15 @@ def translate(cfg: DictConfig, task) -> list[dict]:
 
 
 def write_text_lines(lines: list[str], output_file: str | None) -> None:
-    """One line per item to ``output_file``, or to standard output."""
+    """One line per item to ``output_file`` (whole or not at all; missing folders are
+    created; through a symlink, its target is written), or to standard output."""
     text = "".join(line + "\n" for line in lines)
     if output_file:
-        Path(output_file).write_text(text, encoding="utf-8")
+        try:
+            write_atomic(Path(output_file).resolve(), text)
+        except OSError as err:
+            raise NlpseqError(f"cannot write output_file '{output_file}': "
+                              f"{err.strerror or err}") from None
         log.info("Wrote %d lines to %s", len(lines), output_file)
     else:
         sys.stdout.write(text)
@@ -188,9 +231,8 @@ def hydra_main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    """Console entry point: one-line errors for bad overrides, then Hydra."""
-    check_overrides("predict", sys.argv[1:])
-    hydra_main()
+    """Console entry point (``nlpseq.cli.common.run_entry_point``)."""
+    run_entry_point("predict", hydra_main, lock=False)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 
 Hydra's basic sweeper re-raises the first failed job's exception and stops the sweep.
 ``run_sweep_job`` runs one job so that its failure is logged and written to the job's run
-directory as ``status.json`` (``{"status": "failed", "error": ...}``; finished jobs get
-``"finished"``), and the job returns normally. ``SweepSummary`` (a Hydra callback, set in
+directory as ``status.json`` (``{"status": "failed", "error": ...}``, with the traceback of
+a crash; finished jobs get ``"finished"``), and the job returns normally: the console shows
+one line per failed job. ``SweepSummary`` (a Hydra callback, set in
 ``conf/train.yaml``) counts the jobs when the sweep ends, in the launching process, and
 ``failed_jobs`` lets the entry point exit non-zero when any failed.
 """
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -42,17 +45,20 @@ def run_sweep_job(command: Callable[[DictConfig], dict], cfg: DictConfig) -> dic
         result = command(cfg)
     except Exception as err:  # noqa: BLE001 - every failure is the job's, not the sweep's
         message = describe_failure(err)
-        log.error("job %s (%s) failed: %s", hydra_cfg.job.num, " ".join(overrides), message,
-                  exc_info=user_error(err) is None)  # a traceback for crashes, not user errors
-        write_status(run_dir, "failed", overrides, message)
+        crash = "" if user_error(err) is not None else traceback.format_exc()
+        log.error("job %s (%s) failed: %s%s", hydra_cfg.job.num, " ".join(overrides), message,
+                  f" (traceback in {run_dir / STATUS_FILE})" if crash else "")
+        write_status(run_dir, "failed", overrides, message, crash)
         return None
     write_status(run_dir, "finished", overrides)
     return result
 
 
-def write_status(run_dir: Path, status: str, overrides: list[str], error: str = "") -> None:
+def write_status(run_dir: Path, status: str, overrides: list[str], error: str = "",
+                 trace: str = "") -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
-    record = {"status": status, "overrides": overrides} | ({"error": error} if error else {})
+    record = ({"status": status, "overrides": overrides} | ({"error": error} if error else {})
+              | ({"traceback": trace} if trace else {}))
     (run_dir / STATUS_FILE).write_text(json.dumps(record, indent=2) + "\n")
 
 
@@ -84,3 +90,12 @@ class SweepSummary(Callback):
 def failed_jobs() -> list[str]:
     """The failed jobs of the sweep that just ended in this process."""
     return list(_failed)
+
+
+def exit_if_jobs_failed() -> None:
+    """After a sweep with failed jobs: one line naming them, and exit status 1."""
+    failed = failed_jobs()
+    if failed:
+        print(f"error: {len(failed)} job(s) of the sweep failed (status.json in each run "
+              f"directory): {'; '.join(failed)}", file=sys.stderr)
+        sys.exit(1)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import math
-import sys
+import os
+import shutil
 import time
 from pathlib import Path
 
@@ -19,24 +20,31 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar
+from pytorch_lightning.callbacks import (
+    EarlyStopping,
+    LearningRateMonitor,
+    ModelCheckpoint,
+    ProgressBar,
+)
 from pytorch_lightning.utilities import rank_zero_only
 
 from nlpseq.cli.common import (
     CONFIG_DIR,
     check_data_fits_task,
-    check_overrides,
     class_of,
     run_command,
+    run_entry_point,
     write_hypotheses,
     write_metrics,
 )
 from nlpseq.cli.ddp import ddp_job, launch_ranks_in_this_job
 from nlpseq.cli.report import print_report
-from nlpseq.cli.sweep import failed_jobs, in_multirun, run_sweep_job, sweep_objective
+from nlpseq.cli.rundir import refuse_finished_run
+from nlpseq.cli.stopping import continue_command, sigterm_to_lightning, training_stopped
+from nlpseq.cli.sweep import exit_if_jobs_failed, in_multirun, run_sweep_job, sweep_objective
 from nlpseq.config import TrainConfig, validate_config
 from nlpseq.errors import NlpseqError
-from nlpseq.tasks.callbacks import PeakMemory, ThroughputMonitor
+from nlpseq.tasks.callbacks import LastCheckpoint, PeakMemory, ThroughputMonitor
 from nlpseq.tasks.checkpoint import (
     build_task,
     checkpoint_extras,
@@ -52,10 +60,13 @@ def train(cfg: DictConfig) -> dict:
     """Train one model as ``cfg`` says; return the final metrics."""
     check_task_and_data(cfg)
     validate_config(cfg, TrainConfig)
+    check_validation_off(cfg)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     resume_from, resumed = checkpoint_to_resume(cfg, run_dir)
     if resume_from is None or resume_from.resolve().parents[1] != run_dir.resolve():
-        refuse_to_overwrite(run_dir)  # only a run resumed in place writes over checkpoints
+        # only a run resumed in place writes over checkpoints; the entry point checked this
+        # before Hydra wrote .hydra/, where it could resolve the run directory's pattern
+        refuse_finished_run(run_dir, "hydra.run.dir", resume_hint=True)
     pl.seed_everything(cfg.seed, workers=True)
     torch.set_float32_matmul_precision(cfg.float32_matmul_precision)
 
@@ -72,10 +83,7 @@ def train(cfg: DictConfig) -> dict:
     if resume_from is not None:
         log.info("Resuming from %s (weights, optimizer, schedule, loops, generators)",
                  resume_from)
-    with ddp_job():
-        trainer.fit(task, datamodule=datamodule, ckpt_path=resume_from)
-    if trainer.interrupted:
-        raise NlpseqError("Training was interrupted; checkpoints written so far are kept")
+    fit(trainer, task, datamodule, resume_from, run_dir)
     if trainer.global_rank != 0:  # DDP: rank 0 evaluates and writes metrics.json
         return {}
 
@@ -88,7 +96,7 @@ def train(cfg: DictConfig) -> dict:
         "train/peak_rss_mib": round(memory.rss_mib, 1),
         **({"train/peak_gpu_mib": round(memory.gpu_mib, 1)} if memory.gpu_mib else {}),
     }
-    best_path = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    best_path = best_checkpoint(trainer)
     best = read_checkpoint(best_path) if best_path else None  # once: position and evaluation
     if best is not None:
         metrics.update(best_checkpoint_position(best, trainer))
@@ -104,23 +112,84 @@ def train(cfg: DictConfig) -> dict:
     return metrics
 
 
+def fit(trainer: pl.Trainer, task, datamodule, resume_from: Path | None, run_dir: Path) -> None:
+    """``trainer.fit``; a run Lightning stopped at SIGTERM or Ctrl-C (it exits through
+    ``SystemExit``) ends with ``RunStopped``: where it stopped and how to continue."""
+    try:
+        with ddp_job(), sigterm_to_lightning():
+            trainer.fit(task, datamodule=datamodule, ckpt_path=resume_from)
+    except SystemExit:
+        if not trainer.interrupted:
+            raise
+        last = next((c for c in trainer.checkpoint_callbacks if isinstance(c, LastCheckpoint)),
+                    None)
+        raise training_stopped(
+            trainer, last.saved_at if last else None,
+            Path(last.format_checkpoint_name({})) if last else None,
+            continue_command("nlpseq-train", list(HydraConfig.get().overrides.task), run_dir),
+        ) from None
+
+
 def build_trainer(cfg: DictConfig) -> tuple[pl.Trainer, ThroughputMonitor, PeakMemory]:
     """The Trainer with the configured loggers and callbacks (less those this run cannot
     use), plus the callbacks that measure throughput and memory for metrics.json."""
-    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values()]
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values()]
+    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
     if not cfg.trainer.get("enable_progress_bar", True):
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     if not loggers:  # nothing to log learning rates to
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     if cfg.trainer.get("fast_dev_run"):  # a smoke test leaves no checkpoints behind
         callbacks = [c for c in callbacks if not isinstance(c, ModelCheckpoint)]
+    if validation_off(cfg):
+        callbacks = [c for c in callbacks if not watches_validation(c)]
+        log.info("Validation is off (trainer.limit_val_batches=0): no early stopping, and "
+                 "checkpoints/best.ckpt will be the final weights, as last.ckpt")
+    callbacks.sort(key=lambda c: isinstance(c, LastCheckpoint))  # saves after the best one
     throughput, memory = ThroughputMonitor(), PeakMemory()
     launch_ranks_in_this_job()
     log.info("Instantiating trainer <%s>", cfg.trainer._target_)
     trainer = instantiate(cfg.trainer, callbacks=[*callbacks, throughput, memory],
                           logger=loggers)
     return trainer, throughput, memory
+
+
+def validation_off(cfg: DictConfig) -> bool:
+    return cfg.trainer.get("limit_val_batches", 1.0) == 0
+
+
+def watches_validation(callback) -> bool:
+    """Early stopping, or a best checkpoint on a validation metric: nothing to watch when
+    validation is off (``LastCheckpoint`` watches nothing and stays)."""
+    return (isinstance(callback, (EarlyStopping, ModelCheckpoint))
+            and str(getattr(callback, "monitor", None) or "").startswith("val/"))
+
+
+def check_validation_off(cfg: DictConfig) -> None:
+    """A learning-rate schedule driven by a validation metric needs validation."""
+    monitor = str((cfg.get("scheduler") or {}).get("monitor") or "")
+    if validation_off(cfg) and monitor.startswith("val/"):
+        raise NlpseqError(f"scheduler watches {monitor}, but trainer.limit_val_batches=0 turns "
+                          "validation off; pick another scheduler (e.g. scheduler=constant) "
+                          "or turn validation on")
+
+
+def best_checkpoint(trainer: pl.Trainer) -> str:
+    """The best checkpoint's path. With no metric to pick a best by (validation off, or no
+    best-checkpoint callback), best.ckpt is written as a copy of last.ckpt: the final
+    weights."""
+    callback = trainer.checkpoint_callback
+    if not isinstance(callback, LastCheckpoint):
+        return callback.best_model_path if callback else ""
+    if not callback.best_model_path:
+        return ""
+    best = Path(callback.best_model_path).with_name("best.ckpt")
+    temporary = best.with_name(f".{best.name}.partial")
+    shutil.copyfile(callback.best_model_path, temporary)
+    os.replace(temporary, best)
+    log.info("Nothing picks a best checkpoint (validation is off, or no callback watches a "
+             "metric): %s is a copy of last.ckpt, the final weights", best)
+    return str(best)
 
 
 def check_task_and_data(cfg: DictConfig) -> None:
@@ -213,16 +282,6 @@ def best_checkpoint_position(best: dict, trainer: pl.Trainer) -> dict:
     return position
 
 
-def refuse_to_overwrite(run_dir: Path) -> None:
-    """A run never replaces checkpoints of an earlier run in the same directory."""
-    existing = sorted((run_dir / "checkpoints").glob("*.ckpt"))
-    if existing:
-        raise NlpseqError(
-            f"{run_dir} already holds checkpoints ({', '.join(p.name for p in existing)}); "
-            f"pick another hydra.run.dir or remove them first"
-        )
-
-
 def evaluate_best(task, datamodule, run_dir: Path) -> dict:
     """Evaluate the best checkpoint's task on validation and test."""
     reports = {"val": task.evaluate(datamodule.split_loader("validation"), "val")}
@@ -249,15 +308,10 @@ def hydra_main(cfg: DictConfig) -> float | None:
 
 
 def main() -> None:
-    """Console entry point: one-line errors for bad overrides, then Hydra; a sweep with
-    failed jobs exits with status 1 after all its jobs have run."""
-    check_overrides("train", sys.argv[1:])
-    hydra_main()
-    failed = failed_jobs()
-    if failed:
-        print(f"error: {len(failed)} job(s) of the sweep failed (status.json in each run "
-              f"directory): {'; '.join(failed)}", file=sys.stderr)
-        sys.exit(1)
+    """Console entry point (``run_entry_point``); a sweep with failed jobs exits with status
+    1 after all its jobs have run."""
+    run_entry_point("train", hydra_main)
+    exit_if_jobs_failed()
 
 
 if __name__ == "__main__":

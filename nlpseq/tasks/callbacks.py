@@ -4,7 +4,9 @@ Checkpointing never leaves a half-written file behind.
 
 Lightning writes a checkpoint in place; a run killed during the write would leave a
 corrupt ``best.ckpt``. Here every checkpoint is written to a temporary file in the same
-folder and moved over the old one with an atomic rename.
+folder and moved over the old one with an atomic rename. ``best.ckpt`` and ``last.ckpt``
+come from two callbacks: ``AtomicModelCheckpoint`` watching the task's metric, and
+``LastCheckpoint`` writing the latest state at every validation.
 """
 
 from __future__ import annotations
@@ -46,6 +48,36 @@ class AtomicModelCheckpoint(ModelCheckpoint):
         if trainer.is_global_zero:
             for logger in trainer.loggers:
                 logger.after_save_checkpoint(proxy(self))
+
+
+class LastCheckpoint(AtomicModelCheckpoint):
+    """``last.ckpt``: the latest state, written at every validation and when training ends.
+
+    Lightning's own ``save_last`` writes last.ckpt only when it saves a new best checkpoint:
+    in a run whose score stopped improving at epoch 31 of 60, last.ckpt kept epoch 31, and
+    ``resume=true`` silently went back to it. This is a ``ModelCheckpoint`` that watches no
+    metric, which Lightning saves at every validation (at the end of every training epoch
+    when there is no validation); ``on_train_end`` adds the final state when training ends
+    between two validations (``max_steps``). The training command lists it after the best
+    checkpoint's callback, so the state it saves holds that callback's newest best.
+    """
+
+    def __init__(self, dirpath: str) -> None:
+        super().__init__(dirpath=dirpath, filename="last", monitor=None, save_top_k=1,
+                         save_last=False, enable_version_counter=False,
+                         auto_insert_metric_name=False)
+        self.saved_at: tuple[int, int] | None = None  # (epoch, step) of this run's last save
+
+    def _save_checkpoint(self, trainer, filepath: str) -> None:
+        super()._save_checkpoint(trainer, filepath)
+        self.saved_at = (trainer.current_epoch, trainer.global_step)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if trainer.fast_dev_run or trainer.global_step == 0 or (
+                self.saved_at and self.saved_at[1] == trainer.global_step):
+            return
+        self.best_model_path = self.format_checkpoint_name({})  # saved in the state: first
+        self._save_checkpoint(trainer, self.best_model_path)
 
 
 class ThroughputMonitor(Callback):

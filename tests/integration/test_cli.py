@@ -63,7 +63,7 @@ def test_a_run_never_overwrites_existing_checkpoints(trained_run):
     before = best.read_bytes()
     result = run_cli("train", *TINY, f"hydra.run.dir={trained_run}")
     assert result.returncode == 2
-    assert "already holds checkpoints" in error_line(result)
+    assert "already holds the record of a run (checkpoints/best.ckpt" in error_line(result)
     assert best.read_bytes() == before
 
 
@@ -78,8 +78,8 @@ def test_user_errors_are_one_line_with_exit_status_2(trained_run, tmp_path):
     cases = [
         (("train", "encoder=lsmt"), "Unknown choice encoder=lsmt; choose one of gru, lstm, rnn"),
         (("train", "encoder.hiden_size=8"), "Unknown key 'encoder.hiden_size'"),
-        (("train", "trainer.limit_val_batches=2", "trainer.limit_train_batches=2"),
-         "Unknown key 'trainer.limit_val_batches'; trainer has: accelerator"),
+        (("train", "trainer.max_epoch=2", "trainer.limit_train_batches=2"),
+         "Unknown key 'trainer.max_epoch'; trainer has: accelerator"),
         (("train", "encoder.cell=lsmt"), "expected one of 'rnn', 'lstm', 'gru'"),
         (("train", "data=files", f"data.train_file={tmp_path}/nope.tsv"), "nope.tsv"),
         (("train", "data=files", f"data.train_file={latin1}"),
