@@ -64,6 +64,14 @@ class BucketBatchSampler(Sampler[list[int]]):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    @property
+    def sampler(self) -> BucketBatchSampler:
+        """Itself. At the start of every training epoch (a resumed one too) Lightning calls
+        ``set_epoch`` on ``loader.sampler`` and on ``loader.batch_sampler.sampler`` (where
+        torch's ``BatchSampler`` keeps the sampler it groups), never on the batch sampler
+        itself; this one cuts its own batches, so it is found there."""
+        return self
+
     def batches(self) -> list[list[int]]:
         """The batches of the current epoch, as lists of indices."""
         if not self.shuffle:

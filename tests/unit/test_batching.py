@@ -75,3 +75,36 @@ def test_collator_without_labels():
     batch = PadCollator(pad_id=9)(examples)
     assert "labels" not in batch
     assert batch["tokens"].tolist() == [[1, 2], [3, 9]]
+
+
+def test_lightning_gives_every_training_epoch_a_new_batch_order(tmp_path):
+    """The batch order depends on the epoch: Lightning must reach ``set_epoch``."""
+    import pytorch_lightning as pl
+    from torch.utils.data import DataLoader
+
+    class FirstBatches(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.zeros(1))
+            self.first = []  # the examples of each epoch's first batch
+
+        def training_step(self, batch, batch_idx):
+            if batch_idx == 0:
+                self.first.append(batch)
+            return self.weight.sum() * 0
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    sampler = BucketBatchSampler(list(range(1, 41)), batch_size=4, pool_batches=1, seed=3)
+    loader = DataLoader(list(range(40)), batch_sampler=sampler)
+    module = FirstBatches()
+    pl.Trainer(max_epochs=3, logger=False, enable_checkpointing=False,
+               enable_progress_bar=False, enable_model_summary=False,
+               default_root_dir=tmp_path).fit(module, loader)
+    expected = [BucketBatchSampler(list(range(1, 41)), batch_size=4, pool_batches=1, seed=3)
+                for _ in range(3)]
+    for epoch, other in enumerate(expected):
+        other.set_epoch(epoch)
+    assert [b.tolist() for b in module.first] == [e.batches()[0] for e in expected]
+    assert len({tuple(b.tolist()) for b in module.first}) == 3
