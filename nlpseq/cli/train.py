@@ -227,6 +227,7 @@ def checkpoint_to_resume(cfg: DictConfig, run_dir: Path) -> tuple[Path | None, d
 
 
 MODEL_AND_DATA = ("task", "encoder", "tokenizer", "data")  # what a resumed run must share
+HOW_IT_RUNS = ("encoder.execution",)  # settings that change the speed, never the numbers
 
 
 def changed_settings(saved: dict, current: dict, prefix: str = "") -> list[str]:
@@ -238,7 +239,7 @@ def changed_settings(saved: dict, current: dict, prefix: str = "") -> list[str]:
         name = f"{prefix}{key}"
         if isinstance(old, dict) and isinstance(new, dict):
             changes += changed_settings(old, new, f"{name}.")
-        elif old != new:
+        elif old != new and name not in HOW_IT_RUNS:
             changes.append(f"{name}: {old!r} -> {new!r}")
     return sorted(changes)
 

@@ -96,3 +96,16 @@ def test_bad_resumes_are_one_line_errors(tmp_path, trained_run):
     line = error_line(other)
     assert "was trained with other settings" in line
     assert "encoder.hidden_size: 32 -> 24" in line
+
+
+def test_how_the_encoder_runs_is_not_a_change_of_settings():
+    from nlpseq.cli.train import changed_settings
+
+    saved = {"task": {}, "tokenizer": {}, "data": {},
+             "encoder": {"cell": "gru", "hidden_size": 32, "execution": "packed"}}
+    same = {**saved, "encoder": {"cell": "gru", "hidden_size": 32, "execution": "auto"}}
+    assert changed_settings(saved, same) == []
+    older = {**saved, "encoder": {"cell": "gru", "hidden_size": 32}}  # before the option
+    assert changed_settings(older, same) == []
+    wider = {**saved, "encoder": {"cell": "gru", "hidden_size": 48, "execution": "auto"}}
+    assert changed_settings(saved, wider) == ["encoder.hidden_size: 32 -> 48"]
