@@ -35,10 +35,12 @@ from nlpseq.cli.ddp import ddp_job, launch_ranks_in_this_job
 from nlpseq.cli.report import print_report
 from nlpseq.cli.sweep import failed_jobs, in_multirun, run_sweep_job, sweep_objective
 from nlpseq.config import TrainConfig, validate_config
+from nlpseq.config.targets import run_targets
 from nlpseq.errors import NlpseqError
 from nlpseq.tasks.callbacks import PeakMemory, ThroughputMonitor
 from nlpseq.tasks.checkpoint import (
     build_task,
+    check_generator_state,
     checkpoint_extras,
     read_checkpoint,
     task_from_checkpoint,
@@ -73,7 +75,7 @@ def train(cfg: DictConfig) -> dict:
         log.info("Resuming from %s (weights, optimizer, schedule, loops, generators)",
                  resume_from)
     with ddp_job():
-        trainer.fit(task, datamodule=datamodule, ckpt_path=resume_from)
+        trainer.fit(task, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
     if trainer.interrupted:
         raise NlpseqError("Training was interrupted; checkpoints written so far are kept")
     if trainer.global_rank != 0:  # DDP: rank 0 evaluates and writes metrics.json
@@ -89,7 +91,7 @@ def train(cfg: DictConfig) -> dict:
         **({"train/peak_gpu_mib": round(memory.gpu_mib, 1)} if memory.gpu_mib else {}),
     }
     best_path = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    best = read_checkpoint(best_path) if best_path else None  # once: position and evaluation
+    best = read_checkpoint(best_path, run_targets(cfg)) if best_path else None  # read once
     if best is not None:
         metrics.update(best_checkpoint_position(best, trainer))
     if cfg.test and not trainer.fast_dev_run:
@@ -149,7 +151,9 @@ def checkpoint_to_resume(cfg: DictConfig, run_dir: Path) -> tuple[Path | None, d
                               "the directory of the run to continue")
     else:
         return None, None
-    saved = read_checkpoint(path)["nlpseq"]
+    checkpoint = read_checkpoint(path, run_targets(cfg))
+    check_generator_state(checkpoint, path)
+    saved = checkpoint["nlpseq"]
     changed = changed_settings(saved["config"], OmegaConf.to_container(cfg, resolve=True))
     if changed:
         raise NlpseqError(f"{path} was trained with other settings ({'; '.join(changed[:4])}); "
