@@ -109,7 +109,8 @@ def check_patterns(patterns: Iterable) -> tuple[str, ...]:
 
 def allowed_targets(cfg) -> tuple[str, ...]:
     """A command's ``allowed_targets``: what its user trusts beyond nlpseq's own conf/."""
-    return check_patterns(cfg.get("allowed_targets") or ())
+    patterns = cfg.get("allowed_targets") or ()
+    return check_patterns([patterns] if isinstance(patterns, str) else patterns)
 
 
 def run_targets(cfg) -> tuple[str, ...]:

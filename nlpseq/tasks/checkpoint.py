@@ -12,6 +12,7 @@ stored config is checked, whole, before anything it names is imported or called
 from __future__ import annotations
 
 import inspect
+import re
 import reprlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -78,12 +79,24 @@ def read_checkpoint(path: str | Path, trusted: Sequence[str] = ()) -> dict:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # weights_only runs no code: any failure is a damaged file
-        raise NlpseqError(f"'{path}' is not a readable checkpoint ({first_line(err)[:160]})"
+        raise NlpseqError(f"'{path}' is not a readable checkpoint ({unreadable(err)})"
                           ) from None
     if not isinstance(checkpoint, dict) or "nlpseq" not in checkpoint:
         raise NlpseqError(f"'{path}' is not an nlpseq checkpoint (no 'nlpseq' section)")
     check_section(checkpoint, path, trusted)
     return checkpoint
+
+
+def unreadable(err: Exception) -> str:
+    """Why ``torch.load(weights_only=True)`` failed, in one line (without torch's advice
+    to load the file unsafely)."""
+    found = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+    if found:
+        return (f"it holds a pickled object ('{found.group(1)}'); nlpseq reads tensors and "
+                "plain values only")
+    if str(err).startswith("Weights only load failed"):
+        return "it holds something other than tensors and plain values"
+    return first_line(err)[:160]
 
 
 def checkpoint_file(path: str | Path) -> Path:

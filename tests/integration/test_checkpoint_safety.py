@@ -78,6 +78,16 @@ def put(*keys, value):
     return edit
 
 
+class Touch:
+    """Pickled, an instruction to create ``path`` when the file is unpickled."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return Path.touch, (Path(self.path),)
+
+
 def shrink_weight(checkpoint):
     weights = checkpoint["state_dict"]
     name = next(key for key in weights if key.endswith("embedding.weight"))
@@ -171,6 +181,8 @@ def command_cases(trained_run, root) -> dict[str, tuple[str, ...]]:
                                   "text=a fine film")
     cases["malformed inspect"] = ("inspect_cells", f"ckpt_path={root}/config_missing.ckpt",
                                   "text=a fine film")
+    pickled = ckpt("pickled", put("nlpseq", "label_names", value=Touch(root / "sentinel")))
+    cases["pickled object"] = ("predict", f"ckpt_path={pickled}", "text=a fine film")
     (root / "rng" / "checkpoints").mkdir(parents=True)
     ckpt("last", put("nlpseq_rng", "python", value="seed"), root / "rng" / "checkpoints")
     cases["malformed rng"] = ("train", "resume=true", f"hydra.run.dir={root}/rng")
@@ -276,6 +288,15 @@ def test_a_checkpoint_of_the_wrong_shape_is_one_line(outcomes):
         argv, _ = found[f"malformed {name}"]
         assert refused(found[f"malformed {name}"]).startswith(f"error: {ckpt_of(argv)}: {end}"), \
             name
+
+
+def test_a_pickled_object_is_never_unpickled(outcomes):
+    root, found = outcomes
+    argv, _ = found["pickled object"]
+    assert refused(found["pickled object"]) == (
+        f"error: '{ckpt_of(argv)}' is not a readable checkpoint (it holds a pickled object "
+        "('getattr'); nlpseq reads tensors and plain values only)")
+    assert not (root / "sentinel").exists()
 
 
 def test_resuming_refuses_a_generator_state_of_the_wrong_shape(outcomes):
