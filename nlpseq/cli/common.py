@@ -32,18 +32,10 @@ from nlpseq.cli.rundir import (
     secondary_rank,
 )
 from nlpseq.cli.stopping import RunStopped, sigterm_stops_run
+from nlpseq.config.folder import config_dir
 from nlpseq.errors import NlpseqError
 
 log = logging.getLogger("nlpseq")
-
-
-def config_dir() -> str:
-    """The conf/ tree: beside the package in a source checkout, inside it when installed."""
-    package = Path(__file__).resolve().parents[1]
-    for candidate in (package.parent / "conf", package / "conf"):
-        if (candidate / "train.yaml").is_file():
-            return str(candidate)
-    raise RuntimeError(f"nlpseq configs not found next to {package}")
 
 
 CONFIG_DIR = config_dir()

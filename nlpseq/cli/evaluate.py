@@ -29,8 +29,9 @@ from nlpseq.cli.report import print_report
 from nlpseq.comparison.runs import natural_key
 from nlpseq.comparison.summary import markdown_table, write_csv
 from nlpseq.config import EvalConfig, validate_config
+from nlpseq.config.targets import allowed_targets
 from nlpseq.errors import NlpseqError
-from nlpseq.tasks.checkpoint import load_task
+from nlpseq.tasks.checkpoint import load_task, read_checkpoint
 from nlpseq.tasks.translation import check_beam_options
 
 log = logging.getLogger("nlpseq.eval")
@@ -45,6 +46,8 @@ def evaluate(cfg: DictConfig) -> dict:
     checkpoints = checkpoints_under(root)
     if len(checkpoints) == 1:
         return evaluate_checkpoint(cfg, checkpoints[0], run_dir)
+    for checkpoint in checkpoints:  # any refusal comes before the first evaluation
+        read_checkpoint(checkpoint, allowed_targets(cfg))
     log.info("Evaluating the best checkpoints of %d runs under %s", len(checkpoints), root)
     reports = {}
     for checkpoint in checkpoints:
@@ -71,7 +74,7 @@ def checkpoints_under(path: Path) -> list[Path]:
 def evaluate_checkpoint(cfg: DictConfig, checkpoint: Path, run_dir: Path) -> dict:
     """Metrics of one checkpoint, written to ``run_dir`` (metrics.json, eval_report.json)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    task, tokenizer, train_cfg = load_task(checkpoint)
+    task, tokenizer, train_cfg = load_task(checkpoint, trusted=allowed_targets(cfg))
     task.to(pick_device(cfg.accelerator))
 
     data_cfg = evaluation_data_config(cfg, train_cfg, task.task_name)

@@ -30,6 +30,7 @@ from torch import Tensor
 
 from nlpseq.cli.common import CONFIG_DIR, run_command, run_entry_point
 from nlpseq.config import InspectConfig, validate_config
+from nlpseq.config.targets import allowed_targets
 from nlpseq.diagnostics.cells import Trace, trace_encoder
 from nlpseq.diagnostics.gates import gate_record, saturation, save_gate_heatmaps, save_gate_record
 from nlpseq.diagnostics.gradient_flow import GradientProbe, first_to_last_ratio
@@ -43,7 +44,7 @@ def inspect(cfg: DictConfig) -> dict:
     validate_config(cfg, InspectConfig)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    task, tokenizer, train_cfg = load_task(cfg.ckpt_path)
+    task, tokenizer, train_cfg = load_task(cfg.ckpt_path, trusted=allowed_targets(cfg))
     probe = task.task_name == "probe"
     if probe and cfg.text is not None:
         raise NlpseqError("a probe checkpoint reads generated sequences, not text: leave text "

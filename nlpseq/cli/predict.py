@@ -28,6 +28,7 @@ from nlpseq.cli.common import (
     write_atomic,
 )
 from nlpseq.config import PredictConfig, validate_config
+from nlpseq.config.targets import allowed_targets
 from nlpseq.data import BucketBatchSampler, PadCollator
 from nlpseq.data.sources import check_utf8
 from nlpseq.decoding import check_sampling_options
@@ -108,7 +109,7 @@ def predict(cfg: DictConfig) -> list[dict]:
     check_outputs(cfg)
     if cfg.prompt is not None:
         return generate(cfg)
-    task, tokenizer, _ = load_task(cfg.ckpt_path)
+    task, tokenizer, _ = load_task(cfg.ckpt_path, trusted=allowed_targets(cfg))
     if task.task_name == "probe":
         raise NlpseqError(f"'{cfg.ckpt_path}' is a probe checkpoint: it reads generated "
                           "sequences, not text; score it with nlpseq-eval or trace it with "
@@ -153,7 +154,8 @@ def generate(cfg: DictConfig, prompts: list[str] | None = None, task=None) -> li
     if cfg.prompt is not None and (cfg.text is not None or cfg.input_file is not None):
         raise NlpseqError("Give prompt=... alone, without text=... or input_file=...")
     if task is None:
-        task, _, _ = load_task(cfg.ckpt_path, expected_task="generation")
+        task, _, _ = load_task(cfg.ckpt_path, expected_task="generation",
+                               trusted=allowed_targets(cfg))
     task.to(pick_device(cfg.accelerator))
     options = {"greedy": cfg.greedy, "temperature": cfg.temperature, "top_k": cfg.top_k,
                "top_p": cfg.top_p, "seed": cfg.seed, "stop_at_eos": cfg.stop_at_eos}

@@ -43,10 +43,12 @@ from nlpseq.cli.rundir import refuse_finished_run
 from nlpseq.cli.stopping import continue_command, sigterm_to_lightning, training_stopped
 from nlpseq.cli.sweep import exit_if_jobs_failed, in_multirun, run_sweep_job, sweep_objective
 from nlpseq.config import TrainConfig, validate_config
+from nlpseq.config.targets import run_targets
 from nlpseq.errors import NlpseqError
 from nlpseq.tasks.callbacks import LastCheckpoint, PeakMemory, ThroughputMonitor
 from nlpseq.tasks.checkpoint import (
     build_task,
+    check_generator_state,
     checkpoint_extras,
     read_checkpoint,
     task_from_checkpoint,
@@ -97,7 +99,7 @@ def train(cfg: DictConfig) -> dict:
         **({"train/peak_gpu_mib": round(memory.gpu_mib, 1)} if memory.gpu_mib else {}),
     }
     best_path = best_checkpoint(trainer)
-    best = read_checkpoint(best_path) if best_path else None  # once: position and evaluation
+    best = read_checkpoint(best_path, run_targets(cfg)) if best_path else None  # read once
     if best is not None:
         metrics.update(best_checkpoint_position(best, trainer))
     if cfg.test and not trainer.fast_dev_run:
@@ -117,7 +119,7 @@ def fit(trainer: pl.Trainer, task, datamodule, resume_from: Path | None, run_dir
     ``SystemExit``) ends with ``RunStopped``: where it stopped and how to continue."""
     try:
         with ddp_job(), sigterm_to_lightning():
-            trainer.fit(task, datamodule=datamodule, ckpt_path=resume_from)
+            trainer.fit(task, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
     except SystemExit:
         if not trainer.interrupted:
             raise
@@ -218,7 +220,9 @@ def checkpoint_to_resume(cfg: DictConfig, run_dir: Path) -> tuple[Path | None, d
                               "the directory of the run to continue")
     else:
         return None, None
-    saved = read_checkpoint(path)["nlpseq"]
+    checkpoint = read_checkpoint(path, run_targets(cfg))
+    check_generator_state(checkpoint, path)
+    saved = checkpoint["nlpseq"]
     changed = changed_settings(saved["config"], OmegaConf.to_container(cfg, resolve=True))
     if changed:
         raise NlpseqError(f"{path} was trained with other settings ({'; '.join(changed[:4])}); "

@@ -6,7 +6,7 @@ experiment file fails at once instead of being silently ignored.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 
@@ -26,6 +26,7 @@ class TrainConfig:
     resume: bool = False  # continue the run directory's checkpoints/last.ckpt
     ckpt_path: str | None = None  # continue from this checkpoint in a new run directory
     float32_matmul_precision: Literal["highest", "high", "medium"] = "high"
+    allowed_targets: list[str] = field(default_factory=list)  # admitted in checkpoints read
 
 
 @dataclass
@@ -38,6 +39,7 @@ class EvalConfig:
     seed: int = 0
     beam_size: int | None = None  # translation: None = the checkpoint's task.beam_size
     length_penalty: float | None = None  # translation: GNMT alpha; None = task's
+    allowed_targets: list[str] = field(default_factory=list)  # admitted in checkpoints read
 
 
 @dataclass
@@ -60,6 +62,7 @@ class PredictConfig:
     attention_file: str | None = None  # translation: attention weights of text=... (.json/.png)
     batch_size: int = 256
     accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
+    allowed_targets: list[str] = field(default_factory=list)  # admitted in checkpoints read
 
 
 @dataclass
@@ -69,3 +72,4 @@ class InspectConfig:
     split: Literal["train", "validation", "test"] | None = None  # gate saturation over it
     max_batches: int = 20  # of the split, for the saturation statistics
     heatmaps: bool = True
+    allowed_targets: list[str] = field(default_factory=list)  # admitted in checkpoints read

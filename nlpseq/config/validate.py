@@ -18,6 +18,7 @@ from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from nlpseq.config.ranges import check_ranges
+from nlpseq.config.targets import check_patterns
 from nlpseq.errors import NlpseqError
 
 
@@ -45,7 +46,9 @@ def _check_top_level(cfg: DictConfig, schema: type) -> None:
         if OmegaConf.is_missing(cfg, key):
             raise NlpseqError(f"'{key}' is required: add {key}=... to the command line")
         value = OmegaConf.select(cfg, key)
-        if not isinstance(value, (DictConfig, ListConfig)):
+        if key == "allowed_targets":
+            check_patterns(value if isinstance(value, ListConfig) else [value])
+        elif not isinstance(value, (DictConfig, ListConfig)):
             _check_value(key, value, hints[key])
 
 
