@@ -34,6 +34,9 @@ _CELLS: dict[str, tuple[type[nn.RNNBase], int]] = {
 }
 _NONLINEARITIES = ("tanh", "relu")
 EXECUTIONS = ("auto", "packed", "dense")
+# execution=auto on a CPU packs a batch of at most this many steps with at least this share
+# of padding (measured with scripts/bench_execution.py, docs/speed.md); dense otherwise
+PACK_UP_TO_LENGTH, PACK_FROM_PADDING = 16, 0.3
 
 
 def _choices(options) -> str:
@@ -117,10 +120,10 @@ class RecurrentEncoder(nn.Module):
         execution: how a padded batch runs, with the same result either way: 'packed'
             through `pack_padded_sequence`, 'dense' through the fused dense kernels with
             each row's reverse direction started at its own end (`nlpseq.encoders.dense`),
-            'auto' packed on a GPU (cuDNN reads packed batches natively) and dense
-            elsewhere (a CPU's packed backward pass is several times slower, the more so
-            the longer the sequences). A batch whose rows all have one length is never
-            packed.
+            'auto' packed on a GPU (cuDNN reads packed batches natively) and dense on a
+            CPU (whose packed backward pass is several times slower, the more so the
+            longer the sequences) except for a short batch that is mostly padding. A batch
+            whose rows all have one length is never packed.
     """
 
     def __init__(
@@ -237,7 +240,7 @@ class RecurrentEncoder(nn.Module):
         if int(lengths_cpu.min()) == longest:  # nothing to skip: one dense call
             outputs, state = self.rnn(inputs[:, :longest], initial_state)  # (B, T', D*H)
             outputs = F.pad(outputs, (0, 0, 0, T - longest))
-        elif self.execution_for(inputs.device) == "dense":
+        elif self.execution_for(inputs.device, lengths_cpu) == "dense":
             outputs, state = dense_forward(self._layers(), self._between_layers, inputs,
                                            lengths_cpu, initial_state)
         else:
@@ -252,11 +255,20 @@ class RecurrentEncoder(nn.Module):
         mask = steps[None, :] < lengths.to(inputs.device)[:, None]  # (B, T)
         return outputs, state, mask
 
-    def execution_for(self, device: torch.device) -> str:
-        """'packed' or 'dense': how a padded batch on ``device`` runs (see ``execution``)."""
+    def execution_for(self, device: torch.device, lengths: Tensor) -> str:
+        """'packed' or 'dense': how a padded batch with ``lengths`` (on the CPU) runs on
+        ``device`` (see ``execution``). ``auto`` packs on a GPU; on a CPU it packs only a
+        short batch that is mostly padding, the one shape where packing measured faster
+        (scripts/bench_execution.py: dense computes the padding, and the packed backward
+        pass is still cheap over a few steps)."""
         if self.execution != "auto":
             return self.execution
-        return "packed" if device.type == "cuda" else "dense"
+        if device.type == "cuda":
+            return "packed"
+        longest = int(lengths.max())
+        padding = 1.0 - float(lengths.sum()) / (len(lengths) * longest)
+        short_and_padded = longest <= PACK_UP_TO_LENGTH and padding >= PACK_FROM_PADDING
+        return "packed" if short_and_padded else "dense"
 
     def _layers(self) -> list[tuple[nn.RNNBase, int]]:
         """Each layer's torch module and its index there, bottom first."""

@@ -135,12 +135,18 @@ def test_reverse_within_lengths_by_hand():
     assert reversed_.tolist() == [[3, 2, 1, 0], [5, 4, 0, 0], [6, 0, 0, 0]]
 
 
-def test_auto_packs_on_a_gpu_only():
+def test_auto_packs_on_a_gpu_and_short_padded_batches_on_a_cpu():
     encoder = RecurrentEncoder("gru", IN, H)
-    assert encoder.execution_for(torch.device("cpu")) == "dense"
-    assert encoder.execution_for(torch.device("cuda")) == "packed"
-    assert RecurrentEncoder("gru", IN, H, execution="packed").execution_for(
-        torch.device("cpu")) == "packed"
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    long_batch, bucketed, short_padded = (torch.tensor([300, 20]), torch.tensor([12, 11, 12]),
+                                          torch.tensor([16, 4, 9]))  # padding 0.94, 0.03, 0.40
+    assert encoder.execution_for(cpu, long_batch) == "dense"
+    assert encoder.execution_for(cpu, bucketed) == "dense"
+    assert encoder.execution_for(cpu, short_padded) == "packed"
+    assert encoder.execution_for(cpu, torch.tensor([17, 4, 9])) == "dense"  # longer than 16
+    assert encoder.execution_for(gpu, long_batch) == "packed"
+    forced = RecurrentEncoder("gru", IN, H, execution="dense")
+    assert forced.execution_for(gpu, short_padded) == "dense"
 
 
 def test_unknown_execution_names_the_choices():
