@@ -37,11 +37,16 @@ def reverse_within_lengths(x: Tensor, lengths: Tensor) -> Tensor:
 
     Its own inverse. Shape: x (B, T, F), lengths (B,) -> (B, T, F).
     """
-    B, T, F_ = x.shape
-    steps = torch.arange(T, device=x.device)  # (T,)
-    lengths = lengths.to(x.device)[:, None]  # (B, 1)
-    index = torch.where(steps < lengths, lengths - 1 - steps, steps)  # (B, T)
-    return x.gather(1, index[:, :, None].expand(B, T, F_))
+    return _reorder(x, _reversal_index(lengths.to(x.device), x.size(1)))
+
+
+def _reversal_index(lengths: Tensor, T: int) -> Tensor:
+    """For ``x.flatten(0, 1)`` of a (B, T, F) batch: the row each position of the reversed
+    batch reads. Shape: (B*T,)."""
+    steps = torch.arange(T, device=lengths.device)  # (T,)
+    ends = lengths[:, None]  # (B, 1)
+    within = torch.where(steps < ends, ends - 1 - steps, steps)  # (B, T)
+    return (within + T * torch.arange(len(lengths), device=lengths.device)[:, None]).flatten()
 
 
 def dense_forward(
@@ -73,6 +78,7 @@ def dense_forward(
     longest = int(lengths.max())
     h0, c0 = _split_state(initial_state, is_lstm)
     x = inputs[:, :longest]  # (B, T', I): steps past the longest row are padding everywhere
+    reversal = _reversal_index(lengths.to(inputs.device), longest) if D > 1 else None
     finals_h, finals_c = [], []
     for depth, (rnn, k) in enumerate(layers):
         if depth:
@@ -81,14 +87,16 @@ def dense_forward(
         for direction in range(D):
             slot = depth * D + direction
             start = [None if s is None else s[slot] for s in (h0, c0)]
-            run_input = reverse_within_lengths(x, lengths) if direction else x
+            run_input = _reorder(x, reversal) if direction else x
             out, h_n, c_n = run_direction(rnn, k, direction, run_input, lengths, *start)
-            directions.append(reverse_within_lengths(out, lengths) if direction else out)
+            directions.append(_reorder(out, reversal) if direction else out)
             finals_h.append(h_n)
             finals_c.append(c_n)
         x = torch.cat(directions, dim=-1) if D > 1 else directions[0]  # (B, T', D*H)
     mask = torch.arange(longest, device=x.device)[None, :] < lengths.to(x.device)[:, None]
-    outputs = F.pad(x * mask[:, :, None], (0, 0, 0, T - longest))  # (B, T, D*H)
+    outputs = x * mask[:, :, None]  # (B, T', D*H)
+    if longest < T:
+        outputs = F.pad(outputs, (0, 0, 0, T - longest))  # (B, T, D*H)
     h_n = torch.stack(finals_h)  # (L*D, B, H)
     if is_lstm:
         return outputs, (h_n, torch.stack(finals_c))
@@ -141,6 +149,11 @@ def _carry_cell(weights: list[Tensor], x: Tensor, out: Tensor, lengths: Tensor,
     for t in range(x.size(1) - start):
         c = torch.where(still_real[:, t, None], f[:, t] * c + i[:, t] * g[:, t], c)  # (B, H)
     return c
+
+
+def _reorder(x: Tensor, index: Tensor) -> Tensor:
+    """``x`` (B, T, F) with its B*T positions read in ``index`` order (a reversal)."""
+    return x.flatten(0, 1).index_select(0, index).view_as(x)
 
 
 def _at_last_step(out: Tensor, lengths: Tensor) -> Tensor:
