@@ -11,7 +11,8 @@ RUN = [*TINY, "task.dropout=0", "task.embedding_dropout=0", "data.batch_size=16"
 DDP = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]
 
 
-@pytest.mark.parametrize("loss", [[], ["task.adversarial_epsilon=0.05"]],
+@pytest.mark.parametrize("loss", [[], pytest.param(["task.adversarial_epsilon=0.05"],
+                                                     marks=pytest.mark.slow)],
                          ids=["plain", "adversarial"])
 def test_two_processes_give_the_metrics_of_one(tmp_path, loss):
     """Adversarial training takes a gradient to the word vectors inside the step, which DDP
