@@ -40,7 +40,7 @@ from nlpseq.cli.common import (
 from nlpseq.cli.ddp import ddp_job, launch_ranks_in_this_job
 from nlpseq.cli.report import print_report
 from nlpseq.cli.rundir import refuse_finished_run
-from nlpseq.cli.stopping import continue_command, sigterm_to_lightning, training_stopped
+from nlpseq.cli.stopping import continue_command, stop_requests_to_lightning, training_stopped
 from nlpseq.cli.sweep import exit_if_jobs_failed, in_multirun, run_sweep_job, sweep_objective
 from nlpseq.config import TrainConfig, validate_config
 from nlpseq.config.targets import run_targets
@@ -116,9 +116,10 @@ def train(cfg: DictConfig) -> dict:
 
 def fit(trainer: pl.Trainer, task, datamodule, resume_from: Path | None, run_dir: Path) -> None:
     """``trainer.fit``; a run Lightning stopped at SIGTERM or Ctrl-C (it exits through
-    ``SystemExit``) ends with ``RunStopped``: where it stopped and how to continue."""
+    ``SystemExit``, after ``LastCheckpoint`` saved the step it stopped at) ends with
+    ``RunStopped``: where it stopped, what last.ckpt holds and how to continue."""
     try:
-        with ddp_job(), sigterm_to_lightning():
+        with ddp_job(), stop_requests_to_lightning() as request:
             trainer.fit(task, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
     except SystemExit:
         if not trainer.interrupted:
@@ -126,7 +127,8 @@ def fit(trainer: pl.Trainer, task, datamodule, resume_from: Path | None, run_dir
         last = next((c for c in trainer.checkpoint_callbacks if isinstance(c, LastCheckpoint)),
                     None)
         raise training_stopped(
-            trainer, last.saved_at if last else None,
+            trainer, request.ctrl_c or not trainer.received_sigterm,
+            last.saved_at if last else None,
             Path(last.format_checkpoint_name({})) if last else None,
             continue_command("nlpseq-train", list(HydraConfig.get().overrides.task), run_dir),
         ) from None

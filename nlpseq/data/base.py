@@ -13,6 +13,7 @@ import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
 from nlpseq.data.batching import seeded_loader
+from nlpseq.data.resumable import ResumableLoader, checked_position
 from nlpseq.data.sample import SAMPLE_DIR
 from nlpseq.data.sources import column_values, local_copy_dir
 from nlpseq.errors import NlpseqError
@@ -47,6 +48,8 @@ class SplitDataModule(pl.LightningDataModule):
         self.test_is_validation = False
         self.rank, self.replicas = 0, 1  # DDP: this process's share of each training batch
         self.pin_memory = False  # set by setup: True when a Trainer runs on a CUDA GPU
+        self.train_loader: ResumableLoader | None = None  # the last one built
+        self._resumed_position: dict | None = None  # for the next training loader built
 
     def setup(self, stage: str | None = None) -> None:
         """Under DDP each process trains on its share of every batch (see
@@ -66,7 +69,30 @@ class SplitDataModule(pl.LightningDataModule):
                              pin_memory=self.pin_memory, **options)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
+        """The training loader, going on from a position restored from a checkpoint."""
+        self.train_loader = self._loader("train", shuffle=True)
+        if self._resumed_position is not None:
+            self.train_loader.load_state_dict(self._resumed_position)
+            self._resumed_position = None
+        return self.train_loader
+
+    def state_dict(self) -> dict:
+        """What Lightning saves of this module in a checkpoint: where the training loader
+        stands in its epoch (see ``nlpseq.data.resumable``)."""
+        if self.train_loader is None:
+            return {}
+        return {"train_loader": self.train_loader.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Resume the training loader's epoch: the one built already, or the next one."""
+        if isinstance(state, dict) and "train_loader" not in state:  # no loader was built
+            return
+        position = checked_position(state.get("train_loader") if isinstance(state, dict)
+                                    else state)
+        if self.train_loader is not None:
+            self.train_loader.load_state_dict(position)
+        else:
+            self._resumed_position = position
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("validation", shuffle=False)

@@ -13,10 +13,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler
 
+from nlpseq.data.resumable import ResumableLoader, ResumableOrder
 from nlpseq.errors import NlpseqError
 
 
-class BucketBatchSampler(Sampler[list[int]]):
+class BucketBatchSampler(ResumableOrder, Sampler[list[int]]):
     """Yield lists of example indices whose lengths are close.
 
     With ``shuffle`` the examples are shuffled, cut into pools of
@@ -32,6 +33,9 @@ class BucketBatchSampler(Sampler[list[int]]):
     Under DDP (``replicas`` processes), process ``rank`` takes every ``replicas``-th example
     of each batch: all processes step through the same batches, each with its share, so
     averaged gradients equal those of the whole batch in one process.
+
+    A resumed epoch leaves out the batches trained on before it stopped (``skip``, see
+    ``ResumableOrder``).
     """
 
     def __init__(
@@ -60,9 +64,6 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.pool_size = max(self.pool_size, 100 * (max_tokens or 0) // max(1, _median(lengths)))
         self.epoch = 0
         self.rank, self.replicas = rank, replicas
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
 
     @property
     def sampler(self) -> BucketBatchSampler:
@@ -111,7 +112,7 @@ class BucketBatchSampler(Sampler[list[int]]):
             batches.append(current)
         return batches
 
-    def __iter__(self) -> Iterator[list[int]]:
+    def items(self) -> Iterator[list[int]]:
         for batch in self.batches():
             # a batch smaller than the process count gives the short ranks its last example
             yield batch[self.rank::self.replicas] or batch[-1:]
@@ -162,8 +163,8 @@ class PadCollator:
 
 
 def seeded_loader(dataset, seed: int, **options) -> DataLoader:
-    """A DataLoader with a random generator of its own. Each new iterator (every epoch,
-    every validation) draws a worker seed; drawn from the global generator, that draw would
-    shift the model's dropout masks by when loaders happen to be created — and a resumed run
-    creates them at other times than one that never stopped."""
-    return DataLoader(dataset, generator=torch.Generator().manual_seed(seed), **options)
+    """A ``ResumableLoader`` with a random generator of its own. Each new iterator (every
+    epoch, every validation) draws a worker seed; drawn from the global generator, that draw
+    would shift the model's dropout masks by when loaders happen to be created — and a
+    resumed run creates them at other times than one that never stopped."""
+    return ResumableLoader(dataset, generator=torch.Generator().manual_seed(seed), **options)

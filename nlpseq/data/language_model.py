@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from nlpseq.data.base import SPLITS, TextDataModule, cache_fingerprint, report_cut
 from nlpseq.data.batching import BucketBatchSampler
+from nlpseq.data.resumable import InOrder
 from nlpseq.data.sources import load_splits
 from nlpseq.errors import NlpseqError
 
@@ -201,7 +202,8 @@ class LanguageModelDataModule(TextDataModule):
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         if self.mode == "stream":  # each item is already a batch, in corpus order
-            return self.loader(self._blocks(split), batch_size=None, shuffle=False)
+            blocks = self._blocks(split)
+            return self.loader(blocks, batch_size=None, sampler=InOrder(blocks))
         examples = self._examples(split)
         sampler = BucketBatchSampler(
             [len(e["ids"]) + 1 for e in examples],

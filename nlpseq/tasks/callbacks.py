@@ -22,6 +22,7 @@ from weakref import proxy
 
 import torch
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 from torch import Tensor
 
 from nlpseq.diagnostics.gradient_flow import GradientProbe, first_to_last_ratio
@@ -58,8 +59,9 @@ class LastCheckpoint(AtomicModelCheckpoint):
     ``resume=true`` silently went back to it. This is a ``ModelCheckpoint`` that watches no
     metric, which Lightning saves at every validation (at the end of every training epoch
     when there is no validation); ``on_train_end`` adds the final state when training ends
-    between two validations (``max_steps``). The training command lists it after the best
-    checkpoint's callback, so the state it saves holds that callback's newest best.
+    between two validations (``max_steps``), and ``on_exception`` the state at the step a
+    stop request (SIGTERM, Ctrl-C) ended training on. The training command lists it after
+    the best checkpoint's callback, so the state it saves holds that callback's newest best.
     """
 
     def __init__(self, dirpath: str) -> None:
@@ -73,6 +75,18 @@ class LastCheckpoint(AtomicModelCheckpoint):
         self.saved_at = (trainer.current_epoch, trainer.global_step)
 
     def on_train_end(self, trainer, pl_module) -> None:
+        self._save_unsaved_step(trainer)
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        """At SIGTERM (nlpseq turns a first Ctrl-C into one) Lightning finishes the current
+        batch and raises ``SIGTERMException``: the state between two steps, which resumes
+        exactly, so a scheduler's time limit shorter than an epoch still makes progress.
+        Any other exception may have struck in the middle of a step: nothing is saved."""
+        if isinstance(exception, SIGTERMException):
+            self._save_unsaved_step(trainer)
+
+    def _save_unsaved_step(self, trainer) -> None:
+        """Save the current state unless this run has saved this step already."""
         if trainer.fast_dev_run or trainer.global_step == 0 or (
                 self.saved_at and self.saved_at[1] == trainer.global_step):
             return
@@ -97,6 +111,9 @@ class ThroughputMonitor(Callback):
     @property
     def tokens(self) -> int:
         return int(self._count)
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self._mark = time.perf_counter()  # an epoch resumed mid-way has no epoch start
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self._mark = time.perf_counter()

@@ -39,6 +39,25 @@ def detach_state(state):
     return state.detach()
 
 
+def move_state(state, device: torch.device):
+    """A recurrent state (a tensor, or the LSTM's (h, c)) on ``device``."""
+    if isinstance(state, tuple):
+        return tuple(s.to(device) for s in state)
+    return state.to(device)
+
+
+def checked_state(state):
+    """A carried state read from a checkpoint: None, a tensor or a tuple of two tensors."""
+    if isinstance(state, list):
+        state = tuple(state)
+    if state is None or isinstance(state, Tensor) or (
+            isinstance(state, tuple) and len(state) == 2
+            and all(isinstance(s, Tensor) for s in state)):
+        return state
+    raise NlpseqError("The checkpoint's nlpseq_stream_state is not a recurrent state (a "
+                      f"tensor or a pair of tensors); got {type(state).__name__}")
+
+
 def start_token_id(data_cfg, tokenizer) -> int:
     """The token that precedes text in training, so a prompt starts where text starts.
 
@@ -114,6 +133,7 @@ class GenerationTask(RecurrentTask):
         self.monitor, self.monitor_mode = monitor, monitor_mode
         self.val_nats = MeanMetric()  # nats per target token, weighted by token counts
         self._states: dict[str, object] = {}  # carried state per loop: train / val
+        self._resumed_state = None  # the training stream's state in a resumed checkpoint
 
     @classmethod
     def check_config(cls, cfg) -> None:
@@ -152,6 +172,26 @@ class GenerationTask(RecurrentTask):
         if self.char_level:
             metrics["val/bpc"] = nats / math.log(2)
         self.log_dict(metrics, prog_bar=True)
+
+    # ------------------------------------------------------------------ resuming
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Stream mode: keep the state carried into the next training block, so that a run
+        resumed in the middle of an epoch starts that block from it, as a run that never
+        stopped does (None in lines mode)."""
+        super().on_save_checkpoint(checkpoint)
+        checkpoint["nlpseq_stream_state"] = self._states.get("train")
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        super().on_load_checkpoint(checkpoint)
+        self._resumed_state = checked_state(checkpoint.get("nlpseq_stream_state"))
+
+    def on_train_start(self) -> None:
+        """Carry the resumed state on, on the model's device. Under DDP the checkpoint holds
+        rank 0's streams only: every rank then starts the resumed block from a zero state."""
+        super().on_train_start()
+        state, self._resumed_state = self._resumed_state, None
+        if state is not None and self.trainer.world_size == 1:
+            self._states["train"] = move_state(state, self.device)
 
     # ---------------------------------------------------------------- evaluation
     @torch.no_grad()

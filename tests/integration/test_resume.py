@@ -1,20 +1,25 @@
 """Resuming: a training process killed with SIGKILL, or stopped by SIGTERM (as a scheduler
-stops a job), and resumed from checkpoints/last.ckpt ends with the metrics of a run that
-never stopped; a stop says how to resume in one line; bad resumes are one-line errors."""
+stops a job) in the middle of an epoch, and resumed from checkpoints/last.ckpt ends with the
+metrics of a run that never stopped; a stop saves the state at its step and says how to
+resume in one line; bad resumes are one-line errors."""
 
 import json
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
+import torch
 
 from tests.integration.conftest import TINY, error_line, run_cli
 
 RUN = [*TINY, "trainer.max_epochs=6", "callbacks.early_stopping.patience=20", "data.batch_size=8",
        "task.embedding_dim=32", "encoder.hidden_size=32", "optimizer.lr=0.01"]
 COMPARED = ("val/acc", "val/loss", "test/acc", "train/epochs", "train/best_step")
+PER_EPOCH = 75  # training batches of the sample (600 texts, data.batch_size=8)
+MID_EPOCH = PER_EPOCH + 30  # a step in the middle of the second epoch (epoch 1)
 
 
 @pytest.fixture(scope="module")
@@ -41,13 +46,34 @@ def stop_mid_training(run_dir, sig: signal.Signals) -> subprocess.CompletedProce
     return subprocess.CompletedProcess(process.args, process.returncode, "", stderr)
 
 
-def assert_resumes_to(run_dir, expected: dict) -> None:
-    resumed = run_cli("train", *RUN, f"hydra.run.dir={run_dir}", "resume=true")
+def signal_at_step(run_dir, sig: signal.Signals, step: int,
+                   overrides=tuple(RUN)) -> subprocess.CompletedProcess:
+    """Train, the process sending itself ``sig`` when step ``step`` is done
+    (``signal_at_step.py``): a signal that lands at a known point of an epoch."""
+    helper = Path(__file__).with_name("signal_at_step.py")
+    return subprocess.run([sys.executable, str(helper), sig.name, str(step), *overrides,
+                           f"hydra.run.dir={run_dir}"], capture_output=True, text=True,
+                          timeout=600)
+
+
+def saved_step(path) -> int:
+    return torch.load(path, map_location="cpu", weights_only=True)["global_step"]
+
+
+def assert_resumes_to(run_dir, expected: dict, overrides=tuple(RUN), compared=COMPARED) -> None:
+    resumed = run_cli("train", *overrides, f"hydra.run.dir={run_dir}", "resume=true")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "Resuming from" in resumed.stderr
     got = json.loads((run_dir / "metrics.json").read_text())
-    for key in COMPARED:
+    for key in compared:
         assert got[key] == pytest.approx(expected[key], abs=1e-6), key
+
+
+def whole(run_dir, overrides) -> dict:
+    """The metrics of a run that never stopped."""
+    result = run_cli("train", *overrides, f"hydra.run.dir={run_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads((run_dir / "metrics.json").read_text())
 
 
 def test_a_run_killed_mid_training_resumes_to_the_same_metrics(tmp_path, whole_run):
@@ -58,29 +84,62 @@ def test_a_run_killed_mid_training_resumes_to_the_same_metrics(tmp_path, whole_r
     assert_resumes_to(killed, whole_run)
 
 
-def test_a_run_stopped_by_sigterm_says_how_to_resume_and_resumes_exactly(tmp_path, whole_run):
+def test_a_run_stopped_by_sigterm_mid_epoch_saves_that_step_and_resumes_exactly(tmp_path,
+                                                                              whole_run):
     stopped_dir = tmp_path / "stopped"
-    stopped = stop_mid_training(stopped_dir, signal.SIGTERM)
+    stopped = signal_at_step(stopped_dir, signal.SIGTERM, MID_EPOCH)
     assert stopped.returncode == 143, stopped.stderr[-3000:]
-    line = error_line(stopped)
-    assert line.startswith("error: training stopped by SIGTERM at epoch ")
     last = stopped_dir / "checkpoints" / "last.ckpt"
-    assert f"; {last} holds the last validation (epoch " in line
-    assert line.endswith(f"; continue with: nlpseq-train {' '.join(RUN)} "
-                         f"hydra.run.dir={stopped_dir} resume=true")
+    assert error_line(stopped) == (
+        f"error: training stopped by SIGTERM at epoch 1, step {MID_EPOCH}; {last} holds the "
+        f"state at epoch 1, step {MID_EPOCH}; continue with: nlpseq-train {' '.join(RUN)} "
+        f"hydra.run.dir={stopped_dir} resume=true")
     assert "Traceback" not in stopped.stderr
+    assert saved_step(last) == MID_EPOCH
+    assert saved_step(stopped_dir / "checkpoints" / "best.ckpt") == PER_EPOCH  # a validation's
     assert not (stopped_dir / "metrics.json").exists()
     assert_resumes_to(stopped_dir, whole_run)
 
 
-def test_ctrl_c_is_one_line_with_how_to_resume(tmp_path):
+def test_a_checkpoint_from_a_validation_mid_epoch_resumes_exactly(tmp_path):
+    """Validation twice an epoch: last.ckpt of the mid-epoch validation at step 112 (batch 37
+    of epoch 1); a run killed at step 115 goes on from that batch, not from the epoch's
+    first."""
+    twice = (*[o for o in RUN if not o.startswith("trainer.max_epochs=")],
+             "trainer.max_epochs=3", "trainer.val_check_interval=0.5")
+    expected = whole(tmp_path / "whole", twice)
+    killed = tmp_path / "killed"
+    assert signal_at_step(killed, signal.SIGKILL, MID_EPOCH + 10, twice).returncode == -9
+    assert saved_step(killed / "checkpoints" / "last.ckpt") == PER_EPOCH + PER_EPOCH // 2
+    assert_resumes_to(killed, expected, twice)
+
+
+LM = [*TINY, "task=generation", "trainer.max_epochs=3", "data.batch_size=4",
+      "data.block_size=16", "callbacks.text_sample=null"]
+
+
+def test_a_language_model_stopped_mid_epoch_carries_its_stream_state_on(tmp_path):
+    """Stream mode: the resumed run starts the next block from the recurrent state the
+    stopped one carried (saved in last.ckpt), as a run that never stopped does."""
+    expected = whole(tmp_path / "whole", LM)
+    per_epoch = saved_step(tmp_path / "whole" / "checkpoints" / "last.ckpt") // 3
+    stopped = tmp_path / "stopped"
+    result = signal_at_step(stopped, signal.SIGTERM, per_epoch + per_epoch // 2, LM)
+    assert result.returncode == 143, result.stderr[-3000:]
+    assert saved_step(stopped / "checkpoints" / "last.ckpt") == per_epoch + per_epoch // 2
+    assert_resumes_to(stopped, expected, LM, ("val/loss", "test/loss", "train/best_step"))
+
+
+def test_ctrl_c_saves_the_step_it_stopped_at_and_says_how_to_resume(tmp_path):
     run_dir = tmp_path / "interrupted"
-    stopped = stop_mid_training(run_dir, signal.SIGINT)
+    stopped = signal_at_step(run_dir, signal.SIGINT, MID_EPOCH)
     assert stopped.returncode == 130, stopped.stderr[-3000:]
+    last = run_dir / "checkpoints" / "last.ckpt"
     line = error_line(stopped)
-    assert line.startswith("error: training stopped by Ctrl-C at epoch ")
+    assert line.startswith(f"error: training stopped by Ctrl-C at epoch 1, step {MID_EPOCH}; "
+                           f"{last} holds the state at epoch 1, step {MID_EPOCH}; continue ")
     assert line.endswith(f"hydra.run.dir={run_dir} resume=true")
-    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    assert saved_step(last) == MID_EPOCH
     assert not (run_dir / ".nlpseq.lock").exists()
 
 
