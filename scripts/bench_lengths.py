@@ -1,8 +1,11 @@
 """Benchmark: nlpseq's sentiment training step against a plain dense PyTorch loop, on
-sentences (~20 tokens), paragraphs (~250) and documents (~1,000), for each cell.
+sentences (~20 tokens), paragraphs (~250), documents (~1,000) and reviews (long-tailed:
+median 175 words, mean ~230, up to 2,500), for each cell.
 
 The texts are consecutive SST-2 training sentences of one label joined until they reach
-the regime's length (±20 %), so every regime has real words and real labels. All
+the regime's length (±20 %; reviews: a log-normal draw per text), so every regime has real
+words and real labels. Texts are read whole, except reviews, which keep the default cut
+(``data.max_length``) as a user's run would. All
 contenders train on the same length-bucketed batches that nlpseq's DataModule cuts (the
 defaults of ``nlpseq-train`` plus your overrides):
 
@@ -36,6 +39,7 @@ import copy
 import csv
 import json
 import logging
+import math
 import os
 import random
 import statistics
@@ -55,7 +59,10 @@ from nlpseq.data.batching import padding_efficiency
 from nlpseq.heads.classification import masked_max
 from nlpseq.tasks.checkpoint import build_task
 
-REGIMES = {"sentences": 20, "paragraphs": 250, "documents": 1000}  # target words per text
+# target words per text: a fixed size ±20 %, or (reviews) lengths spread like movie reviews
+REGIMES = {"sentences": 20, "paragraphs": 250, "documents": 1000, "reviews": "long-tailed"}
+# reviews: log-normal words per text, median 175 and mean about 230, clipped to 10..2,500
+REVIEW_MEDIAN, REVIEW_SIGMA, REVIEW_RANGE = 175, 0.75, (10, 2500)
 CELLS = ("rnn", "gru", "lstm")
 
 
@@ -69,22 +76,28 @@ def sst2_rows(data_dir: Path) -> list[tuple[str, str]]:
     return [(text.strip(), label) for text, _, label in (line.rpartition("\t") for line in lines)]
 
 
-def join_texts(rows: list[tuple[str, str]], words: int, seed: int) -> list[tuple[str, str]]:
-    """Join consecutive rows of the same label into texts of about ``words`` words each:
-    a text ends before the sentence that would take it past its target, drawn from
-    ±20 % of ``words`` for each text."""
+def join_texts(rows: list[tuple[str, str]], regime: str, seed: int) -> list[tuple[str, str]]:
+    """Join consecutive rows of the same label into texts of the regime's size: a text ends
+    before the sentence that would take it past its target, drawn for each text."""
     rng = random.Random(seed)
+
+    def draw_target() -> int:
+        if regime != "reviews":
+            return rng.randint(int(0.8 * REGIMES[regime]), int(1.2 * REGIMES[regime]))
+        words = round(rng.lognormvariate(math.log(REVIEW_MEDIAN), REVIEW_SIGMA))
+        return min(max(words, REVIEW_RANGE[0]), REVIEW_RANGE[1])
+
     buffers: dict[str, list[str]] = {}
     counts: dict[str, int] = {}
     targets: dict[str, int] = {}
     texts = []
     for sentence, label in rows:
         size = len(sentence.split())
-        target = targets.setdefault(label, rng.randint(int(0.8 * words), int(1.2 * words)))
+        target = targets.setdefault(label, draw_target())
         if buffers.get(label) and counts[label] + size > target:
             texts.append((" ".join(buffers[label]), label))
             buffers[label], counts[label] = [], 0
-            targets[label] = rng.randint(int(0.8 * words), int(1.2 * words))
+            targets[label] = draw_target()
         buffers.setdefault(label, []).append(sentence)
         counts[label] = counts.get(label, 0) + size
     return texts
@@ -93,7 +106,7 @@ def join_texts(rows: list[tuple[str, str]], words: int, seed: int) -> list[tuple
 def write_texts(rows: list[tuple[str, str]], regime: str, out_dir: Path) -> Path:
     """Write a regime's texts as ``train``, ``validation`` and ``test`` TSV files (the last
     200 texts are validation and test) into ``out_dir/regime``; return that folder."""
-    texts = join_texts(rows, REGIMES[regime], seed=0)
+    texts = join_texts(rows, regime, seed=0)
     folder = out_dir / regime
     folder.mkdir(parents=True, exist_ok=True)
     splits = {"train": texts[:-200], "validation": texts[-200:-100], "test": texts[-100:]}
@@ -143,11 +156,16 @@ def plain_loop(model: nn.Module, batches: list[dict], cfg) -> float:
     return tokens / (time.perf_counter() - started)
 
 
+def long_texts_whole(regime: str) -> list[str]:
+    """Fixed-size regimes are read whole; reviews keep the default cut (data.max_length)."""
+    return [] if regime == "reviews" else ["data.max_length=null"]
+
+
 def measure(regime: str, cell: str, texts_dir: Path, args) -> dict:
     """The three contenders on one regime and cell, ``args.rounds`` rotating rounds."""
     cfg = compose_train(["data=files", f"data.train_file={texts_dir / 'train.tsv'}",
                          f"data.validation_file={texts_dir / 'validation.tsv'}",
-                         "data.max_length=null", f"encoder={cell}", *args.overrides])
+                         *long_texts_whole(regime), f"encoder={cell}", *args.overrides])
     torch.manual_seed(cfg.seed)
     datamodule = instantiate(cfg.data)
     datamodule.load(("train", "validation"))

@@ -3,7 +3,7 @@ bucketing, collation, DataLoader workers, per-step logging, progress bar and log
 
 Each variant is a real ``nlpseq-train`` run (a process of its own, with the shipped
 callbacks and logger) on the same texts (SST-2 training sentences of one label joined into
-paragraphs, as in ``bench_lengths.py``) for ``--batches`` training batches; its
+paragraphs, as in ``bench_lengths.py``; any of its regimes) for ``--batches`` training batches; its
 ``train/tokens_per_s`` from ``metrics.json`` counts real tokens over the time from the
 start of the epoch to its last batch, so data loading and logging are in it. The variants
 run in a rotating order, ``--rounds`` times; medians are reported with their ratio to the
@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_lengths import REGIMES, join_texts, sst2_rows, write_tsv
+from bench_lengths import REGIMES, long_texts_whole, sst2_rows, write_texts
 from bench_train_step import compose_train
 from hydra.utils import instantiate
 
@@ -76,13 +76,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args()
-    texts = join_texts(sst2_rows(Path(os.environ.get("NLPSEQ_DATA_DIR", "../shared/data"))),
-                       REGIMES[args.regime], seed=0)
     work = Path(tempfile.mkdtemp(prefix="nlpseq-bench-pipeline-"))
-    write_tsv(work / "train.tsv", texts[:-50])
-    write_tsv(work / "validation.tsv", texts[-50:])
-    data = ["data=files", f"data.train_file={work / 'train.tsv'}",
-            f"data.validation_file={work / 'validation.tsv'}", "data.max_length=null"]
+    texts = write_texts(sst2_rows(Path(os.environ.get("NLPSEQ_DATA_DIR", "../shared/data"))),
+                        args.regime, work)
+    data = ["data=files", f"data.train_file={texts / 'train.tsv'}",
+            f"data.validation_file={texts / 'validation.tsv'}", *long_texts_whole(args.regime)]
     common = [*data, f"encoder={args.cell}", "trainer.max_epochs=1",
               f"++trainer.limit_train_batches={args.batches}", "test=false", *args.overrides]
 

@@ -1,0 +1,50 @@
+"""The benchmark scripts: each still imports against today's package (they run only in
+benchmarks, so nothing else would notice a rename), and the long-text builder keeps one
+label per text at the regime's size."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+
+
+def load_script(name: str, monkeypatch):
+    monkeypatch.syspath_prepend(str(SCRIPTS))  # scripts import one another by name
+    spec = importlib.util.spec_from_file_location(f"nlpseq_script_{name}", SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in SCRIPTS.glob("*.py")))
+def test_every_script_imports_and_has_a_main(name, monkeypatch):
+    assert callable(load_script(name, monkeypatch).main)
+
+
+def sentences(n: int, words: int = 10) -> list[tuple[str, str]]:
+    """n sentences of ``words`` words, labels alternating in runs of three."""
+    return [(" ".join([f"w{i}"] * words), "pos" if i // 3 % 2 else "neg") for i in range(n)]
+
+
+def test_paragraph_texts_hold_one_label_each_and_stay_within_their_size(monkeypatch):
+    bench = load_script("bench_lengths", monkeypatch)
+    texts = bench.join_texts(sentences(3000), "paragraphs", seed=0)
+    for text, label in texts:
+        ids = {int(word[1:]) for word in text.split()}
+        assert {"pos" if i // 3 % 2 else "neg" for i in ids} == {label}
+        assert 200 - 10 < len(text.split()) <= 300  # ±20 % of 250, cut at a 10-word sentence
+    assert 100 < len(texts) < 150  # 30,000 words in texts of 200-300
+
+
+def test_review_texts_spread_over_a_long_tail(monkeypatch):
+    bench = load_script("bench_lengths", monkeypatch)
+    sizes = sorted(len(text.split()) for text, _ in bench.join_texts(sentences(60000, 1),
+                                                                     "reviews", seed=0))
+    median = sizes[len(sizes) // 2]
+    assert 150 <= median <= 200  # log-normal around 175 words
+    assert sizes[-1] > 3 * median and sizes[0] < median / 3
+    assert sizes[-1] <= bench.REVIEW_RANGE[1]
