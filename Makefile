@@ -25,11 +25,13 @@ install: $(BIN)/.installed
 train: install
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/nlpseq-train $(ARGS)
 
-test: install  # two pytest workers: most integration tests wait on one-core CLI start-up
-	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest -q -n 2 --dist loadgroup $(ARGS)
+# two pytest workers (most integration tests wait on one-core CLI start-up); one file per
+# worker, so a file's shared trained model (module or session fixture) is built once
+test: install
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile $(ARGS)
 
 test-all: install
-	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest -q -n 2 --dist loadgroup -m "slow or not slow" $(ARGS)
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile -m "slow or not slow" $(ARGS)
 
 lint: install
 	$(BIN)/ruff check nlpseq tests scripts

@@ -17,9 +17,6 @@ from tests.integration.conftest import (
     run_cli_cases,
 )
 
-# one worker runs this file, so the shared model below is trained once (make test: --dist loadgroup)
-pytestmark = pytest.mark.xdist_group("translation")
-
 MT = ["task=translation", *TINY, "task.decoder.hidden_size=16", "tokenizer.vocab_size=120"]
 SAMPLE_TEST = 100  # pairs in the embedded sample's test split
 
