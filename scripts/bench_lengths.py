@@ -5,9 +5,9 @@ median 175 words, mean ~230, up to 2,500), for each cell.
 The texts are consecutive SST-2 training sentences of one label joined until they reach
 the regime's length (±20 %; reviews: a log-normal draw per text), so every regime has real
 words and real labels. Texts are read whole, except reviews, which keep the default cut
-(``data.max_length``) as a user's run would. All
-contenders train on the same length-bucketed batches that nlpseq's DataModule cuts (the
-defaults of ``nlpseq-train`` plus your overrides):
+(``data.max_length``) as a user's run would. All contenders train on the same
+length-bucketed batches that nlpseq's DataModule cuts (the defaults of ``nlpseq-train``
+plus your overrides):
 
 - plain: a hand-written model of the same size (embedding, ``torch.nn.RNN/GRU/LSTM`` run
   on the padded batch as it is, masked max pooling, linear) with fused AdamW and gradient

@@ -152,7 +152,8 @@ def _carry_cell(weights: list[Tensor], x: Tensor, out: Tensor, lengths: Tensor,
 
 
 def _reorder(x: Tensor, index: Tensor) -> Tensor:
-    """``x`` (B, T, F) with its B*T positions read in ``index`` order (a reversal)."""
+    """``x`` (B, T, F) with its B*T positions read in ``index`` order. ``index`` must be its
+    own inverse (a reversal within lengths): the backward pass reads the gradient with it."""
     return _Reversal.apply(x, index)
 
 
