@@ -52,7 +52,7 @@ bench-generate: install
 bench-translate: install
 	NLPSEQ_DATA_DIR=$(DATA_DIR) $(BIN)/python scripts/bench_translation.py $(ARGS)
 
-# The SST-2 table of the README: the three cells, one run each (11-30 min a cell on 2 CPU cores).
+# The SST-2 table of docs/results.md: the three cells, one run each (11-30 min a cell on 2 CPU cores).
 sst2: install
 	NLPSEQ_DATA_DIR=$(DATA_DIR) HF_HUB_OFFLINE=1 $(BIN)/nlpseq-train -m experiment=sst2 \
 		encoder=lstm,gru,rnn trainer.enable_progress_bar=false $(ARGS)

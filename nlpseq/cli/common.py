@@ -326,16 +326,3 @@ def class_of(node: DictConfig):
         return get_class(node._target_)
     except Exception:
         return None
-
-
-def check_data_fits_task(data_cfg: DictConfig, task_name: str, action: str) -> None:
-    """Refuse data made for another task (``data=sst2`` for a language model)."""
-    data_task = getattr(class_of(data_cfg), "task_name", None)
-    if data_task and data_task != task_name:
-        raise NlpseqError(
-            f"data={data_cfg.get('name', 'this')} is a {data_task} dataset and cannot "
-            f"{action}; pick a {task_name} dataset" + (
-                " (task=probe trains on it)" if data_task == "probe"
-                else ": data=adding, copy or first_token" if task_name == "probe"
-                else ", data=sample or data=files")
-        )

@@ -19,7 +19,8 @@ from contextlib import contextmanager
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_original_cwd
-from pytorch_lightning.strategies.launchers import subprocess_script
+
+from nlpseq.compat import start_ddp_ranks_with
 
 
 def child_command(local_rank: int) -> tuple[list[str], str]:
@@ -32,10 +33,8 @@ def child_command(local_rank: int) -> tuple[list[str], str]:
 
 
 def launch_ranks_in_this_job() -> None:
-    """Make Lightning start DDP ranks with ``child_command`` (it looks the builder up in
-    its launcher module when it launches, so replacing the name there is enough)."""
-    if hasattr(subprocess_script, "_hydra_subprocess_cmd"):
-        subprocess_script._hydra_subprocess_cmd = child_command
+    """Make Lightning start DDP ranks with ``child_command``."""
+    start_ddp_ranks_with(child_command)
 
 
 @contextmanager

@@ -7,6 +7,7 @@ it was trained on is used, ``data=files data.test_file=F`` evaluates on another 
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 from pathlib import Path
@@ -18,21 +19,19 @@ from omegaconf import DictConfig, OmegaConf
 
 from nlpseq.cli.common import (
     CONFIG_DIR,
-    check_data_fits_task,
     pick_device,
     run_command,
     run_entry_point,
     write_hypotheses,
     write_metrics,
 )
-from nlpseq.cli.report import print_report
 from nlpseq.comparison.runs import natural_key
 from nlpseq.comparison.summary import markdown_table, write_csv
 from nlpseq.config import EvalConfig, validate_config
 from nlpseq.config.targets import allowed_targets
 from nlpseq.errors import NlpseqError
+from nlpseq.tasks import tasks_reading
 from nlpseq.tasks.checkpoint import load_task, read_checkpoint
-from nlpseq.tasks.translation import check_beam_options
 
 log = logging.getLogger("nlpseq.eval")
 
@@ -77,7 +76,7 @@ def evaluate_checkpoint(cfg: DictConfig, checkpoint: Path, run_dir: Path) -> dic
     task, tokenizer, train_cfg = load_task(checkpoint, trusted=allowed_targets(cfg))
     task.to(pick_device(cfg.accelerator))
 
-    data_cfg = evaluation_data_config(cfg, train_cfg, task.task_name)
+    data_cfg = evaluation_data_config(cfg, train_cfg, type(task))
     task.check_data(data_cfg)
     log.info("Instantiating data <%s> (%s split)", data_cfg._target_, cfg.split)
     runtime = {"label_names": getattr(task, "label_names", None),
@@ -88,9 +87,9 @@ def evaluate_checkpoint(cfg: DictConfig, checkpoint: Path, run_dir: Path) -> dic
 
     prefix = {"validation": "val"}.get(cfg.split, cfg.split)
     report = task.evaluate(datamodule.split_loader(cfg.split), prefix,
-                           **decoding_options(cfg, task.task_name))
+                           **evaluation_options(cfg, task))
     write_hypotheses(run_dir, report, prefix)
-    print_report(task, report, prefix)
+    task.print_report(report, prefix)
     report["ckpt_path"] = str(checkpoint)
     report["task"], report["cell"] = task.task_name, train_cfg.encoder.cell
     report["params"] = sum(p.numel() for p in task.model.parameters())
@@ -114,31 +113,37 @@ def write_table(run_dir: Path, reports: dict[str, dict]) -> str:
     return table
 
 
-def decoding_options(cfg: DictConfig, task_name: str) -> dict:
-    """``beam_size`` and ``length_penalty`` when given; translation checkpoints only."""
-    options = {key: cfg[key] for key in ("beam_size", "length_penalty")
-               if cfg.get(key) is not None}
-    if options and task_name != "translation":
-        raise NlpseqError(f"{', '.join(options)} applies to translation checkpoints; "
-                          f"'{cfg.ckpt_path}' is a {task_name} one")
-    if options:
-        check_beam_options(options.get("beam_size", 1), 1, options.get("length_penalty", 0.0))
-    return options
+EVAL_OPTIONS = ("beam_size", "length_penalty")  # the task options of conf/eval.yaml
 
 
-def evaluation_data_config(cfg: DictConfig, train_cfg: DictConfig, task_name: str):
+def evaluation_options(cfg: DictConfig, task) -> dict:
+    """The options of conf/eval.yaml given (not null), checked by the task; one the task
+    does not read fails naming the tasks that do."""
+    given = {key: cfg[key] for key in EVAL_OPTIONS if cfg.get(key) is not None}
+    for option in given:
+        if option not in inspect.signature(task.eval_options).parameters:
+            raise NlpseqError(f"{option} applies to {' or '.join(tasks_reading(option))} "
+                              f"checkpoints; '{cfg.ckpt_path}' is a {task.task_name} one")
+    task.eval_options(**given)  # refuses bad values before any data is read
+    return given
+
+
+def evaluation_data_config(cfg: DictConfig, train_cfg: DictConfig, task_class):
     """The checkpoint's own data config, or the ``data=`` choice read the way the
     checkpoint's task reads data (its defaults from ``conf/task_defaults/<task>.yaml``)."""
+    task_name = task_class.task_name
     if not cfg.get("data"):
         data = train_cfg.data.copy()
     else:
-        defaults = OmegaConf.load(Path(CONFIG_DIR) / "task_defaults" / f"{task_name}.yaml")
+        path = Path(CONFIG_DIR) / "task_defaults" / f"{task_name}.yaml"
+        defaults = OmegaConf.load(path) if path.is_file() else OmegaConf.create(
+            {"data": train_cfg.data})  # a task of the user's own: its run's data settings
         # a translation model keeps its direction unless data.source_lang/target_lang say
         languages = {key: train_cfg.data[key] for key in ("source_lang", "target_lang")
                      if key in train_cfg.data}
         data = OmegaConf.merge(defaults.data, languages, cfg.data)
     data.seed = cfg.seed
-    check_data_fits_task(data, task_name, f"evaluate a {task_name} checkpoint")
+    task_class.check_data_config(data, f"evaluate a {task_name} checkpoint")
     validate_config(OmegaConf.create({"data": data}))
     return data
 

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import hydra
 import torch
-import torch.nn.functional as F
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig
@@ -45,20 +44,20 @@ def inspect(cfg: DictConfig) -> dict:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     task, tokenizer, train_cfg = load_task(cfg.ckpt_path, trusted=allowed_targets(cfg))
-    probe = task.task_name == "probe"
-    if probe and cfg.text is not None:
-        raise NlpseqError("a probe checkpoint reads generated sequences, not text: leave text "
-                          "out (the first sequence of split=... is traced)")
-    if not probe and cfg.text is None and cfg.split is None:
+    from_split = task.text_option is None  # reads no text: trace a sequence of a split
+    if from_split and cfg.text is not None:
+        raise NlpseqError(f"a {task.task_name} checkpoint reads generated sequences, not text: "
+                          "leave text out (the first sequence of split=... is traced)")
+    if not from_split and cfg.text is None and cfg.split is None:
         raise NlpseqError('give text="..." to trace a text, or split=validation for gate '
                           "saturation over a split of the checkpoint's data")
     summary = {"cell": task.model.encoder.cell}
     written = []
-    split = cfg.split or ("validation" if probe else None)  # a probe's example comes from it
+    split = cfg.split or ("validation" if from_split else None)  # the example comes from it
     loader = split_loader(task, tokenizer, train_cfg, split) if split else None  # built once
-    if probe or cfg.text is not None:
-        if probe:
-            inputs, lengths, labels, loss = probe_example(task, next(iter(loader)))
+    if from_split or cfg.text is not None:
+        if from_split:
+            inputs, lengths, labels, loss = task.split_example(next(iter(loader)))
         else:
             inputs, lengths, labels, loss = text_example(task, tokenizer, str(cfg.text))
         written += trace_example(task, inputs, lengths, labels, run_dir, cfg.heatmaps, summary)
@@ -77,64 +76,14 @@ def inspect(cfg: DictConfig) -> dict:
 
 def text_example(task, tokenizer, text: str):
     """The text as encoder inputs (1, T, E), its lengths, its tokens, and the loss its
-    model defines on it (None for translation)."""
-    source = getattr(tokenizer, "source", tokenizer)  # translation: the source side
+    model defines on it (``task.text_loss``; None when it has none)."""
+    source = getattr(tokenizer, "source", tokenizer)  # a tokenizer pair: the source side
     ids = source.encode(" ".join(text.split()))
     if not ids:
         raise NlpseqError('text has no tokens; give text="some sentence"')
-    tokens = torch.tensor([ids])
-    batch = ({"source": tokens, "source_lengths": torch.tensor([len(ids)])}
-             if task.task_name == "translation" else {"tokens": tokens,
-                                                       "lengths": torch.tensor([len(ids)])})
     with torch.no_grad():
-        inputs, lengths = encoder_inputs(task, batch)
-    return inputs, lengths, [source.id_to_token(i) for i in ids], text_loss(task, ids)
-
-
-def text_loss(task, ids: list[int]) -> Callable[[], Tensor] | None:
-    """The loss the model's own output defines on the text: a sentiment model's
-    cross-entropy against the label it predicts, a language model's next-token loss. None
-    for translation (its loss needs a reference) and one-token language-model input."""
-    tokens = torch.tensor([ids])
-    if task.task_name == "sentiment":
-        def loss() -> Tensor:
-            logits = task.model(tokens, torch.tensor([len(ids)]))  # (1, C)
-            return F.cross_entropy(logits, logits.argmax(-1))
-        return loss
-    if task.task_name == "generation" and len(ids) >= 2:
-        def loss() -> Tensor:
-            logits, _ = task.model(tokens[:, :-1], None)  # (1, T - 1, V)
-            return F.cross_entropy(logits[0], tokens[0, 1:])
-        return loss
-    log.info("No gradient-flow curve: %s", "a translation loss needs a reference"
-             if task.task_name == "translation" else "the text needs 2 tokens or more")
-    return None
-
-
-def probe_example(task, batch: dict[str, Tensor]):
-    """A probe batch's first sequence as encoder inputs (1, T, I) with readable step
-    labels, and the probe's own loss over the whole batch (with its true targets)."""
-    first = batch["inputs"][:1]
-    with torch.no_grad():
-        inputs = task.model.encoder_inputs(first)
-    if task.kind == "adding":
-        labels = [f"{value:.2f}" + ("*" if marker else "") for value, marker in first[0].tolist()]
-    else:
-        delimiter = task.model.input_size - 1 if task.kind == "copy" else None
-        labels = ["_" if s == 0 else "|" if s == delimiter else str(s) for s in first[0].tolist()]
-    return inputs, None, labels, lambda: task.loss_and_score(batch)[0]
-
-
-def encoder_inputs(task, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor | None]:
-    """What the task's encoder reads from a batch, and the lengths (None: nothing padded).
-    Shape: (B, T, I), (B,)."""
-    model = task.model
-    if task.task_name == "probe":
-        return model.encoder_inputs(batch["inputs"]), None
-    if task.task_name == "translation":
-        return model.source_embedding(batch["source"]), batch["source_lengths"]
-    lengths = None if "block" in batch else batch["lengths"]  # a language model's stream
-    return model.embedding(batch["tokens"]), lengths
+        inputs, lengths = task.encoder_inputs(task.text_batch(ids))
+    return inputs, lengths, [source.id_to_token(i) for i in ids], task.text_loss(ids)
 
 
 def trace_example(task, inputs: Tensor, lengths: Tensor | None, labels: list[str],
@@ -189,7 +138,7 @@ def traces_of(task, loader, max_batches: int) -> Iterator[Trace]:
         if number == max_batches:
             return
         with torch.no_grad():
-            inputs, lengths = encoder_inputs(task, batch)
+            inputs, lengths = task.encoder_inputs(batch)
             yield trace_encoder(task.model.encoder, inputs, lengths)
 
 

@@ -11,7 +11,6 @@ standard input give one translation per line (``beam_size``, ``length_penalty``,
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -29,26 +28,25 @@ from nlpseq.cli.common import (
 )
 from nlpseq.config import PredictConfig, validate_config
 from nlpseq.config.targets import allowed_targets
-from nlpseq.data import BucketBatchSampler, PadCollator
 from nlpseq.data.sources import check_utf8
-from nlpseq.decoding import check_sampling_options
-from nlpseq.diagnostics import save_attention
 from nlpseq.errors import NlpseqError
-from nlpseq.tasks.checkpoint import check_task, load_task
-from nlpseq.tasks.translation import check_beam_options
+from nlpseq.tasks import tasks_reading
+from nlpseq.tasks.checkpoint import load_task
 
 log = logging.getLogger("nlpseq.predict")
 
 
-def read_inputs(cfg: DictConfig) -> list[str]:
-    """The texts to classify, from ``text``, ``input_file`` or standard input."""
-    if cfg.text is not None and cfg.input_file is not None:
-        raise NlpseqError("Give either text=... or input_file=..., not both")
-    if cfg.text is not None:
-        if not str(cfg.text).strip():
+def read_inputs(cfg: DictConfig, option: str, keep_empty: bool) -> list[str]:
+    """The inputs, from the task's input option (``text`` or ``prompt``), ``input_file`` or
+    standard input. An empty prompt is one ("" starts from the start token)."""
+    value = cfg.get(option)
+    if value is not None and cfg.input_file is not None:
+        raise NlpseqError(f"Give either {option}=... or input_file=..., not both")
+    if value is not None:
+        if not str(value).strip() and option == "text":
             raise NlpseqError('text is empty; give text="some sentence" or input_file=PATH')
-        return [str(cfg.text)]
-    return read_lines(cfg.input_file)
+        return [str(value)]
+    return read_lines(cfg.input_file, keep_empty)
 
 
 def read_lines(input_file: str | None, keep_empty: bool = False) -> list[str]:
@@ -104,107 +102,56 @@ def same_file(a, b) -> bool:
         return False
 
 
+INPUT_OPTIONS = ("text", "prompt")  # the keys of conf/predict.yaml that give inputs
+
+
 def predict(cfg: DictConfig) -> list[dict]:
+    """Read the inputs, ask the checkpoint's task for its predictions, write them out."""
     validate_config(cfg, PredictConfig)
     check_outputs(cfg)
-    if cfg.prompt is not None:
-        return generate(cfg)
-    task, tokenizer, _ = load_task(cfg.ckpt_path, trusted=allowed_targets(cfg))
-    if task.task_name == "probe":
-        raise NlpseqError(f"'{cfg.ckpt_path}' is a probe checkpoint: it reads generated "
-                          "sequences, not text; score it with nlpseq-eval or trace it with "
-                          "nlpseq-inspect")
-    if task.task_name == "translation":
-        return translate(cfg, task)
-    if cfg.attention_file is not None:
-        raise NlpseqError(f"attention_file needs a translation checkpoint; '{cfg.ckpt_path}' "
-                          f"is a {task.task_name} one")
-    texts = read_inputs(cfg)
-    if task.task_name == "generation":
-        if cfg.text is not None:
-            raise NlpseqError(f"'{cfg.ckpt_path}' is a generation checkpoint: give "
-                              f'prompt="..." instead of text=...')
-        return generate(cfg, prompts=texts, task=task)
-    check_task(task.task_name, cfg.ckpt_path, "sentiment")
+    task, _, _ = load_task(cfg.ckpt_path, trusted=allowed_targets(cfg))
+    given = {key: value for key, value in cfg.items() if key in PREDICT_KEYS}
+    options = task.prediction_options(given)
+    check_options_apply(cfg, task)
+    option = task.text_option
+    texts = read_inputs(cfg, option, keep_empty=task.keeps_empty_lines)
     task.to(pick_device(cfg.accelerator))
-    ids = tokenizer.encode_batch([t.strip() for t in texts])
-    examples = [{"input_ids": seq or [tokenizer.unk_id], "index": i} for i, seq in enumerate(ids)]
-    sampler = BucketBatchSampler([len(e["input_ids"]) for e in examples], cfg.batch_size,
-                                 shuffle=False)
-    collate = PadCollator(tokenizer.pad_id)
-    loader = [collate([examples[i] for i in batch]) for batch in sampler]
-    probs, _, _ = task.predict_proba(loader)
-
-    rows = []
-    for text, p in zip(texts, probs.tolist(), strict=True):
-        best = max(range(len(p)), key=p.__getitem__)
-        rows.append({"text": text, "label": task.label_names[best], "probability": p[best],
-                     "probabilities": dict(zip(task.label_names, p, strict=True))})
-    write_json_lines(rows, cfg.output_file)
-    return rows
-
-
-def write_json_lines(rows: list[dict], output_file: str | None) -> None:
-    write_text_lines([json.dumps(row, ensure_ascii=False) for row in rows], output_file)
-
-
-def generate(cfg: DictConfig, prompts: list[str] | None = None, task=None) -> list[dict]:
-    """Continue ``prompt`` (streamed to the terminal) or each prompt of a file (JSON lines)."""
-    check_sampling_options(cfg.max_new_tokens, cfg.temperature, cfg.top_k, cfg.top_p)
-    if cfg.prompt is not None and (cfg.text is not None or cfg.input_file is not None):
-        raise NlpseqError("Give prompt=... alone, without text=... or input_file=...")
-    if task is None:
-        task, _, _ = load_task(cfg.ckpt_path, expected_task="generation",
-                               trusted=allowed_targets(cfg))
-    task.to(pick_device(cfg.accelerator))
-    options = {"greedy": cfg.greedy, "temperature": cfg.temperature, "top_k": cfg.top_k,
-               "top_p": cfg.top_p, "seed": cfg.seed, "stop_at_eos": cfg.stop_at_eos}
-    if prompts is None:  # one prompt: stream the continuation as it is generated
-        if not cfg.prompt:
-            start = task.tokenizer.id_to_token(task.start_id)
-            log.info("Empty prompt: generating from the start token %r", start)
-        stream = cfg.output_file is None
-        if stream:
-            sys.stdout.write(cfg.prompt)
-            sys.stdout.flush()
-        text = task.complete(cfg.prompt, cfg.max_new_tokens, **options,
-                             on_text=_print_now if stream else None)
-        rows = [{"prompt": cfg.prompt, "continuation": text}]
-        if stream:
-            sys.stdout.write("\n")
-        else:
-            write_json_lines(rows, cfg.output_file)
+    streamed = task.streams_text and cfg.get(option) is not None and cfg.output_file is None
+    if streamed:  # one input to the terminal: show the answer as it is made
+        sys.stdout.write(texts[0])
+        sys.stdout.flush()
+        rows = task.predict(texts, on_text=_print_now, **options)
+        sys.stdout.write("\n")
         return rows
-    rows = [{"prompt": prompt, "continuation": task.complete(prompt, cfg.max_new_tokens,
-                                                              **options)}
-            for prompt in prompts]
-    write_json_lines(rows, cfg.output_file)
+    rows = task.predict(texts, **options)
+    write_text_lines(task.prediction_lines(rows, **options), cfg.output_file)
     return rows
 
 
-def translate(cfg: DictConfig, task) -> list[dict]:
-    """Translate ``text`` or every line of ``input_file`` / standard input, one output line
-    per input line (an empty line stays empty); ``n_best`` > 1 gives JSON lines."""
-    beam_size = task.beam_size if cfg.beam_size is None else cfg.beam_size
-    check_beam_options(beam_size, cfg.n_best, cfg.length_penalty or 0.0)
-    lines = read_inputs(cfg) if cfg.text is not None else read_lines(cfg.input_file,
-                                                                     keep_empty=True)
-    task.to(pick_device(cfg.accelerator))
-    wanted = [line for line in lines if line.strip()]
-    found = iter(task.translate(wanted, beam_size, cfg.length_penalty, cfg.n_best,
-                                batch_size=cfg.batch_size))
-    rows = [{"source": line, "translations": [{"text": text, "score": score}
-                                              for text, score in next(found)]}
-            if line.strip() else {"source": line, "translations": [{"text": "", "score": 0.0}]}
-            for line in lines]
-    if cfg.n_best > 1:
-        write_json_lines(rows, cfg.output_file)
-    else:
-        write_text_lines([row["translations"][0]["text"] for row in rows], cfg.output_file)
-    if cfg.attention_file is not None:
-        path = save_attention(task.attention_map(wanted[0], beam_size), cfg.attention_file)
-        log.info("Attention weights of %r written to %s", wanted[0][:40], path)
-    return rows
+PREDICT_KEYS = ("max_new_tokens", "greedy", "temperature", "top_k", "top_p", "seed",
+                "stop_at_eos", "beam_size", "length_penalty", "n_best", "attention_file",
+                "batch_size")  # the task options of conf/predict.yaml
+
+
+def check_options_apply(cfg: DictConfig, task) -> None:
+    """An input or option the checkpoint's task does not read fails in one line that names
+    the tasks that do read it. Options whose default is null count as given when set."""
+    name, path = task.task_name, cfg.ckpt_path
+    for option in INPUT_OPTIONS:
+        if cfg.get(option) is None or option == task.text_option:
+            continue
+        if cfg.get(task.text_option) is not None:
+            raise NlpseqError(f"Give {task.text_option}=... alone, without {option}=... or "
+                              "input_file=...")
+        if option == "text":
+            raise NlpseqError(f"'{path}' is a {name} checkpoint: give "
+                              f'{task.text_option}="..." instead of text=...')
+        raise NlpseqError(f"'{path}' is a '{name}' checkpoint; this command needs a "
+                          f"'{' or '.join(tasks_reading(option))}' one")
+    for option in ("attention_file", "beam_size", "length_penalty", "top_k", "seed"):
+        if cfg.get(option) is not None and option not in task.predict_options:
+            raise NlpseqError(f"{option} needs a {' or '.join(tasks_reading(option))} "
+                              f"checkpoint; '{path}' is a {name} one")
 
 
 def write_text_lines(lines: list[str], output_file: str | None) -> None:

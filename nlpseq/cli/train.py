@@ -30,7 +30,6 @@ from pytorch_lightning.utilities import rank_zero_only
 
 from nlpseq.cli.common import (
     CONFIG_DIR,
-    check_data_fits_task,
     class_of,
     run_command,
     run_entry_point,
@@ -38,7 +37,6 @@ from nlpseq.cli.common import (
     write_metrics,
 )
 from nlpseq.cli.ddp import ddp_job, launch_ranks_in_this_job
-from nlpseq.cli.report import print_report
 from nlpseq.cli.rundir import refuse_finished_run
 from nlpseq.cli.stopping import continue_command, stop_requests_to_lightning, training_stopped
 from nlpseq.cli.sweep import exit_if_jobs_failed, in_multirun, run_sweep_job, sweep_objective
@@ -53,7 +51,7 @@ from nlpseq.tasks.checkpoint import (
     read_checkpoint,
     task_from_checkpoint,
 )
-from nlpseq.tokenization import tokenizer_from_state, train_tokenizer_pair
+from nlpseq.tokenization import tokenizer_from_state
 
 log = logging.getLogger("nlpseq.train")
 
@@ -203,7 +201,7 @@ def check_task_and_data(cfg: DictConfig) -> None:
     if not hasattr(task_class, "check_config"):  # not an nlpseq task: validation says so
         return
     task_class.check_config(cfg)
-    check_data_fits_task(cfg.data, task_class.task_name, f"train task={task_class.task_name}")
+    task_class.check_data_config(cfg.data, f"train task={task_class.task_name}")
 
 
 def checkpoint_to_resume(cfg: DictConfig, run_dir: Path) -> tuple[Path | None, dict | None]:
@@ -266,13 +264,7 @@ def prepare_data(cfg: DictConfig, tokenizer_state: dict | None = None):
         return datamodule, tokenizer
     log.info("Training tokenizer <%s> on the training split", cfg.tokenizer._target_)
     started = time.perf_counter()
-    factory = instantiate(cfg.tokenizer)
-    if datamodule.task_name == "translation":  # a tokenizer per language, or one joint
-        tokenizer = train_tokenizer_pair(factory, datamodule.train_texts("source"),
-                                         datamodule.train_texts("target"),
-                                         joint=cfg.task.get("joint_vocabulary", False))
-    else:
-        tokenizer = factory(datamodule.train_texts())
+    tokenizer = class_of(cfg.task).train_tokenizer(instantiate(cfg.tokenizer), datamodule, cfg)
     log.info("Tokenizer %r trained in %.1fs", tokenizer, time.perf_counter() - started)
     datamodule.encode(tokenizer)
     return datamodule, tokenizer
@@ -301,7 +293,7 @@ def evaluate_best(task, datamodule, run_dir: Path) -> dict:
     metrics = {}
     for prefix, report in reports.items():
         write_hypotheses(run_dir, report, prefix)
-        print_report(task, report, prefix)
+        task.print_report(report, prefix)
         metrics.update(report)
     (run_dir / "eval_report.json").write_text(json.dumps(reports, indent=2) + "\n")
     return metrics

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from nlpseq.checks import is_number
 from nlpseq.errors import NlpseqError
 
 Bound = tuple[Callable[[float], bool], str]
@@ -51,7 +52,7 @@ def check_ranges(cfg: DictConfig) -> None:
 
 def _check(key: str, value, bound: Bound) -> None:
     test, expected = bound
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    number = is_number(value)
     if value is not None and not (number and test(value)):
         raise NlpseqError(f"{key}={value!r} is not valid: expected {expected}")
 

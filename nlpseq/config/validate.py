@@ -17,6 +17,7 @@ from typing import Any, Literal, Union
 from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from nlpseq.checks import is_int, is_number
 from nlpseq.config.ranges import check_ranges
 from nlpseq.config.targets import check_patterns
 from nlpseq.errors import NlpseqError
@@ -126,9 +127,9 @@ def _accepts(value: Any, hint: Any) -> bool | None:
     if hint is bool:
         return isinstance(value, bool)
     if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
+        return is_int(value)
     if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
+        return is_number(value)
     if hint is str:
         return isinstance(value, str)
     return None

@@ -1,18 +1,21 @@
-"""What the task DataModules share: the four loaders Lightning asks for and each DDP
-process's share (``SplitDataModule``: each module builds its own ``_loader(split,
-shuffle)``), and for the text tasks where a named dataset lives and which splits
-evaluating one split needs (``TextDataModule``)."""
+"""What the task DataModules share. ``SplitDataModule`` builds every loader: length-bucketed
+batches of the examples a subclass serves (hooks ``examples``, ``lengths``, ``collate``),
+each DDP process's share of a training batch and a training position that survives a
+checkpoint. ``TextDataModule`` adds where a named dataset lives, which splits evaluating
+one split needs, and tokenizing a split once (cached by ``datasets``)."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import datasets
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
-from nlpseq.data.batching import seeded_loader
+from nlpseq.data.batching import BucketBatchSampler, seeded_loader
 from nlpseq.data.resumable import ResumableLoader, checked_position
 from nlpseq.data.sample import SAMPLE_DIR
 from nlpseq.data.sources import column_values, local_copy_dir
@@ -22,29 +25,32 @@ log = logging.getLogger(__name__)
 SPLITS = ("train", "validation", "test")
 
 
-def cache_fingerprint(*parts) -> str:
-    """A short stable hash of everything an encoding depends on (the ``datasets`` cache key)."""
-    return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
-
-
-def report_cut(encoded, split: str, what: str, max_length: int | None):
-    """Say how many rows of an encoded split ``data.max_length`` shortened (their ``cut``
-    flags; nothing if none) and return the split without the flags."""
-    cut = sum(column_values(encoded, "cut"))
-    if cut:
-        log.info("Cut %d of %d %s %s to data.max_length=%d tokens (data.max_length=null keeps "
-                 "them whole)", cut, len(encoded), split, what, max_length)
-    return encoded.remove_columns("cut")
+def check_columns(split: str, dataset, columns: dict[str, str], where: str = "") -> None:
+    """Refuse a split that lacks a column an option names (``columns``: option -> column),
+    listing the columns it has; ``where`` says where the split comes from."""
+    for option, column in columns.items():
+        if column not in dataset.column_names:
+            raise NlpseqError(
+                f"The {split} split{f' ({where})' if where else ''} has no column '{column}' "
+                f"(data.{option}); columns found: {', '.join(dataset.column_names)}")
 
 
 class SplitDataModule(pl.LightningDataModule):
-    """Train, validation and test loaders over splits a subclass serves with
-    ``_loader(split, shuffle)``, and this process's share of each training batch."""
+    """Train, validation and test loaders over the splits a subclass serves with the hooks
+    ``examples``, ``lengths`` and ``collate``, and this process's share of each training
+    batch: ``batch_size`` examples (the most, with a ``max_tokens`` budget) to train,
+    ``eval_batch_size`` to evaluate."""
 
     uses_tokenizer = True  # False: the data are tensors already (the generated probes)
+    label_names: list[str] | None = None  # the classes, for the tasks that have them
 
-    def __init__(self) -> None:
+    def __init__(self, *, name: str, batch_size: int, eval_batch_size: int,
+                 num_workers: int, seed: int, pool_batches: int = 100,
+                 max_tokens: int | None = None) -> None:
         super().__init__()
+        self.name, self.num_workers, self.seed = name, num_workers, seed
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
+        self.pool_batches, self.max_tokens = pool_batches, max_tokens
         self.test_is_validation = False
         self.rank, self.replicas = 0, 1  # DDP: this process's share of each training batch
         self.pin_memory = False  # set by setup: True when a Trainer runs on a CUDA GPU
@@ -58,8 +64,38 @@ class SplitDataModule(pl.LightningDataModule):
             self.rank, self.replicas = self.trainer.global_rank, self.trainer.world_size
             self.pin_memory = self.trainer.strategy.root_device.type == "cuda"
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+    # ----------------------------------------------------------- subclass hooks
+    def examples(self, split: str) -> Sequence:
+        """The items a loader of ``split`` indexes (its sampler gives their positions)."""
         raise NotImplementedError
+
+    def lengths(self, split: str) -> list[int]:
+        """The length of each of ``examples(split)``: batches hold similar lengths."""
+        raise NotImplementedError
+
+    def collate(self, split: str) -> Callable[[list], dict]:
+        """Turns a list of ``split``'s examples into one batch dict."""
+        raise NotImplementedError
+
+    @staticmethod
+    def loaded(splits: dict, split: str):
+        """``splits[split]``, or an error saying the split was never loaded."""
+        if split not in splits:
+            raise NlpseqError(f"No {split} split is loaded")
+        return splits[split]
+
+    # ---------------------------------------------------------------- dataloaders
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        """Bucketed batches of ``split``: shuffled and shared out under DDP in training,
+        sorted by length and whole in every process for evaluation."""
+        sampler = BucketBatchSampler(
+            self.lengths(split), self.batch_size if shuffle else self.eval_batch_size,
+            shuffle=shuffle, pool_batches=self.pool_batches, seed=self.seed,
+            max_tokens=self.max_tokens if shuffle else None,
+            rank=self.rank if shuffle else 0, replicas=self.replicas if shuffle else 1,
+        )
+        return self.loader(self.examples(split), batch_sampler=sampler,
+                           collate_fn=self.collate(split))
 
     def loader(self, dataset, **options) -> DataLoader:
         """A ``seeded_loader`` with this module's seed and workers. On a CUDA GPU its
@@ -108,30 +144,39 @@ class SplitDataModule(pl.LightningDataModule):
 class TextDataModule(SplitDataModule):
     """Base of the sentiment, language-model and translation DataModules: keeps the options
     they share (documented there). Subclasses implement ``load(splits)`` and
-    ``_loader(split, shuffle)``."""
+    ``encode_split(split, tokenizer)``; ``encoded[split]`` holds the examples loaders
+    batch."""
 
-    def __init__(self, name: str, files: dict[str, str | None], hub_id: str | None,
-                 hub_config: str | None, text_column: str, validation_fraction: float,
-                 max_length: int | None, batch_size: int, eval_batch_size: int,
-                 pool_batches: int, num_workers: int, seed: int) -> None:
-        super().__init__()
+    encoding_version = 0  # each subclass's own, part of its cache key: bump on a change
+
+    def __init__(self, *, name: str, files: dict[str, str | None], hub_id: str | None,
+                 hub_config: str | None, validation_fraction: float, max_length: int | None,
+                 batch_size: int, eval_batch_size: int, pool_batches: int, num_workers: int,
+                 seed: int, max_tokens: int | None = None) -> None:
+        super().__init__(name=name, batch_size=batch_size, eval_batch_size=eval_batch_size,
+                         num_workers=num_workers, seed=seed, pool_batches=pool_batches,
+                         max_tokens=max_tokens)
         if not 0.0 < validation_fraction < 1.0:
             raise NlpseqError(
                 f"data.validation_fraction must be in (0, 1), got {validation_fraction}")
         if max_length is not None and max_length < 1:
             raise NlpseqError(f"data.max_length must be >= 1 or null, got {max_length}")
-        self.name, self.files = name, files
-        self.hub_id, self.hub_config = hub_id, hub_config
-        self.text_column = text_column
+        self.files, self.hub_id, self.hub_config = files, hub_id, hub_config
         self.validation_fraction, self.max_length = validation_fraction, max_length
-        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
-        self.pool_batches, self.num_workers, self.seed = pool_batches, num_workers, seed
         self.raw: dict = {}  # split -> datasets.Dataset of raw rows
         self.encoded: dict[str, list[dict]] = {}
-        self.pad_id = 0
+        self.pad_id, self.bos_id, self.eos_id = 0, 2, 3  # set by encode from the tokenizer
 
+    # ----------------------------------------------------------------- raw splits
     def load(self, splits: tuple[str, ...] = SPLITS) -> None:
         raise NotImplementedError
+
+    def files_to_read(self, splits: tuple[str, ...], train_hint: str) -> dict:
+        """The file of each split in ``splits``; with no training file and no hub dataset
+        to fall back on, an error that says what to set (``train_hint``)."""
+        if "train" in splits and not self.files["train"] and self.hub_id is None:
+            raise NlpseqError(f"No training data: set data.train_file={train_hint}")
+        return {split: self.files[split] for split in splits}
 
     def fill_missing_splits(self, raw: dict, splits: tuple[str, ...]) -> dict:
         """No validation split: hold part of train out (``hold_out``). No test split: test
@@ -171,3 +216,39 @@ class TextDataModule(SplitDataModule):
             self.load(SPLITS)
         if split not in self.raw:
             raise NlpseqError(f"The data config has no {split} split (data.{split}_file)")
+
+    # ------------------------------------------------------------------- encoding
+    def encode(self, tokenizer, splits: tuple[str, ...] | None = None) -> None:
+        """Tokenize the loaded splits (all, or ``splits``) once the tokenizer is trained;
+        the collators pad and frame with its special ids."""
+        self.pad_id, self.bos_id, self.eos_id = (tokenizer.pad_id, tokenizer.bos_id,
+                                                 tokenizer.eos_id)
+        for split in splits or tuple(self.raw):
+            self.encode_split(split, tokenizer)
+
+    def encode_split(self, split: str, tokenizer) -> None:
+        """Tokenize one raw split into what its loaders batch (``encoded[split]``)."""
+        raise NotImplementedError
+
+    def tokenize(self, split: str, function, *, key: tuple, what: str,
+                 max_length: int | None, **options) -> datasets.Dataset:
+        """The raw ``split`` mapped in batches by ``function(batch, indices, max_length,
+        **options)``, cached on disk by ``datasets`` under a hash of the split,
+        ``encoding_version`` and ``key`` (what else the result depends on: tokenizer,
+        options). Rows it flags ``cut`` (shortened to ``max_length``) are counted in the log."""
+        dataset = self.raw[split]
+        parts = (self.encoding_version, dataset._fingerprint, *key)
+        encoded = dataset.map(
+            function, batched=True, with_indices=True, remove_columns=dataset.column_names,
+            fn_kwargs={**options, "max_length": max_length}, desc=f"Tokenizing {split}",
+            new_fingerprint=hashlib.sha256(repr(parts).encode()).hexdigest()[:32],
+        )
+        cut = sum(column_values(encoded, "cut"))
+        if cut:
+            log.info("Cut %d of %d %s %s to data.max_length=%d tokens (data.max_length=null "
+                     "keeps them whole)", cut, len(encoded), split, what, max_length)
+        return encoded.remove_columns("cut")
+
+    # ---------------------------------------------------------------- dataloaders
+    def examples(self, split: str) -> list[dict]:
+        return self.loaded(self.encoded, split)

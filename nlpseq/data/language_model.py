@@ -30,14 +30,12 @@ import pyarrow.compute as pc
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from nlpseq.data.base import SPLITS, TextDataModule, cache_fingerprint, report_cut
-from nlpseq.data.batching import BucketBatchSampler
+from nlpseq.data.base import SPLITS, TextDataModule, check_columns
 from nlpseq.data.resumable import InOrder
 from nlpseq.data.sources import load_splits
 from nlpseq.errors import NlpseqError
 
 log = logging.getLogger(__name__)
-ENCODING_VERSION = 2  # bump when _encode_rows changes, so cached encodings are not reused
 MODES, LINE_ENDS = ("stream", "lines"), ("eos", "newline")
 
 
@@ -63,10 +61,11 @@ class LanguageModelDataModule(TextDataModule):
     """
 
     task_name = "generation"  # the task this data trains; train checks they match
-    label_names = None  # a language model has no labels
+    encoding_version = 2  # bump when _encode_rows changes, so cached encodings are not reused
 
     def __init__(
         self,
+        *,
         name: str = "files",
         train_file: str | None = None,
         validation_file: str | None = None,
@@ -94,22 +93,21 @@ class LanguageModelDataModule(TextDataModule):
             if value < 1:
                 raise NlpseqError(f"data.{option} must be >= 1, got {value}")
         files = {"train": train_file, "validation": validation_file, "test": test_file}
-        super().__init__(name, files, hub_id, hub_config, text_column, validation_fraction,
-                         max_length, batch_size, eval_batch_size, pool_batches, num_workers,
-                         seed)
+        super().__init__(name=name, files=files, hub_id=hub_id, hub_config=hub_config,
+                         validation_fraction=validation_fraction, max_length=max_length,
+                         batch_size=batch_size, eval_batch_size=eval_batch_size,
+                         pool_batches=pool_batches, num_workers=num_workers, seed=seed)
+        self.text_column = text_column
         self.mode, self.line_end, self.block_size = mode, line_end, block_size
-        self.streams: dict[str, torch.Tensor] = {}  # stream mode: split -> (N,) token ids
-        self.bos_id, self.eos_id = 2, 3  # lines mode: self.encoded[split] = [{"ids", "index"}]
+        # stream mode: split -> (N,) token ids; lines mode: encoded[split] = [{"ids", "index"}]
+        self.streams: dict[str, torch.Tensor] = {}
         self.strip = line_end == "eos"  # rows lose their surrounding whitespace
         self.drop_empty = mode == "lines" or line_end == "eos"
 
     # ----------------------------------------------------------------- raw splits
     def load(self, splits: tuple[str, ...] = SPLITS) -> None:
         """Read the raw splits, check the text column and hold out validation if needed."""
-        files = {split: self.files[split] for split in splits}
-        if "train" in splits and not files["train"] and self.hub_id is None:
-            raise NlpseqError("No training data: set data.train_file=PATH "
-                              "(or pick data=tiny_shakespeare)")
+        files = self.files_to_read(splits, train_hint="PATH (or pick data=tiny_shakespeare)")
         parts = load_splits(files, name=self.name, base_dir=self.base_dir(), hub_id=self.hub_id,
                             hub_config=self.hub_config, keep_linebreaks=not self.strip,
                             required={self.text_column: "data.text_column"})
@@ -119,11 +117,7 @@ class LanguageModelDataModule(TextDataModule):
                 # A .txt file's rows are its lines, in column "text": whatever the hub calls
                 # the column (data.text_column), a local copy reads the same.
                 dataset = raw[split] = dataset.rename_column("text", self.text_column)
-            if self.text_column not in dataset.column_names:
-                raise NlpseqError(
-                    f"The {split} split has no column '{self.text_column}' (data.text_column); "
-                    f"columns found: {', '.join(dataset.column_names)}"
-                )
+            check_columns(split, dataset, {"text_column": self.text_column})
         self.raw = self.fill_missing_splits(raw, splits)
 
     def hold_out(self, train: datasets.Dataset) -> tuple[datasets.Dataset, datasets.Dataset]:
@@ -143,76 +137,56 @@ class LanguageModelDataModule(TextDataModule):
                     yield text
 
     # ------------------------------------------------------------------- encoding
-    def encode(self, tokenizer, splits: tuple[str, ...] | None = None) -> None:
-        """Tokenize the loaded splits (all, or ``splits``); cached under a fingerprint."""
-        self.pad_id, self.bos_id, self.eos_id = (tokenizer.pad_id, tokenizer.bos_id,
-                                                 tokenizer.eos_id)
+    def encode_split(self, split: str, tokenizer) -> None:
+        """Tokenize one split (cached): a list of rows (``lines``) or one stream."""
         max_length = self.max_length if self.mode == "lines" else None  # a stream is never cut
-        for split in splits or tuple(self.raw):
-            dataset = self.raw[split]
-            fingerprint = cache_fingerprint(ENCODING_VERSION, dataset._fingerprint,
-                                             tokenizer.fingerprint(), self.mode, self.line_end,
-                                             max_length, self.text_column)
-            encoded = dataset.map(
-                _encode_rows,
-                batched=True,
-                with_indices=True,
-                remove_columns=dataset.column_names,
-                fn_kwargs={"tokenizer": tokenizer, "column": self.text_column,
-                           "strip": self.strip, "drop_empty": self.drop_empty,
-                           "add_eos": self.mode == "stream" and self.line_end == "eos",
-                           "max_length": max_length},
-                new_fingerprint=fingerprint,
-                desc=f"Tokenizing {split}",
-            )
-            if len(encoded) < len(dataset):
-                log.info("Dropped %d empty rows of the %s split", len(dataset) - len(encoded),
-                         split)
-            encoded = report_cut(encoded, split, "rows", max_length)
-            if self.mode == "lines":
-                self.encoded[split] = encoded.to_list()
-                continue
-            ids = np.zeros(0, dtype=np.int64)
-            if len(encoded):
-                flat = pc.list_flatten(encoded.with_format("arrow")[:]["ids"])
-                ids = flat.to_numpy(zero_copy_only=False).astype(np.int64)
-            self.streams[split] = torch.from_numpy(ids)  # (N,)
-            self._blocks(split)  # a split too small fails now, not at its first batch
+        encoded = self.tokenize(
+            split, _encode_rows, what="rows", max_length=max_length,
+            key=(tokenizer.fingerprint(), self.mode, self.line_end, max_length,
+                 self.text_column),
+            tokenizer=tokenizer, column=self.text_column, strip=self.strip,
+            drop_empty=self.drop_empty, add_eos=self.mode == "stream" and self.line_end == "eos")
+        if len(encoded) < len(self.raw[split]):
+            log.info("Dropped %d empty rows of the %s split", len(self.raw[split]) - len(encoded),
+                     split)
+        if self.mode == "lines":
+            self.encoded[split] = encoded.to_list()
+            return
+        ids = np.zeros(0, dtype=np.int64)
+        if len(encoded):
+            flat = pc.list_flatten(encoded.with_format("arrow")[:]["ids"])
+            ids = flat.to_numpy(zero_copy_only=False).astype(np.int64)
+        self.streams[split] = torch.from_numpy(ids)  # (N,)
+        self._blocks(split)  # a split too small fails now, not at its first batch
 
     def num_tokens(self, split: str) -> int:
         """The real target tokens of ``split`` as its loader yields them (for reporting)."""
         if self.mode == "stream":
             return self._blocks(split).num_targets
-        return sum(len(example["ids"]) + 1 for example in self._examples(split))
+        return sum(self.lengths(split))
 
     # ---------------------------------------------------------------- dataloaders
     def _blocks(self, split: str) -> StreamBlocks:
-        if split not in self.streams:
-            raise NlpseqError(f"No {split} split is loaded")
+        """Stream mode: ``batch_size`` streams for train (each DDP process takes its share
+        of them), ``eval_batch_size`` for the other splits."""
         size = self.batch_size if split == "train" else self.eval_batch_size
-        blocks = StreamBlocks(self.streams[split], size, self.block_size, split)
+        blocks = StreamBlocks(self.loaded(self.streams, split), size, self.block_size, split)
         if split == "train" and self.replicas > 1:  # DDP: this process's streams (rows)
             blocks.data = blocks.data[self.rank::self.replicas]
         return blocks
 
-    def _examples(self, split: str) -> list[dict]:
-        if split not in self.encoded:
-            raise NlpseqError(f"No {split} split is loaded")
-        return self.encoded[split]
-
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        if self.mode == "stream":  # each item is already a batch, in corpus order
-            blocks = self._blocks(split)
-            return self.loader(blocks, batch_size=None, sampler=InOrder(blocks))
-        examples = self._examples(split)
-        sampler = BucketBatchSampler(
-            [len(e["ids"]) + 1 for e in examples],
-            self.batch_size if shuffle else self.eval_batch_size,
-            shuffle=shuffle, pool_batches=self.pool_batches, seed=self.seed,
-            **(dict(rank=self.rank, replicas=self.replicas) if shuffle else {}),
-        )
-        collate = LinesCollator(self.pad_id, self.bos_id, self.eos_id)
-        return self.loader(examples, batch_sampler=sampler, collate_fn=collate)
+        if self.mode == "lines":  # bucketed like the other tasks' examples
+            return super()._loader(split, shuffle)
+        blocks = self._blocks(split)  # each item is already a batch, in corpus order
+        return self.loader(blocks, batch_size=None, sampler=InOrder(blocks))
+
+    def lengths(self, split: str) -> list[int]:
+        """Lines mode: ``<bos> ids`` (as ``ids <eos>``) is len(ids) + 1 steps long."""
+        return [len(e["ids"]) + 1 for e in self.examples(split)]
+
+    def collate(self, split: str) -> LinesCollator:
+        return LinesCollator(self.pad_id, self.bos_id, self.eos_id)
 
 
 class StreamBlocks(Dataset):

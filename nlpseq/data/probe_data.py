@@ -13,10 +13,8 @@ import logging
 
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader
 
 from nlpseq.data.base import SPLITS, SplitDataModule
-from nlpseq.data.batching import BucketBatchSampler
 from nlpseq.data.probes import ProbeKind, generate
 from nlpseq.errors import NlpseqError
 
@@ -56,11 +54,12 @@ class ProbeDataModule(SplitDataModule):
     task_name = "probe"
     uses_tokenizer = False
 
-    def __init__(self, name: str, kind: ProbeKind, length: int, num_symbols: int = 8,
+    def __init__(self, name: str, kind: ProbeKind, *, length: int, num_symbols: int = 8,
                  copy_length: int = 10, train_size: int = 10000, validation_size: int = 1000,
                  test_size: int = 1000, data_seed: int = 0, batch_size: int = 64,
                  eval_batch_size: int = 500, num_workers: int = 0, seed: int = 0) -> None:
-        super().__init__()
+        super().__init__(name=name, batch_size=batch_size, eval_batch_size=eval_batch_size,
+                         num_workers=num_workers, seed=seed)
         for key, value in (("length", length), ("num_symbols", num_symbols),
                            ("copy_length", copy_length),
                            ("train_size", train_size), ("validation_size", validation_size),
@@ -68,14 +67,11 @@ class ProbeDataModule(SplitDataModule):
                            ("eval_batch_size", eval_batch_size)):
             if value < 1:
                 raise NlpseqError(f"data.{key} must be >= 1; got {value}")
-        self.name, self.kind, self.length = name, kind, length
+        self.kind, self.length = kind, length
         self.num_symbols, self.copy_length = num_symbols, copy_length
         self.sizes = {"train": train_size, "validation": validation_size, "test": test_size}
-        self.data_seed, self.seed = data_seed, seed
-        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
-        self.num_workers = num_workers
-        self.splits: dict[str, tuple[Tensor, Tensor]] = {}
-        self.label_names = None  # no labels to store in the checkpoint
+        self.data_seed = data_seed
+        self.splits: dict[str, tuple[Tensor, Tensor]] = {}  # split -> (inputs, targets)
 
     def load(self, splits: tuple[str, ...] = SPLITS) -> None:
         for split in splits:
@@ -91,14 +87,12 @@ class ProbeDataModule(SplitDataModule):
     def encode(self, tokenizer=None, splits=None) -> None:
         """Nothing to encode: the generators give tensors (kept for the CLI's sequence)."""
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        if split not in self.splits:
-            raise NlpseqError(f"No {split} split is loaded")
-        inputs, targets = self.splits[split]
-        sampler = BucketBatchSampler(
-            [self.length] * len(inputs), self.batch_size if shuffle else self.eval_batch_size,
-            shuffle=shuffle, seed=self.seed,
-            **(dict(rank=self.rank, replicas=self.replicas) if shuffle else {}),
-        )
-        return self.loader(range(len(inputs)), batch_sampler=sampler,
-                           collate_fn=ProbeCollator(inputs, targets))
+    def examples(self, split: str) -> range:
+        """The sequences' positions: the collator takes them from the split's tensors."""
+        return range(len(self.loaded(self.splits, split)[0]))
+
+    def lengths(self, split: str) -> list[int]:
+        return [self.length] * len(self.examples(split))
+
+    def collate(self, split: str) -> ProbeCollator:
+        return ProbeCollator(*self.splits[split])

@@ -12,16 +12,14 @@ import logging
 from collections.abc import Iterator
 
 import datasets
-from torch.utils.data import DataLoader
 
-from nlpseq.data.base import SPLITS, TextDataModule, cache_fingerprint, report_cut
-from nlpseq.data.batching import BucketBatchSampler, PadCollator
+from nlpseq.data.base import SPLITS, TextDataModule, check_columns
+from nlpseq.data.batching import PadCollator
 from nlpseq.data.labels import check_known, check_names, label_id, names_from, read_labels
 from nlpseq.data.sources import Rows, column_values, load_splits
 from nlpseq.errors import NlpseqError
 
 log = logging.getLogger(__name__)
-ENCODING_VERSION = 3  # bump when _encode_batch changes, so cached encodings are not reused
 
 
 class SentimentDataModule(TextDataModule):
@@ -43,9 +41,11 @@ class SentimentDataModule(TextDataModule):
     """
 
     task_name = "sentiment"  # the task this data trains; train checks they match
+    encoding_version = 3  # bump when _encode_batch changes, so cached encodings are not reused
 
     def __init__(
         self,
+        *,
         name: str = "files",
         train_file: str | None = None,
         validation_file: str | None = None,
@@ -64,23 +64,23 @@ class SentimentDataModule(TextDataModule):
         seed: int = 0,
     ) -> None:
         files = {"train": train_file, "validation": validation_file, "test": test_file}
-        super().__init__(name, files, hub_id, hub_config, text_column, validation_fraction,
-                         max_length, batch_size, eval_batch_size, pool_batches, num_workers,
-                         seed)
-        self.label_column = label_column
+        super().__init__(name=name, files=files, hub_id=hub_id, hub_config=hub_config,
+                         validation_fraction=validation_fraction, max_length=max_length,
+                         batch_size=batch_size, eval_batch_size=eval_batch_size,
+                         pool_batches=pool_batches, num_workers=num_workers, seed=seed)
+        self.text_column, self.label_column = text_column, label_column
         self.label_names = list(label_names) if label_names else None
 
     # ----------------------------------------------------------------- raw splits
     def load(self, splits: tuple[str, ...] = SPLITS) -> None:
         """Read the raw splits, check columns and labels, and fix ``label_names``."""
-        files = {split: self.files[split] for split in splits}
-        if "train" in splits and not files["train"] and self.hub_id is None:
-            raise NlpseqError("No training data: set data.train_file=PATH (or pick data=sst2)")
+        files = self.files_to_read(splits, train_hint="PATH (or pick data=sst2)")
         required = {self.text_column: "data.text_column", self.label_column: "data.label_column"}
         parts = load_splits(files, name=self.name, base_dir=self.base_dir(),
                             hub_id=self.hub_id, hub_config=self.hub_config, required=required)
         for split, rows in parts.items():
-            self._check_columns(split, rows.dataset)
+            check_columns(split, rows.dataset, {"text_column": self.text_column,
+                                                "label_column": self.label_column})
         parts = {split: rows for split, rows in parts.items()
                  if not self._unlabelled(split, rows.dataset)}
         self._check_labels(parts)
@@ -104,15 +104,6 @@ class SentimentDataModule(TextDataModule):
         for split, rows in parts.items():
             check_known(rows, values[split], self.label_names, split)
 
-    def _check_columns(self, split: str, dataset: datasets.Dataset) -> None:
-        for option, column in (("text_column", self.text_column),
-                               ("label_column", self.label_column)):
-            if column not in dataset.column_names:
-                raise NlpseqError(
-                    f"The {split} split has no column '{column}' (data.{option}); columns "
-                    f"found: {', '.join(dataset.column_names)}"
-                )
-
     def _unlabelled(self, split: str, dataset: datasets.Dataset) -> bool:
         """Hub test splits often carry label -1 everywhere: treat them as absent."""
         labels = column_values(dataset, self.label_column)
@@ -127,43 +118,23 @@ class SentimentDataModule(TextDataModule):
             yield from (str(text).strip() for text in batch[self.text_column])
 
     # ------------------------------------------------------------------- encoding
-    def encode(self, tokenizer, splits: tuple[str, ...] | None = None) -> None:
-        """Tokenize the loaded splits (all, or ``splits``; cached) and map labels to ids;
-        texts longer than ``max_length`` tokens are cut to it, and counted in the log."""
-        self.pad_id = tokenizer.pad_id
-        label_ids = {name: i for i, name in enumerate(self.label_names)}
-        for split in splits or tuple(self.raw):
-            dataset = self.raw[split]
-            fingerprint = cache_fingerprint(ENCODING_VERSION, dataset._fingerprint,
-                                             tokenizer.fingerprint(), self.max_length,
-                                             self.text_column, self.label_column,
-                                             self.label_names)
-            encoded = dataset.map(
-                _encode_batch,
-                batched=True,
-                with_indices=True,
-                remove_columns=dataset.column_names,
-                fn_kwargs={"tokenizer": tokenizer, "text_column": self.text_column,
-                           "label_column": self.label_column, "label_ids": label_ids,
-                           "max_length": self.max_length},
-                new_fingerprint=fingerprint,
-                desc=f"Tokenizing {split}",
-            )
-            encoded = report_cut(encoded, split, "texts", self.max_length)
-            self.encoded[split] = encoded.to_list()
+    def encode_split(self, split: str, tokenizer) -> None:
+        """Tokenize one split (cached) and map its labels to ids; texts longer than
+        ``max_length`` tokens are cut to it, and counted in the log."""
+        encoded = self.tokenize(
+            split, _encode_batch, what="texts", max_length=self.max_length,
+            key=(tokenizer.fingerprint(), self.max_length, self.text_column,
+                 self.label_column, self.label_names),
+            tokenizer=tokenizer, text_column=self.text_column, label_column=self.label_column,
+            label_ids={name: i for i, name in enumerate(self.label_names)})
+        self.encoded[split] = encoded.to_list()
 
     # ---------------------------------------------------------------- dataloaders
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        if split not in self.encoded:
-            raise NlpseqError(f"No {split} split is loaded")
-        examples = self.encoded[split]
-        sampler = BucketBatchSampler(
-            [len(e["input_ids"]) for e in examples],
-            self.batch_size if shuffle else self.eval_batch_size,
-            shuffle=shuffle, pool_batches=self.pool_batches, seed=self.seed,
-            **(dict(rank=self.rank, replicas=self.replicas) if shuffle else {}),
-        )
-        return self.loader(examples, batch_sampler=sampler, collate_fn=PadCollator(self.pad_id))
+    def lengths(self, split: str) -> list[int]:
+        return [len(e["input_ids"]) for e in self.examples(split)]
+
+    def collate(self, split: str) -> PadCollator:
+        return PadCollator(self.pad_id)
 
     def texts(self, split: str) -> list[str]:
         return [str(t).strip() for t in column_values(self.raw[split], self.text_column)]

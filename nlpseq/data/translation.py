@@ -16,15 +16,12 @@ from pathlib import Path
 
 import datasets
 import torch
-from torch.utils.data import DataLoader
 
-from nlpseq.data.base import SPLITS, TextDataModule, cache_fingerprint, report_cut
-from nlpseq.data.batching import BucketBatchSampler
+from nlpseq.data.base import SPLITS, TextDataModule, check_columns
 from nlpseq.data.sources import FORMATS, load_file, load_parallel_text, load_splits, parallel_paths
 from nlpseq.errors import NlpseqError
 
 log = logging.getLogger(__name__)
-ENCODING_VERSION = 2  # bump when _encode_pairs changes, so cached encodings are not reused
 
 
 class TranslationDataModule(TextDataModule):
@@ -50,10 +47,11 @@ class TranslationDataModule(TextDataModule):
     """
 
     task_name = "translation"  # the task this data trains; train checks they match
-    label_names = None
+    encoding_version = 2  # bump when _encode_pairs changes, so cached encodings are not reused
 
     def __init__(
         self,
+        *,
         name: str = "files",
         source_lang: str = "de",
         target_lang: str = "en",
@@ -82,29 +80,27 @@ class TranslationDataModule(TextDataModule):
         if source_lang == target_lang:
             raise NlpseqError(f"data.source_lang and data.target_lang are both {source_lang!r}")
         for option, value in (("max_source_length", max_source_length),
-                              ("max_target_length", max_target_length),
-                              ("max_length", max_length)):
+                              ("max_target_length", max_target_length)):
             if value is not None and value < 1:
                 raise NlpseqError(f"data.{option} must be >= 1 or null, got {value}")
         files = {"train": train_file, "validation": validation_file, "test": test_file}
-        super().__init__(name, files, hub_id, hub_config, source_lang, validation_fraction,
-                         max_length, batch_size, eval_batch_size, pool_batches, num_workers,
-                         seed)
+        super().__init__(name=name, files=files, hub_id=hub_id, hub_config=hub_config,
+                         validation_fraction=validation_fraction, max_length=max_length,
+                         batch_size=batch_size, eval_batch_size=eval_batch_size,
+                         pool_batches=pool_batches, num_workers=num_workers, seed=seed,
+                         max_tokens=max_tokens)
         self.source_lang, self.target_lang = source_lang, target_lang
+        self.languages = (source_lang, target_lang)  # plain-text files' suffixes, in order
         self.source_column = source_column or source_lang
         self.target_column = target_column or target_lang
         self.max_source_length, self.max_target_length = max_source_length, max_target_length
-        self.max_tokens = max_tokens
-        self.bos_id, self.eos_id = 2, 3
 
     # ----------------------------------------------------------------- raw splits
     def load(self, splits: tuple[str, ...] = SPLITS) -> None:
         """Read the raw splits as two columns and hold out validation if needed."""
-        files = {split: self.files[split] for split in splits if self.files[split]}
-        if "train" in splits and not files.get("train") and self.hub_id is None:
-            raise NlpseqError("No training data: set data.train_file=DIR/train (for DIR/train."
-                              f"{self.source_lang} and DIR/train.{self.target_lang}) "
-                              "or pick data=multi30k")
+        hint = (f"DIR/train (for DIR/train.{self.source_lang} and DIR/train."
+                f"{self.target_lang}) or pick data=multi30k")
+        files = {split: path for split, path in self.files_to_read(splits, hint).items() if path}
         base = self.base_dir()
         if self.hub_id is not None and not self._local_copy_present(base, files):
             parts = load_splits(files, name=self.name, base_dir=base, hub_id=self.hub_id,
@@ -116,19 +112,16 @@ class TranslationDataModule(TextDataModule):
                    for split, path in files.items()}
         self.raw = self.fill_missing_splits(raw, splits)
 
-    def _languages(self) -> tuple[str, str]:
-        return self.source_lang, self.target_lang
-
     def _local_copy_present(self, base: Path | None, files: dict[str, str]) -> bool:
         if base is None or not files:
             return False
         return all((base / path).is_file() or all(p.is_file() for p in parallel_paths(
-            base / path, self._languages())) for path in files.values())
+            base / path, self.languages)) for path in files.values())
 
     def _read(self, path: Path, split: str) -> datasets.Dataset:
         """A prefix of two plain-text files, or a table with a column per language."""
         if path.suffix.lower() not in FORMATS or path.suffix.lower() == ".txt":
-            dataset = load_parallel_text(path, self._languages(), split)
+            dataset = load_parallel_text(path, self.languages, split)
             return dataset.rename_columns({self.source_lang: "source",
                                            self.target_lang: "target"})
         required = {self.source_column: "data.source_column",
@@ -139,17 +132,13 @@ class TranslationDataModule(TextDataModule):
     def _columns_from_hub(self, split: str, dataset: datasets.Dataset) -> datasets.Dataset:
         if "translation" in dataset.column_names and self.source_column not in dataset.column_names:
             dataset = dataset.flatten().rename_columns(
-                {f"translation.{lang}": lang for lang in self._languages()
+                {f"translation.{lang}": lang for lang in self.languages
                  if f"translation.{lang}" in dataset.flatten().column_names})
         return self._pick_columns(split, dataset, f"the hub dataset '{self.hub_id}'")
 
     def _pick_columns(self, split: str, dataset: datasets.Dataset, where: str):
-        for option, column in (("source_column", self.source_column),
-                               ("target_column", self.target_column)):
-            if column not in dataset.column_names:
-                raise NlpseqError(
-                    f"The {split} split ({where}) has no column '{column}' (data.{option}); "
-                    f"columns found: {', '.join(dataset.column_names)}")
+        check_columns(split, dataset, {"source_column": self.source_column,
+                                       "target_column": self.target_column}, where)
         dataset = dataset.select_columns([self.source_column, self.target_column])
         return dataset.rename_columns({self.source_column: "source",
                                        self.target_column: "target"})
@@ -160,32 +149,22 @@ class TranslationDataModule(TextDataModule):
             yield from (text for text in map(_clean, batch[side]) if text)
 
     # ------------------------------------------------------------------- encoding
-    def encode(self, tokenizer, splits: tuple[str, ...] | None = None) -> None:
-        """Tokenize the loaded splits with a ``TokenizerPair`` (cached under a fingerprint);
-        drop empty pairs everywhere and over-long pairs in training, saying how many."""
-        self.pad_id, self.bos_id, self.eos_id = (tokenizer.pad_id, tokenizer.bos_id,
-                                                 tokenizer.eos_id)
-        for split in splits or tuple(self.raw):
-            dataset = self.raw[split]
-            fingerprint = cache_fingerprint(ENCODING_VERSION, dataset._fingerprint,
-                                             tokenizer.fingerprint(), self.max_length)
-            encoded = dataset.map(
-                _encode_pairs, batched=True, with_indices=True,
-                remove_columns=dataset.column_names,
-                fn_kwargs={"source_tokenizer": tokenizer.source,
-                           "target_tokenizer": tokenizer.target, "max_length": self.max_length},
-                new_fingerprint=fingerprint, desc=f"Tokenizing {split}",
-            )
-            examples = report_cut(encoded, split, "pairs", self.max_length).to_list()
-            kept = [e for e in examples if e["source_ids"] and e["target_ids"]]
-            if len(kept) < len(examples):
-                log.warning("Dropped %d of %d %s pairs with an empty side", len(examples)
-                            - len(kept), len(examples), split)
-            if split == "train":
-                kept = self._filter_long(kept)
-            if not kept:
-                raise NlpseqError(f"The {split} split has no sentence pairs left to use")
-            self.encoded[split] = kept
+    def encode_split(self, split: str, tokenizer) -> None:
+        """Tokenize one split with a ``TokenizerPair`` (cached); drop empty pairs
+        everywhere and over-long pairs in training, saying how many."""
+        examples = self.tokenize(
+            split, _encode_pairs, what="pairs", max_length=self.max_length,
+            key=(tokenizer.fingerprint(), self.max_length),
+            source_tokenizer=tokenizer.source, target_tokenizer=tokenizer.target).to_list()
+        kept = [e for e in examples if e["source_ids"] and e["target_ids"]]
+        if len(kept) < len(examples):
+            log.warning("Dropped %d of %d %s pairs with an empty side", len(examples)
+                        - len(kept), len(examples), split)
+        if split == "train":
+            kept = self._filter_long(kept)
+        if not kept:
+            raise NlpseqError(f"The {split} split has no sentence pairs left to use")
+        self.encoded[split] = kept
 
     def _filter_long(self, examples: list[dict]) -> list[dict]:
         source_max = self.max_source_length or float("inf")
@@ -203,19 +182,13 @@ class TranslationDataModule(TextDataModule):
         return len(self.encoded[split])
 
     # ---------------------------------------------------------------- dataloaders
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        if split not in self.encoded:
-            raise NlpseqError(f"No {split} split is loaded")
-        examples = self.encoded[split]
-        sampler = BucketBatchSampler(
-            [max(len(e["source_ids"]), len(e["target_ids"]) + 1) for e in examples],
-            self.batch_size if shuffle else self.eval_batch_size,
-            shuffle=shuffle, pool_batches=self.pool_batches, seed=self.seed,
-            **(dict(rank=self.rank, replicas=self.replicas) if shuffle else {}),
-            max_tokens=self.max_tokens if shuffle else None,
-        )
-        collate = ParallelCollator(self.pad_id, self.bos_id, self.eos_id)
-        return self.loader(examples, batch_sampler=sampler, collate_fn=collate)
+    def lengths(self, split: str) -> list[int]:
+        """A pair's longer side: its source, or its target's len(y) + 1 decoder steps."""
+        return [max(len(e["source_ids"]), len(e["target_ids"]) + 1)
+                for e in self.examples(split)]
+
+    def collate(self, split: str) -> ParallelCollator:
+        return ParallelCollator(self.pad_id, self.bos_id, self.eos_id)
 
 
 class ParallelCollator:

@@ -13,7 +13,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from nlpseq.decoding.sampling import StepFn, _is_int
+from nlpseq.checks import is_int
+from nlpseq.decoding.sampling import StepFn
 from nlpseq.errors import NlpseqError
 
 ReorderState = Callable[[Any, Tensor], Any]
@@ -45,9 +46,9 @@ def length_penalty(length: Tensor | int, alpha: float) -> Tensor:
 
 
 def _check_options(batch: int, beam_size: Any, n_best: Any, alpha: float, max_lengths: Any):
-    if not _is_int(beam_size) or beam_size < 1:
+    if not is_int(beam_size) or beam_size < 1:
         raise NlpseqError(f"beam_size must be an integer >= 1; got {beam_size!r}")
-    if not _is_int(n_best) or not 1 <= n_best <= beam_size:
+    if not is_int(n_best) or not 1 <= n_best <= beam_size:
         raise NlpseqError(f"n_best must be an integer in [1, beam_size={beam_size}]; got {n_best}")
     if not alpha >= 0:  # also rejects nan
         raise NlpseqError(
@@ -62,7 +63,7 @@ def _check_options(batch: int, beam_size: Any, n_best: Any, alpha: float, max_le
             )
         if batch and int(max_lengths.min()) < 1:
             raise NlpseqError(f"max_lengths must be >= 1; got {max_lengths.tolist()}")
-    elif not _is_int(max_lengths) or max_lengths < 1:
+    elif not is_int(max_lengths) or max_lengths < 1:
         raise NlpseqError(f"max_lengths must be >= 1; got {max_lengths!r}")
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from nlpseq.checks import is_int, is_number
 from nlpseq.errors import NlpseqError
 
 StepFn = Callable[[Tensor, Any], tuple[Tensor, Any]]
@@ -23,28 +24,20 @@ OnToken = Callable[[Tensor], None]
 _TOP_P_TOLERANCE = 1e-6
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def check_sampling_options(
     max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None, top_p: float = 1.0
 ) -> None:
     """Raise `NlpseqError` naming the first invalid option and its value."""
-    if not _is_int(max_new_tokens) or max_new_tokens <= 0:
+    if not is_int(max_new_tokens) or max_new_tokens <= 0:
         raise NlpseqError(f"max_new_tokens must be a positive integer; got {max_new_tokens!r}")
-    if (
-        isinstance(temperature, bool)
-        or not isinstance(temperature, (int, float))
-        or not 0 < temperature < math.inf
-    ):
+    if not is_number(temperature) or not 0 < temperature < math.inf:
         raise NlpseqError(
             f"temperature must be a finite number > 0; got {temperature!r} "
             "(use greedy=true for the most likely token)"
         )
-    if top_k is not None and (not _is_int(top_k) or top_k <= 0):
+    if top_k is not None and (not is_int(top_k) or top_k <= 0):
         raise NlpseqError(f"top_k must be a positive integer or null; got {top_k!r}")
-    if isinstance(top_p, bool) or not isinstance(top_p, (int, float)) or not 0 < top_p <= 1:
+    if not is_number(top_p) or not 0 < top_p <= 1:
         raise NlpseqError(f"top_p must be in (0, 1]; got {top_p!r}")
 
 
@@ -210,7 +203,7 @@ def decode(
         return _greedy(step_fn, tokens, state, max_new_tokens, eos_id, on_token)
     generator = None
     if seed is not None:
-        if not _is_int(seed):
+        if not is_int(seed):
             raise NlpseqError(f"seed must be an integer or null; got {seed!r}")
         generator = torch.Generator(device=tokens.device).manual_seed(seed)
     return sample(

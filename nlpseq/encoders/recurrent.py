@@ -20,8 +20,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
+from nlpseq.checks import check_positive_int, check_probability
 from nlpseq.encoders.dense import dense_forward
-from nlpseq.encoders.regularization import LockedDropout, apply_weight_drop, check_probability
+from nlpseq.encoders.regularization import LockedDropout, apply_weight_drop
 from nlpseq.errors import NlpseqError
 
 log = logging.getLogger("nlpseq.encoders")
@@ -152,8 +153,7 @@ class RecurrentEncoder(nn.Module):
             ("hidden_size", hidden_size),
             ("num_layers", num_layers),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise NlpseqError(f"{name} must be a positive integer; got {value!r}")
+            check_positive_int(name, value)
         if match_params:
             matched = matched_hidden_size(cell, match_reference, input_size, hidden_size,
                                           num_layers, bidirectional)

@@ -12,13 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from nlpseq.errors import NlpseqError
-
-
-def check_probability(name: str, p: float) -> float:
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
-        raise NlpseqError(f"{name} must be in [0, 1); got {p!r}")
-    return float(p)
+from nlpseq.checks import check_probability
 
 
 class LockedDropout(nn.Module):

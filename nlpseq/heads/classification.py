@@ -13,6 +13,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from nlpseq.checks import check_positive_int
 from nlpseq.encoders.recurrent import EncoderOutput
 from nlpseq.errors import NlpseqError
 
@@ -108,8 +109,7 @@ class ClassificationHead(nn.Module):
             choices = ", ".join(repr(p) for p in POOLINGS)
             raise NlpseqError(f"Unknown pooling {pooling!r}; choose one of {choices}")
         for name, value in (("input_size", input_size), ("num_classes", num_classes)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise NlpseqError(f"{name} must be a positive integer; got {value!r}")
+            check_positive_int(name, value)
         if not 0.0 <= dropout < 1.0:
             raise NlpseqError(f"dropout must be in [0, 1); got {dropout!r}")
 

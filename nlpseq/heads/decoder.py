@@ -19,8 +19,8 @@ from typing import Literal, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from nlpseq.checks import check_probability
 from nlpseq.encoders.recurrent import EncoderOutput, RecurrentEncoder, _check_cell
-from nlpseq.encoders.regularization import check_probability
 from nlpseq.errors import NlpseqError
 from nlpseq.heads.attention import ATTENTIONS, Attention, AttentionKind
 

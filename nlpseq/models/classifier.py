@@ -11,8 +11,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from nlpseq.checks import check_probability
 from nlpseq.encoders import RecurrentEncoder
-from nlpseq.encoders.regularization import check_probability
 from nlpseq.heads import ClassificationHead
 from nlpseq.heads.classification import Pooling
 

@@ -14,8 +14,9 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from nlpseq.checks import check_probability
 from nlpseq.encoders import RecurrentEncoder
-from nlpseq.encoders.regularization import LockedDropout, check_probability
+from nlpseq.encoders.regularization import LockedDropout
 from nlpseq.errors import NlpseqError
 from nlpseq.heads.language_model import LanguageModelHead
 

@@ -16,8 +16,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from nlpseq.checks import check_probability
 from nlpseq.encoders import RecurrentEncoder
-from nlpseq.encoders.regularization import check_probability
 from nlpseq.heads.decoder import DecoderState, RecurrentDecoder, SourceMemory
 from nlpseq.heads.language_model import LanguageModelHead
 

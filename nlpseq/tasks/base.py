@@ -1,19 +1,54 @@
-"""What every nlpseq task shares: optimizer and schedule wiring, checkpoint extras, and
-cheap per-step logging."""
+"""The task protocol: what every nlpseq task implements, and what ``RecurrentTask`` builds
+once on top of it (validation, test, ``nlpseq-eval``, reports, optimizers, checkpoints).
+
+A task is a plug like the encoder: the commands in ``nlpseq.cli`` only call the methods
+below and never ask which task they hold. docs/adding-a-task.md walks through a new one.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterable, Iterator
 
 import pytorch_lightning as pl
 import torch
+from hydra.utils import get_class, instantiate
+from rich.console import Console
+from rich.table import Table
 from torch import Tensor
 
+from nlpseq.data.batching import BucketBatchSampler, PadCollator
+from nlpseq.errors import NlpseqError
 from nlpseq.tasks.rng import rng_state, set_rng_state
+
+log = logging.getLogger("nlpseq.task")
 
 
 class RecurrentTask(pl.LightningModule):
-    """Base LightningModule of the task heads.
+    """Base LightningModule of every task.
+
+    A task implements:
+
+    - ``build(cfg, tokenizer, label_names)`` (classmethod): the task a run's config
+      describes. The default instantiates ``cfg.task`` with the configured encoder,
+      optimizer and schedule and the keyword arguments of ``runtime_arguments``.
+    - ``train_tokenizer(factory, datamodule, cfg)`` (classmethod): the tokenizer trained on
+      the training split (default: one tokenizer over ``datamodule.train_texts()``).
+    - ``training_step``: the loss (log it with ``log_train``).
+    - ``eval_step(batch, **options) -> sums``: what one evaluation batch adds up to. Tensors
+      and numbers are summed over the split, lists are concatenated.
+    - ``summarize(sums, **options) -> metrics``: the split's metrics from the sums, keyed
+      without a prefix (``acc``, ``loss``, ``precision/pos``). Float metrics whose key
+      has no ``/`` are logged at every validation as ``val/<key>``; the whole dict is the
+      report of ``nlpseq-eval`` and of the final evaluation after training.
+    - ``eval_options(**options)``: the evaluation options a user gave ``nlpseq-eval``
+      (e.g. ``beam_size``), checked and completed with the task's defaults.
+    - ``predict(texts, **options) -> rows``: one JSON-able dict per input;
+      ``predict_options`` names the ``nlpseq-predict`` keys it reads, and
+      ``prediction_lines(rows, **options)`` how rows are written out.
+    - ``report_tables(report, prefix)``: what a report prints (default: one table).
+    - ``encoder_inputs(batch)``, ``text_batch(ids)`` and ``text_loss(ids)``: what
+      ``nlpseq-inspect`` traces and differentiates.
 
     Args:
         optimizer: a Hydra partial ``params -> Optimizer`` from ``conf/optimizer``.
@@ -22,6 +57,11 @@ class RecurrentTask(pl.LightningModule):
     """
 
     task_name = ""  # set by each subclass; stored in checkpoints and checked on loading
+    text_option = "text"  # the nlpseq-predict key that gives this task its inputs
+    predict_options: tuple[str, ...] = ("batch_size",)  # the other nlpseq-predict keys read
+    keeps_empty_lines = False  # nlpseq-predict answers an input file line for line
+    example_data = ", data=sample or data=files"  # datasets to suggest in an error
+    streams_text = False  # predict(..., on_text=f) shows one answer as it is made
 
     def __init__(
         self,
@@ -32,24 +72,54 @@ class RecurrentTask(pl.LightningModule):
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.checkpoint_extras: dict = {}
         self._resumed_rng: dict | None = None  # generator state of a resumed checkpoint
+        self._sums: dict = {}  # what the running validation or test has added up
 
-    def __setattr__(self, name: str, value) -> None:
-        # Lightning records the hook it is in (``_current_fx_name``) around every hook call,
-        # about 45 times a training step. nn.Module.__setattr__ first looks the name up among
-        # parameters, buffers and submodules, which this plain string never is. Skipping
-        # that saved about 0.15 ms a step (tiny model, 2-core CPU, bench_train_step.py).
-        if name == "_current_fx_name":
-            object.__setattr__(self, name, value)
-        else:
-            super().__setattr__(name, value)
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def build(cls, cfg, tokenizer, label_names: list[str] | None) -> RecurrentTask:
+        """The task ``cfg.task`` describes, with its encoder, optimizer and schedule."""
+        scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
+        task = instantiate(cfg.task, encoder=instantiate(cfg.encoder),
+                           optimizer=instantiate(cfg.optimizer), scheduler=scheduler,
+                           **cls.runtime_arguments(cfg, tokenizer, label_names))
+        task.tokenizer = tokenizer  # predict and inspect read raw text with it
+        return task
+
+    @classmethod
+    def runtime_arguments(cls, cfg, tokenizer, label_names: list[str] | None) -> dict:
+        """Constructor arguments fixed by the tokenizer and the data, not by the config."""
+        if tokenizer is None:
+            return {}
+        return {"vocab_size": tokenizer.vocab_size, "pad_id": tokenizer.pad_id}
+
+    @classmethod
+    def train_tokenizer(cls, factory, datamodule, cfg):
+        """A tokenizer trained on the training split's texts."""
+        return factory(datamodule.train_texts())
 
     @classmethod
     def check_config(cls, cfg) -> None:
         """Refuse a config this task cannot train, before any data is read (override)."""
 
+    @classmethod
+    def check_data_config(cls, data_cfg, action: str) -> None:
+        """Refuse data made for another task (``data=sst2`` for a language model)."""
+        try:
+            data_class = get_class(data_cfg._target_)
+        except Exception:  # a bad _target_: the config validation names it
+            return
+        data_task = getattr(data_class, "task_name", None)
+        if data_task and data_task != cls.task_name:
+            generated = not getattr(data_class, "uses_tokenizer", True)  # no text to read
+            raise NlpseqError(f"data={data_cfg.get('name', 'this')} is a {data_task} dataset "
+                              f"and cannot {action}; pick a {cls.task_name} dataset"
+                              + (f" (task={data_task} trains on it)" if generated
+                                 else cls.example_data))
+
     def check_data(self, data_cfg) -> None:
         """Refuse evaluation data this trained model cannot read (override)."""
 
+    # ------------------------------------------------------------------ training
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(self.parameters())
         if self.scheduler_factory is None:
@@ -57,20 +127,6 @@ class RecurrentTask(pl.LightningModule):
         total_steps = int(self.trainer.estimated_stepping_batches)
         return {"optimizer": optimizer,
                 "lr_scheduler": self.scheduler_factory(optimizer, total_steps=total_steps)}
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["nlpseq"] = {"task": self.task_name, **self.checkpoint_extras}
-        checkpoint["nlpseq_rng"] = rng_state()
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        """Keep the saved generator state for ``on_train_start``: the sanity-check
-        validation that runs first when training resumes draws from the generators too."""
-        self._resumed_rng = checkpoint.get("nlpseq_rng")
-
-    def on_train_start(self) -> None:
-        if self._resumed_rng is not None:
-            set_rng_state(self._resumed_rng)
-            self._resumed_rng = None
 
     def log_train(self, name: str, value: Tensor, batch_size: int | Tensor,
                   prog_bar: bool = True) -> None:
@@ -88,3 +144,161 @@ class RecurrentTask(pl.LightningModule):
         if (trainer.global_step + 1) % every and not trainer.should_stop:
             return
         self.log(name, value, prog_bar=prog_bar, batch_size=int(batch_size))
+
+    # ---------------------------------------------------------------- evaluation
+    def eval_step(self, batch: dict, **options) -> dict:
+        raise NotImplementedError
+
+    def summarize(self, sums: dict, **options) -> dict:
+        raise NotImplementedError
+
+    def eval_options(self, **options) -> dict:
+        """Check the evaluation options a user gave; this task takes none."""
+        if options:
+            raise NlpseqError(f"{', '.join(options)} does not apply to a {self.task_name} "
+                              "checkpoint")
+        return {}
+
+    def on_validation_epoch_start(self) -> None:
+        self._sums = {}
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        add_up(self._sums, self.eval_step(batch))
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_summary("val")
+
+    def on_test_epoch_start(self) -> None:
+        self._sums = {}
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        add_up(self._sums, self.eval_step(batch))
+
+    def on_test_epoch_end(self) -> None:
+        self._log_summary("test")
+
+    def _log_summary(self, prefix: str) -> None:
+        """Log the split's scalar metrics; under DDP the sums of every rank first."""
+        sums, self._sums = self._sums, {}
+        if not sums:
+            return
+        if self.trainer.world_size > 1:
+            sums = {key: self.trainer.strategy.reduce(torch.as_tensor(value, device=self.device),
+                                                      reduce_op="sum")
+                    if isinstance(value, (Tensor, int, float)) else value
+                    for key, value in sums.items()}
+        metrics = self.summarize(sums)
+        self.log_dict({f"{prefix}/{key}": float(value) for key, value in metrics.items()
+                       if "/" not in key and isinstance(value, (float, Tensor))},
+                      prog_bar=True)
+
+    @torch.no_grad()
+    def evaluate(self, loader: Iterable[dict], prefix: str, **options) -> dict:
+        """The report of a whole split: ``summarize`` over every batch's ``eval_step``,
+        the same computation as validation during training, keyed ``<prefix>/<metric>``."""
+        options = self.eval_options(**options)
+        self.eval()
+        sums: dict = {}
+        for batch in loader:
+            add_up(sums, self.eval_step(to_device(batch, self.device), **options))
+        metrics = self.summarize(sums, **options)
+        return {f"{prefix}/{key}": plain(value) for key, value in metrics.items()}
+
+    def report_tables(self, report: dict, prefix: str) -> list:
+        """What a report prints: one table of the scalar metrics (override for more)."""
+        scalars = {key.removeprefix(f"{prefix}/"): value for key, value in report.items()
+                   if key.startswith(f"{prefix}/") and isinstance(value, float)}
+        table = Table(title=prefix)
+        for key in scalars:
+            table.add_column(key, justify="right")
+        table.add_row(*(f"{value:.4f}" for value in scalars.values()))
+        return [table]
+
+    def print_report(self, report: dict, prefix: str) -> None:
+        console = Console()
+        for table in self.report_tables(report, prefix):
+            console.print(table, soft_wrap=True)
+
+    # ---------------------------------------------------------------- prediction
+    def predict(self, texts: list[str], **options) -> list[dict]:
+        raise NlpseqError(f"a {self.task_name} checkpoint makes no predictions from text")
+
+    def prediction_options(self, given: dict) -> dict:
+        """The ``nlpseq-predict`` options this task reads, from those given (unset ones are
+        left to ``predict``'s defaults)."""
+        return {key: given[key] for key in self.predict_options if given.get(key) is not None}
+
+    def prediction_lines(self, rows: list[dict], **options) -> list[str]:
+        """How ``nlpseq-predict`` writes rows: one JSON object a line."""
+        import json
+        return [json.dumps(row, ensure_ascii=False) for row in rows]
+
+    # ---------------------------------------------------------------- inspection
+    def encoder_inputs(self, batch: dict) -> tuple[Tensor, Tensor | None]:
+        """What the encoder reads from a batch, and the lengths (None: nothing padded).
+        Shape: (B, T, I), (B,)."""
+        lengths = None if "block" in batch else batch["lengths"]  # a language model's stream
+        return self.model.embedding(batch["tokens"]), lengths
+
+    def text_batch(self, ids: list[int]) -> dict[str, Tensor]:
+        """One tokenized text as a batch of one."""
+        return {"tokens": torch.tensor([ids]), "lengths": torch.tensor([len(ids)])}
+
+    def text_loss(self, ids: list[int]) -> Callable[[], Tensor] | None:
+        """A loss the model's own output defines on a text, for its gradient flow; None
+        when it has none (say why in the log)."""
+        log.info("No gradient-flow curve: a %s model defines no loss on a text alone",
+                 self.task_name)
+        return None
+
+    # ---------------------------------------------------------------- checkpoints
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["nlpseq"] = {"task": self.task_name, **self.checkpoint_extras}
+        checkpoint["nlpseq_rng"] = rng_state()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Keep the saved generator state for ``on_train_start``: the sanity-check
+        validation that runs first when training resumes draws from the generators too."""
+        self._resumed_rng = checkpoint.get("nlpseq_rng")
+
+    def on_train_start(self) -> None:
+        if self._resumed_rng is not None:
+            set_rng_state(self._resumed_rng)
+            self._resumed_rng = None
+
+
+def add_up(sums: dict, step: dict) -> None:
+    """Add one batch's ``eval_step`` to the running sums: numbers and tensors add, lists
+    concatenate."""
+    for key, value in step.items():
+        if key not in sums:
+            sums[key] = list(value) if isinstance(value, list) else value
+        elif isinstance(value, list):
+            sums[key].extend(value)
+        else:
+            sums[key] = sums[key] + value
+
+
+def length_batches(ids: list[list[int]], batch_size: int,
+                   tokenizer) -> Iterator[tuple[list[int], dict[str, Tensor]]]:
+    """Token-id sequences as padded batches of similar lengths: ``(rows, batch)`` where
+    ``rows`` are the sequences' positions in ``ids`` (an empty one reads as ``<unk>``)."""
+    examples = [{"input_ids": seq or [tokenizer.unk_id], "index": i} for i, seq in enumerate(ids)]
+    sampler = BucketBatchSampler([len(e["input_ids"]) for e in examples], batch_size,
+                                 shuffle=False)
+    collate = PadCollator(tokenizer.pad_id)
+    for rows in sampler:
+        yield rows, collate([examples[i] for i in rows])
+
+
+def to_device(batch: dict, device: torch.device) -> dict:
+    """The batch with its tensors on ``device`` (other values as they are)."""
+    return {key: value.to(device) if isinstance(value, Tensor) else value
+            for key, value in batch.items()}
+
+
+def plain(value):
+    """A metric as a JSON value: a 0-d tensor as a float, a tensor as nested lists."""
+    if isinstance(value, Tensor):
+        return value.item() if value.dim() == 0 else value.tolist()
+    return value

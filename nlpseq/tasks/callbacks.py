@@ -18,37 +18,21 @@ import resource
 import sys
 import time
 from pathlib import Path
-from weakref import proxy
 
 import torch
-from pytorch_lightning.callbacks import Callback, ModelCheckpoint
+from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 from torch import Tensor
 
+from nlpseq.compat import AtomicWriteCheckpoint
 from nlpseq.diagnostics.gradient_flow import GradientProbe, first_to_last_ratio
 from nlpseq.errors import NlpseqError
 
 log = logging.getLogger("nlpseq.train")
 
 
-class AtomicModelCheckpoint(ModelCheckpoint):
+class AtomicModelCheckpoint(AtomicWriteCheckpoint):
     """``ModelCheckpoint`` whose files are replaced atomically (write temp, then rename)."""
-
-    def _save_checkpoint(self, trainer, filepath: str) -> None:
-        path = Path(filepath)
-        temporary = path.with_name(f".{path.name}.partial")
-        try:
-            trainer.save_checkpoint(str(temporary), self.save_weights_only)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
-        if trainer.is_global_zero:
-            os.replace(temporary, path)
-        self._last_global_step_saved = trainer.global_step
-        self._last_checkpoint_saved = filepath
-        if trainer.is_global_zero:
-            for logger in trainer.loggers:
-                logger.after_save_checkpoint(proxy(self))
 
 
 class LastCheckpoint(AtomicModelCheckpoint):
@@ -70,8 +54,7 @@ class LastCheckpoint(AtomicModelCheckpoint):
                          auto_insert_metric_name=False)
         self.saved_at: tuple[int, int] | None = None  # (epoch, step) of this run's last save
 
-    def _save_checkpoint(self, trainer, filepath: str) -> None:
-        super()._save_checkpoint(trainer, filepath)
+    def after_save(self, trainer) -> None:
         self.saved_at = (trainer.current_epoch, trainer.global_step)
 
     def on_train_end(self, trainer, pl_module) -> None:
@@ -91,7 +74,7 @@ class LastCheckpoint(AtomicModelCheckpoint):
                 self.saved_at and self.saved_at[1] == trainer.global_step):
             return
         self.best_model_path = self.format_checkpoint_name({})  # saved in the state: first
-        self._save_checkpoint(trainer, self.best_model_path)
+        self.save_now(trainer, self.best_model_path)
 
 
 class ThroughputMonitor(Callback):

@@ -11,53 +11,31 @@ stored config is checked, whole, before anything it names is imported or called
 
 from __future__ import annotations
 
-import inspect
 import re
 import reprlib
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from hydra.utils import get_class, instantiate
+from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
 from nlpseq.config.targets import check_stored_config
 from nlpseq.errors import NlpseqError
 from nlpseq.tasks.base import RecurrentTask
-from nlpseq.tasks.generation import GenerationTask, start_token_id
-from nlpseq.tasks.probe import ProbeTask
 from nlpseq.tasks.rng import rng_state, set_rng_state
-from nlpseq.tasks.sentiment import SentimentTask
-from nlpseq.tasks.translation import TranslationTask
 from nlpseq.tokenization import tokenizer_from_state
 
-TASKS = {task.task_name: task
-         for task in (SentimentTask, GenerationTask, TranslationTask, ProbeTask)}
 FORMAT_VERSION = 1
 
 
 def build_task(cfg: DictConfig, tokenizer, label_names: list[str] | None) -> RecurrentTask:
-    """Instantiate ``cfg.task`` with the encoder, optimizer and schedule it names, and the
-    run-time values (vocabulary, labels, ...) that its signature asks for."""
-    scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
-    runtime = {} if tokenizer is None else {  # None: generated probes, no vocabulary
-        "vocab_size": tokenizer.vocab_size,
-        "target_vocab_size": getattr(tokenizer, "target", tokenizer).vocab_size,
-        "pad_id": tokenizer.pad_id,
-        "unk_id": tokenizer.unk_id,
-        "label_names": list(label_names or []),
-        "char_level": tokenizer.kind == "char",
-        "tokenizer": tokenizer,
-        "start_id": start_token_id(cfg.data, tokenizer),
-    }
-    wanted = inspect.signature(get_class(cfg.task._target_)).parameters
-    return instantiate(
-        cfg.task,
-        encoder=instantiate(cfg.encoder),
-        optimizer=instantiate(cfg.optimizer),
-        scheduler=scheduler,
-        **{key: value for key, value in runtime.items() if key in wanted},
-    )
+    """The task ``cfg.task`` names, built by its own ``build`` (see ``RecurrentTask``)."""
+    task_class = get_class(cfg.task._target_)
+    if not (isinstance(task_class, type) and issubclass(task_class, RecurrentTask)):
+        raise NlpseqError(f"task._target_={cfg.task._target_} is not an nlpseq task (a "
+                          "subclass of nlpseq.tasks.RecurrentTask)")
+    return task_class.build(cfg, tokenizer, label_names)
 
 
 def checkpoint_extras(cfg: DictConfig, tokenizer, label_names: list[str] | None) -> dict:
@@ -132,9 +110,6 @@ def check_section(checkpoint: dict, path: Path, trusted: Sequence[str] = ()) -> 
             malformed(path, f"nlpseq.{key} is missing")
         if not isinstance(meta[key], types):
             malformed(path, f"nlpseq.{key} should be {wanted}, got {describe(meta[key])}")
-    if meta["task"] not in TASKS:
-        raise NlpseqError(f"'{path}' holds unknown task '{meta['task']}'; known: "
-                          f"{', '.join(TASKS)}")
     version = meta.get("format_version", FORMAT_VERSION)
     if version != FORMAT_VERSION:
         malformed(path, f"nlpseq.format_version is {version!r}; this nlpseq reads "

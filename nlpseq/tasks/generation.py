@@ -17,10 +17,10 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from rich.table import Table
 from torch import Tensor
-from torchmetrics import MeanMetric
 
-from nlpseq.decoding import decode
+from nlpseq.decoding import check_sampling_options, decode
 from nlpseq.encoders import RecurrentEncoder
 from nlpseq.errors import NlpseqError
 from nlpseq.models import RecurrentLanguageModel
@@ -103,6 +103,10 @@ class GenerationTask(RecurrentTask):
     """
 
     task_name = "generation"
+    text_option = "prompt"
+    streams_text = True
+    predict_options = ("max_new_tokens", "greedy", "temperature", "top_k", "top_p", "seed",
+                       "stop_at_eos")
 
     def __init__(
         self,
@@ -131,9 +135,14 @@ class GenerationTask(RecurrentTask):
         self.pad_id, self.char_level = pad_id, char_level
         self.tokenizer, self.start_id = tokenizer, start_id
         self.monitor, self.monitor_mode = monitor, monitor_mode
-        self.val_nats = MeanMetric()  # nats per target token, weighted by token counts
         self._states: dict[str, object] = {}  # carried state per loop: train / val
         self._resumed_state = None  # the training stream's state in a resumed checkpoint
+
+    @classmethod
+    def runtime_arguments(cls, cfg, tokenizer, label_names) -> dict:
+        return {**super().runtime_arguments(cfg, tokenizer, label_names),
+                "char_level": tokenizer.kind == "char", "tokenizer": tokenizer,
+                "start_id": start_token_id(cfg.data, tokenizer)}
 
     @classmethod
     def check_config(cls, cfg) -> None:
@@ -161,17 +170,29 @@ class GenerationTask(RecurrentTask):
         self.log_train("train/loss", loss, batch_size=count)
         return loss
 
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+    # ---------------------------------------------------------------- evaluation
+    def eval_step(self, batch: dict[str, Tensor], **options) -> dict:
+        """The summed loss (nats) and the number of target tokens. A stream's first block
+        (``block`` 0) starts from a zero state, so every evaluation starts its streams anew."""
         loss, count = self._loss(batch, "val")
-        self.val_nats.update(loss, weight=count)
+        return {"nll": loss * count, "tokens": count}
 
-    def on_validation_epoch_end(self) -> None:
-        nats = self.val_nats.compute()
-        self.val_nats.reset()
-        metrics = {"val/loss": nats, "val/ppl": torch.exp(nats)}
+    def summarize(self, sums: dict, **options) -> dict:
+        """Loss (nats per token), perplexity, bits per character, and the token count."""
+        nats = float(sums["nll"]) / max(1, int(sums["tokens"]))
+        metrics = {"loss": nats, "ppl": math.exp(min(nats, 700.0))}
         if self.char_level:
-            metrics["val/bpc"] = nats / math.log(2)
-        self.log_dict(metrics, prog_bar=True)
+            metrics["bpc"] = nats / math.log(2)
+        return {**metrics, "tokens": int(sums["tokens"])}
+
+    def report_tables(self, report: dict, prefix: str) -> list:
+        table = Table(title=f"{prefix}: {report[f'{prefix}/tokens']} tokens")
+        columns = [("loss (nats/token)", "loss"), ("perplexity", "ppl"), ("bits/char", "bpc")]
+        shown = [(title, key) for title, key in columns if f"{prefix}/{key}" in report]
+        for title, _ in shown:
+            table.add_column(title, justify="right")
+        table.add_row(*(f"{report[f'{prefix}/{key}']:.4f}" for _, key in shown))
+        return [table]
 
     # ------------------------------------------------------------------ resuming
     def on_save_checkpoint(self, checkpoint: dict) -> None:
@@ -192,25 +213,6 @@ class GenerationTask(RecurrentTask):
         state, self._resumed_state = self._resumed_state, None
         if state is not None and self.trainer.world_size == 1:
             self._states["train"] = move_state(state, self.device)
-
-    # ---------------------------------------------------------------- evaluation
-    @torch.no_grad()
-    def evaluate(self, loader, prefix: str) -> dict:
-        """Loss (nats per token), perplexity, bits per character, and the token count."""
-        self.eval()
-        total, count = 0.0, 0
-        for batch in loader:
-            batch = {key: value.to(self.device) for key, value in batch.items()}
-            loss, n = self._loss(batch, "eval")
-            n = int(n)
-            total, count = total + loss.item() * n, count + n
-        self._states.pop("eval", None)
-        nats = total / max(count, 1)
-        report = {f"{prefix}/loss": nats, f"{prefix}/ppl": math.exp(min(nats, 700.0)),
-                  f"{prefix}/tokens": count}
-        if self.char_level:
-            report[f"{prefix}/bpc"] = nats / math.log(2)
-        return report
 
     # ---------------------------------------------------------------- generation
     def prompt_ids(self, prompt: str) -> list[int]:
@@ -286,3 +288,30 @@ class GenerationTask(RecurrentTask):
         if on_text is not None and len(text) > len(shown) and text.startswith(shown):
             on_text(text[len(shown):])
         return text
+
+    def predict(self, texts: list[str], max_new_tokens: int = 200,
+                on_text: Callable[[str], None] | None = None, **options) -> list[dict]:
+        """The continuation of each prompt; ``on_text`` receives a single prompt's
+        continuation piece by piece. ``options``: greedy, temperature, top_k, top_p, seed,
+        stop_at_eos."""
+        check_sampling_options(max_new_tokens, options.get("temperature", 1.0),
+                               options.get("top_k"), options.get("top_p", 1.0))
+        if texts == [""]:
+            log.info("Empty prompt: generating from the start token %r",
+                     self.tokenizer.id_to_token(self.start_id))
+        return [{"prompt": prompt, "continuation": self.complete(prompt, max_new_tokens,
+                                                                  on_text=on_text, **options)}
+                for prompt in texts]
+
+    # ---------------------------------------------------------------- inspection
+    def text_loss(self, ids: list[int]):
+        """The next-token loss on the text (None for a single token)."""
+        if len(ids) < 2:
+            log.info("No gradient-flow curve: the text needs 2 tokens or more")
+            return None
+        tokens = torch.tensor([ids])
+
+        def loss() -> Tensor:
+            logits, _ = self.model(tokens[:, :-1], None)  # (1, T - 1, V)
+            return F.cross_entropy(logits[0], tokens[0, 1:])
+        return loss

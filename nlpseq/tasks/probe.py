@@ -13,6 +13,7 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from rich.table import Table
 from torch import Tensor
 
 from nlpseq.data.probes import ProbeKind, chance_level
@@ -38,6 +39,7 @@ class ProbeTask(RecurrentTask):
     """
 
     task_name = "probe"
+    example_data = ": data=adding, copy or first_token"
 
     def __init__(
         self,
@@ -101,26 +103,50 @@ class ProbeTask(RecurrentTask):
         self.log_train("train/loss", loss, batch_size=len(batch["targets"]))
         return loss
 
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+    # ---------------------------------------------------------------- evaluation
+    def eval_step(self, batch: dict[str, Tensor], **options) -> dict:
+        """The summed loss and score (squared error or share of correct answers)."""
         loss, score = self.loss_and_score(batch)
-        size = len(batch["targets"])
-        self.log("val/loss", loss, batch_size=size, prog_bar=True)
-        self.log(f"val/{self.score_name}", score.mean(), batch_size=size, prog_bar=True)
+        return {"loss": loss * len(score), "score": score.sum(), "examples": len(score)}
 
-    @torch.no_grad()
-    def evaluate(self, loader, prefix: str) -> dict:
-        """Loss, MSE or accuracy, and the chance level over a whole split."""
-        self.eval()
-        losses, scores = [], []
-        for batch in loader:
-            batch = {key: value.to(self.device) for key, value in batch.items()}
-            loss, score = self.loss_and_score(batch)
-            losses.append(loss * len(score))
-            scores.append(score)
-        scores_all = torch.cat(scores)
-        return {
-            f"{prefix}/loss": float(torch.stack(losses).sum() / len(scores_all)),
-            f"{prefix}/{self.score_name}": float(scores_all.mean()),
-            f"{prefix}/chance": self.chance,
-            f"{prefix}/examples": len(scores_all),
-        }
+    def summarize(self, sums: dict, **options) -> dict:
+        """Loss, MSE or accuracy, and the chance level."""
+        examples = max(1, int(sums["examples"]))
+        return {"loss": float(sums["loss"]) / examples,
+                self.score_name: float(sums["score"]) / examples,
+                "chance": self.chance, "examples": int(sums["examples"])}
+
+    def report_tables(self, report: dict, prefix: str) -> list:
+        """The probe's loss and score beside the chance level."""
+        score = self.score_name
+        table = Table(title=f"{prefix}: {report[f'{prefix}/examples']} sequences")
+        for column in ("loss", score, f"{score} at chance"):
+            table.add_column(column, justify="right")
+        table.add_row(*(f"{report[f'{prefix}/{key}']:.4f}" for key in ("loss", score, "chance")))
+        return [table]
+
+    # ---------------------------------------------------------------- prediction
+    text_option = None  # reads generated sequences: nlpseq-inspect traces one of its split
+
+    def prediction_options(self, given: dict) -> dict:
+        raise NlpseqError("this is a probe checkpoint: it reads generated sequences, not text; "
+                          "score it with nlpseq-eval or trace it with nlpseq-inspect")
+
+    # ---------------------------------------------------------------- inspection
+    def encoder_inputs(self, batch: dict) -> tuple[Tensor, Tensor | None]:
+        return self.model.encoder_inputs(batch["inputs"]), None
+
+    def split_example(self, batch: dict[str, Tensor]):
+        """A batch's first sequence as encoder inputs (1, T, I) with readable step labels,
+        and the probe's own loss over the whole batch (with its true targets)."""
+        first = batch["inputs"][:1]
+        with torch.no_grad():
+            inputs = self.model.encoder_inputs(first)
+        if self.kind == "adding":
+            labels = [f"{value:.2f}" + ("*" if marker else "")
+                      for value, marker in first[0].tolist()]
+        else:
+            delimiter = self.model.input_size - 1 if self.kind == "copy" else None
+            labels = ["_" if s == 0 else "|" if s == delimiter else str(s)
+                      for s in first[0].tolist()]
+        return inputs, None, labels, lambda: self.loss_and_score(batch)[0]

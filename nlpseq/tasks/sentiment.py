@@ -12,27 +12,15 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from rich.table import Table
 from torch import Tensor
-from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
-from torchmetrics.functional.classification import (
-    multiclass_confusion_matrix,
-    multiclass_f1_score,
-    multiclass_precision,
-    multiclass_recall,
-)
 
+from nlpseq.checks import check_non_negative, check_probability
 from nlpseq.encoders import RecurrentEncoder
-from nlpseq.encoders.regularization import check_probability
 from nlpseq.errors import NlpseqError
 from nlpseq.heads.classification import Pooling
 from nlpseq.models import RecurrentClassifier
-from nlpseq.tasks.base import RecurrentTask
-
-
-def check_non_negative(name: str, value: float, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise NlpseqError(f"{name} must be >= 0 (0 turns {what} off); got {value!r}")
-    return float(value)
+from nlpseq.tasks.base import RecurrentTask, length_batches
 
 
 class SentimentTask(RecurrentTask):
@@ -93,8 +81,6 @@ class SentimentTask(RecurrentTask):
             raise NlpseqError("mixup_alpha and adversarial_epsilon cannot be combined; "
                               "set one of them to 0")
         self.monitor, self.monitor_mode = monitor, monitor_mode
-        self.val_acc = MulticlassAccuracy(num_classes, average="micro")
-        self.val_f1 = MulticlassF1Score(num_classes, average="macro")
 
     def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
         return self.model(tokens, lengths)  # (B, C)
@@ -150,49 +136,86 @@ class SentimentTask(RecurrentTask):
                                 labels)
         return clean + adversarial
 
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+    @classmethod
+    def runtime_arguments(cls, cfg, tokenizer, label_names):
+        return {**super().runtime_arguments(cfg, tokenizer, label_names),
+                "unk_id": tokenizer.unk_id, "label_names": list(label_names or [])}
+
+    # ---------------------------------------------------------------- evaluation
+    def eval_step(self, batch: dict[str, Tensor], **options) -> dict:
+        """The summed cross-entropy, the example count and the confusion counts (C, C)."""
         logits = self(batch["tokens"], batch["lengths"])
-        loss = F.cross_entropy(logits, batch["labels"])
-        self.val_acc(logits, batch["labels"])
-        self.val_f1(logits, batch["labels"])
-        size = len(batch["labels"])
-        self.log("val/loss", loss, batch_size=size)
-        self.log("val/acc", self.val_acc, prog_bar=True, batch_size=size)
-        self.log("val/f1", self.val_f1, batch_size=size)
+        labels, classes = batch["labels"], len(self.label_names)
+        pairs = labels * classes + logits.argmax(-1)  # (B,) row: true label, column: predicted
+        return {"loss": F.cross_entropy(logits.float(), labels, reduction="sum"),
+                "examples": len(labels),
+                "confusion": torch.bincount(pairs, minlength=classes * classes)}
 
-    @torch.no_grad()
-    def predict_proba(self, loader) -> tuple[Tensor, Tensor | None, Tensor]:
-        """Class probabilities (N, C) in the split's original order, labels (N,) or None,
-        and the summed cross-entropy as a 0-d tensor."""
-        self.eval()
-        probs, labels, order, loss = [], [], [], torch.zeros(())
-        for batch in loader:
-            logits = self(batch["tokens"].to(self.device), batch["lengths"])
-            probs.append(logits.softmax(-1).cpu())
-            order.append(batch["index"])
-            if "labels" in batch:
-                labels.append(batch["labels"])
-                loss += F.cross_entropy(logits.cpu(), batch["labels"], reduction="sum")
-        inverse = torch.argsort(torch.cat(order))
-        probs_all = torch.cat(probs)[inverse]
-        labels_all = torch.cat(labels)[inverse] if labels else None
-        return probs_all, labels_all, loss
-
-    def evaluate(self, loader, prefix: str) -> dict:
-        """Accuracy, macro-F1, loss, per-class precision/recall and the confusion matrix."""
-        probs, labels, loss = self.predict_proba(loader)
-        preds, classes = probs.argmax(-1), len(self.label_names)
-        precision = multiclass_precision(preds, labels, classes, average=None)
-        recall = multiclass_recall(preds, labels, classes, average=None)
-        confusion = multiclass_confusion_matrix(preds, labels, classes)
+    def summarize(self, sums: dict, **options) -> dict:
+        """Accuracy, macro-F1 (over the classes that occur in labels or predictions, as
+        torchmetrics counts it), loss, per-class precision and recall, confusion matrix."""
+        classes = len(self.label_names)
+        confusion = sums["confusion"].reshape(classes, classes).double()
+        hits = confusion.diagonal()
+        predicted, actual = confusion.sum(0), confusion.sum(1)
+        precision = hits / predicted.clamp_min(1)
+        recall = hits / actual.clamp_min(1)
+        f1 = 2 * hits / (predicted + actual).clamp_min(1)
+        present = (predicted + actual) > 0
         report = {
-            f"{prefix}/acc": (preds == labels).float().mean().item(),
-            f"{prefix}/f1": multiclass_f1_score(preds, labels, classes, average="macro").item(),
-            f"{prefix}/loss": loss.item() / len(labels),
+            "acc": float(hits.sum() / confusion.sum().clamp_min(1)),
+            "f1": float(f1[present].mean()) if present.any() else 0.0,
+            "loss": float(sums["loss"]) / max(1, int(sums["examples"])),
         }
         for i, name in enumerate(self.label_names):
-            report[f"{prefix}/precision/{name}"] = precision[i].item()
-            report[f"{prefix}/recall/{name}"] = recall[i].item()
-        report[f"{prefix}/confusion"] = confusion.tolist()
-        report[f"{prefix}/examples"] = len(labels)
+            report[f"precision/{name}"] = float(precision[i])
+            report[f"recall/{name}"] = float(recall[i])
+        report["confusion"] = confusion.long().tolist()
+        report["examples"] = int(sums["examples"])
         return report
+
+    def report_tables(self, report: dict, prefix: str) -> list:
+        """Accuracy/F1/loss, per-class precision and recall, and the confusion matrix."""
+        summary = Table(title=f"{prefix}: {report[f'{prefix}/examples']} examples")
+        for column in ("accuracy", "macro-F1", "loss"):
+            summary.add_column(column, justify="right")
+        summary.add_row(*(f"{report[f'{prefix}/{key}']:.4f}" for key in ("acc", "f1", "loss")))
+        per_class = Table(title="per class")
+        for column in ("label", "precision", "recall"):
+            per_class.add_column(column, justify="left" if column == "label" else "right")
+        confusion = Table(title="confusion matrix (rows: true, columns: predicted)")
+        confusion.add_column("")
+        for name in self.label_names:
+            per_class.add_row(name, f"{report[f'{prefix}/precision/{name}']:.4f}",
+                              f"{report[f'{prefix}/recall/{name}']:.4f}")
+            confusion.add_column(name, justify="right")
+        for name, row in zip(self.label_names, report[f"{prefix}/confusion"], strict=True):
+            confusion.add_row(name, *(str(v) for v in row))
+        return [summary, per_class, confusion]
+
+    # ---------------------------------------------------------------- prediction
+    @torch.no_grad()
+    def predict(self, texts: list[str], batch_size: int = 256) -> list[dict]:
+        """The label, its probability and every label's probability for each text."""
+        self.eval()
+        ids = self.tokenizer.encode_batch([text.strip() for text in texts])
+        probs = torch.zeros(len(texts), len(self.label_names))
+        for rows, batch in length_batches(ids, batch_size, self.tokenizer):
+            probs[rows] = self(batch["tokens"].to(self.device),
+                               batch["lengths"]).float().softmax(-1).cpu()
+        found = []
+        for text, p in zip(texts, probs.tolist(), strict=True):
+            best = max(range(len(p)), key=p.__getitem__)
+            found.append({"text": text, "label": self.label_names[best], "probability": p[best],
+                          "probabilities": dict(zip(self.label_names, p, strict=True))})
+        return found
+
+    # ---------------------------------------------------------------- inspection
+    def text_loss(self, ids: list[int]):
+        """Cross-entropy against the label the model predicts for the text."""
+        tokens = torch.tensor([ids])
+
+        def loss() -> Tensor:
+            logits = self.model(tokens, torch.tensor([len(ids)]))  # (1, C)
+            return F.cross_entropy(logits, logits.argmax(-1))
+        return loss

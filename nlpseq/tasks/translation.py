@@ -18,27 +18,29 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from rich.table import Table
 from sacrebleu.metrics import BLEU, CHRF
 from torch import Tensor
 
-from nlpseq.data.batching import BucketBatchSampler, PadCollator
+from nlpseq.checks import check_probability, is_int
 from nlpseq.decoding import beam_search, greedy
+from nlpseq.diagnostics import save_attention
 from nlpseq.encoders import RecurrentEncoder
-from nlpseq.encoders.regularization import check_probability
 from nlpseq.errors import NlpseqError
 from nlpseq.heads.decoder import RecurrentDecoder
 from nlpseq.models import RecurrentTranslator
-from nlpseq.tasks.base import RecurrentTask
+from nlpseq.tasks.base import RecurrentTask, length_batches
 from nlpseq.tasks.generation import single_steps_without_onednn
+from nlpseq.tokenization import train_tokenizer_pair
 
 log = logging.getLogger(__name__)
 
 
 def check_beam_options(beam_size, n_best: int = 1, length_penalty: float = 0.0) -> None:
     """One clear line for a bad beam size, n-best or length penalty."""
-    if isinstance(beam_size, bool) or not isinstance(beam_size, int) or beam_size < 1:
+    if not is_int(beam_size) or beam_size < 1:
         raise NlpseqError(f"beam_size must be an integer >= 1; got {beam_size!r}")
-    if isinstance(n_best, bool) or not isinstance(n_best, int) or not 1 <= n_best <= beam_size:
+    if not is_int(n_best) or not 1 <= n_best <= beam_size:
         raise NlpseqError(f"n_best must be an integer in [1, beam_size={beam_size}]; "
                           f"got {n_best!r}")
     if length_penalty < 0:
@@ -74,6 +76,8 @@ class TranslationTask(RecurrentTask):
     """
 
     task_name = "translation"
+    predict_options = ("beam_size", "length_penalty", "n_best", "batch_size", "attention_file")
+    keeps_empty_lines = True  # one output line per input line
 
     def __init__(
         self,
@@ -133,6 +137,18 @@ class TranslationTask(RecurrentTask):
                         "BLEU is computed on its output as decoded (sp_unigram or sp_bpe "
                         "restore the text exactly)", model)
 
+    @classmethod
+    def runtime_arguments(cls, cfg, tokenizer, label_names) -> dict:
+        return {**super().runtime_arguments(cfg, tokenizer, label_names),
+                "target_vocab_size": tokenizer.target.vocab_size, "tokenizer": tokenizer}
+
+    @classmethod
+    def train_tokenizer(cls, factory, datamodule, cfg):
+        """A tokenizer per language, or one joint (``task.joint_vocabulary``)."""
+        return train_tokenizer_pair(factory, datamodule.train_texts("source"),
+                                    datamodule.train_texts("target"),
+                                    joint=cfg.task.get("joint_vocabulary", False))
+
     # ------------------------------------------------------------------ training
     def teacher_forcing_ratio(self) -> float:
         """The share of gold previous tokens now: constant, or linear over training."""
@@ -159,24 +175,58 @@ class TranslationTask(RecurrentTask):
         return F.cross_entropy(logits.flatten(0, 1), batch["targets"].flatten(),
                                ignore_index=self.pad_id, reduction="sum")
 
-    def on_validation_epoch_start(self) -> None:
-        self._val = {"nll": [], "tokens": [], "hypotheses": [], "references": []}
+    # ---------------------------------------------------------------- evaluation
+    def eval_options(self, beam_size: int | None = None,
+                     length_penalty: float | None = None) -> dict:
+        """Decode with ``beam_size`` (default: ``task.beam_size``) and ``length_penalty``."""
+        beam_size = self.beam_size if beam_size is None else beam_size
+        check_beam_options(beam_size, 1, 0.0 if length_penalty is None else length_penalty)
+        return {"beam_size": beam_size, "length_penalty": length_penalty}
 
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
-        self._val["nll"].append(float(self._summed_nll(batch)))
-        self._val["tokens"].append(int(batch["lengths"].sum()))
-        if self.val_bleu:
-            self._val["hypotheses"] += [hyps[0][0] for hyps in self.translate_batch(
-                batch["source"], batch["source_lengths"], beam_size=1)]
-            self._val["references"] += batch["references"]
+    def eval_step(self, batch: dict, beam_size: int | None = None,
+                  length_penalty: float | None = None) -> dict:
+        """The summed loss and token count and, when decoding (always in ``evaluate``;
+        greedily in validation when ``val_bleu``), the hypotheses with their references,
+        positions in the split and decoding time."""
+        sums = {"nll": self._summed_nll(batch), "tokens": batch["lengths"].sum()}
+        if beam_size is None and not self.val_bleu:
+            return sums
+        started = time.perf_counter()
+        sums["hypotheses"] = [hyps[0][0] for hyps in self.translate_batch(
+            batch["source"], batch["source_lengths"], beam_size or 1, length_penalty)]
+        sums["decode_s"] = time.perf_counter() - started
+        sums["references"] = list(batch["references"])
+        sums["order"] = batch["index"].tolist()
+        return sums
 
-    def on_validation_epoch_end(self) -> None:
-        nats = sum(self._val["nll"]) / max(1, sum(self._val["tokens"]))
-        metrics = {"val/loss": nats, "val/ppl": math.exp(min(nats, 700.0))}
-        if self.val_bleu and self._val["hypotheses"]:
-            scores = corpus_scores(self._val["hypotheses"], self._val["references"])
-            metrics.update({"val/bleu": scores["bleu"], "val/chrf": scores["chrf"]})
-        self.log_dict(metrics, prog_bar=True)
+    def summarize(self, sums: dict, beam_size: int | None = None, **options) -> dict:
+        """Loss, perplexity and, with hypotheses, BLEU and chrF (with sacrebleu signatures),
+        sentences per second and the hypotheses in the split's order."""
+        nats = float(sums["nll"]) / max(1, int(sums["tokens"]))
+        metrics = {"loss": nats, "ppl": math.exp(min(nats, 700.0))}
+        if not sums.get("hypotheses"):
+            return metrics
+        ranked = sorted(range(len(sums["order"])), key=sums["order"].__getitem__)
+        hypotheses = [sums["hypotheses"][i] for i in ranked]
+        scores = corpus_scores(hypotheses, [sums["references"][i] for i in ranked])
+        decode_s = sums["decode_s"]
+        return {**scores, **metrics, "sentences": len(hypotheses),
+                "beam_size": beam_size or 1,
+                "sentences_per_s": len(hypotheses) / decode_s if decode_s else 0.0,
+                "hypotheses": hypotheses}
+
+    def report_tables(self, report: dict, prefix: str) -> list:
+        """BLEU and chrF (with the sacrebleu signature), loss, perplexity, decoding speed."""
+        table = Table(title=f"{prefix}: {report[f'{prefix}/sentences']} sentences, beam "
+                            f"{report[f'{prefix}/beam_size']}")
+        columns = [("BLEU", "bleu", "{:.2f}"), ("chrF", "chrf", "{:.2f}"),
+                   ("loss", "loss", "{:.4f}"), ("perplexity", "ppl", "{:.2f}"),
+                   ("sentences/s", "sentences_per_s", "{:.1f}")]
+        for title, _, _ in columns:
+            table.add_column(title, justify="right")
+        table.add_row(*(form.format(report[f"{prefix}/{key}"]) for _, key, form in columns))
+        return [table, f"sacrebleu BLEU {report[f'{prefix}/bleu_signature']}",
+                f"sacrebleu chrF {report[f'{prefix}/chrf_signature']}"]
 
     # ---------------------------------------------------------------- decoding
     def max_lengths(self, source_lengths: Tensor) -> Tensor:
@@ -245,14 +295,9 @@ class TranslationTask(RecurrentTask):
                   batch_size: int = 64) -> list[list[tuple[str, float]]]:
         """Translate raw sentences (in their order), batched by length."""
         beam_size = self.beam_size if beam_size is None else beam_size
-        examples = [{"input_ids": ids, "index": i}
-                    for i, ids in enumerate(self.source_ids(sentences))]
-        sampler = BucketBatchSampler([len(e["input_ids"]) for e in examples], batch_size,
-                                     shuffle=False)
-        collate = PadCollator(self.pad_id)
-        results: list = [None] * len(examples)
-        for rows in sampler:
-            batch = collate([examples[i] for i in rows])
+        results: list = [None] * len(sentences)
+        for rows, batch in length_batches(self.source_ids(sentences), batch_size,
+                                          self.tokenizer):
             found = self.translate_batch(batch["tokens"], batch["lengths"], beam_size,
                                          length_penalty, n_best)
             for i, hypotheses in zip(rows, found, strict=True):
@@ -264,38 +309,42 @@ class TranslationTask(RecurrentTask):
         ids = self.tokenizer.source.encode_batch([" ".join(s.split()) for s in sentences])
         return [seq or [self.tokenizer.unk_id] for seq in ids]
 
-    # ---------------------------------------------------------------- evaluation
-    @torch.no_grad()
-    def evaluate(self, loader, prefix: str, beam_size: int | None = None,
-                 length_penalty: float | None = None) -> dict:
-        """Loss, perplexity, BLEU and chrF (with sacrebleu signatures), decoding speed and
-        the hypotheses in the split's order (``{prefix}/hypotheses``)."""
-        self.eval()
+    # ---------------------------------------------------------------- prediction
+    def predict(self, texts: list[str], beam_size: int | None = None,
+                length_penalty: float | None = None, n_best: int = 1, batch_size: int = 64,
+                attention_file: str | None = None) -> list[dict]:
+        """The ``n_best`` translations of each line with their scores (an empty line gets
+        an empty translation); ``attention_file`` (.json or .png) saves the attention
+        weights of the first sentence."""
         beam_size = self.beam_size if beam_size is None else beam_size
-        nll, tokens, decode_s = 0.0, 0, 0.0
-        found, references, order = [], [], []
-        for batch in loader:
-            tensors = {k: v.to(self.device) for k, v in batch.items() if isinstance(v, Tensor)}
-            nll += float(self._summed_nll(tensors))
-            tokens += int(batch["lengths"].sum())
-            started = time.perf_counter()
-            found += [hyps[0][0] for hyps in self.translate_batch(
-                batch["source"], batch["source_lengths"], beam_size, length_penalty)]
-            decode_s += time.perf_counter() - started
-            references += batch["references"]
-            order += batch["index"].tolist()
-        ranked = sorted(range(len(order)), key=order.__getitem__)
-        hypotheses = [found[i] for i in ranked]
-        scores = corpus_scores(hypotheses, [references[i] for i in ranked])
-        nats = nll / max(tokens, 1)
-        report = {f"{prefix}/{key}": value for key, value in scores.items()}
-        report.update({
-            f"{prefix}/loss": nats, f"{prefix}/ppl": math.exp(min(nats, 700.0)),
-            f"{prefix}/sentences": len(hypotheses), f"{prefix}/beam_size": beam_size,
-            f"{prefix}/sentences_per_s": len(hypotheses) / decode_s if decode_s else 0.0,
-            f"{prefix}/hypotheses": hypotheses,
-        })
-        return report
+        check_beam_options(beam_size, n_best, length_penalty or 0.0)
+        wanted = [text for text in texts if text.strip()]
+        found = iter(self.translate(wanted, beam_size, length_penalty, n_best, batch_size))
+        rows = [{"source": text, "translations": [{"text": hypothesis, "score": score}
+                                                  for hypothesis, score in next(found)]}
+                if text.strip() else {"source": text,
+                                      "translations": [{"text": "", "score": 0.0}]}
+                for text in texts]
+        if attention_file is not None:
+            path = save_attention(self.attention_map(wanted[0], beam_size), attention_file)
+            log.info("Attention weights of %r written to %s", wanted[0][:40], path)
+        return rows
+
+    def prediction_lines(self, rows: list[dict], n_best: int = 1, **options) -> list[str]:
+        """The best translation of each line, or JSON lines with ``n_best`` > 1."""
+        if n_best > 1:
+            return super().prediction_lines(rows)
+        return [row["translations"][0]["text"] for row in rows]
+
+    # ---------------------------------------------------------------- inspection
+    def encoder_inputs(self, batch: dict) -> tuple[Tensor, Tensor | None]:
+        return self.model.source_embedding(batch["source"]), batch["source_lengths"]
+
+    def text_batch(self, ids: list[int]) -> dict[str, Tensor]:
+        return {"source": torch.tensor([ids]), "source_lengths": torch.tensor([len(ids)])}
+
+    def text_loss(self, ids: list[int]):
+        log.info("No gradient-flow curve: a translation loss needs a reference")
 
     @torch.no_grad()
     def attention_map(self, sentence: str, beam_size: int | None = None) -> dict:

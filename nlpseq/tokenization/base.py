@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
+from nlpseq.checks import is_int
 from nlpseq.errors import NlpseqError
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
@@ -248,7 +249,7 @@ def _checked_str(text: object) -> str:
 
 def check_vocab_size(vocab_size: object) -> int:
     """vocab_size as an int of at least 5: the 4 special tokens plus one real token."""
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 5:
+    if not is_int(vocab_size) or vocab_size < 5:
         raise NlpseqError(
             f"vocab_size must be an integer of at least 5 (4 special tokens + 1), "
             f"got {vocab_size!r}"

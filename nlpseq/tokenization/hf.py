@@ -14,6 +14,7 @@ from typing import Literal
 from tokenizers import Regex, decoders, models, normalizers, pre_tokenizers, trainers
 from tokenizers import Tokenizer as HfTokenizer
 
+from nlpseq.checks import is_int
 from nlpseq.errors import NlpseqError
 from nlpseq.tokenization.base import (
     SPECIAL_TOKENS,
@@ -126,7 +127,7 @@ def train_tokenizers_tokenizer(
     check_choice("tokenizer model", model, MODELS)
     check_vocab_size(vocab_size)
     check_choice("normalization", normalization, NORMALIZATIONS)
-    if isinstance(min_frequency, bool) or not isinstance(min_frequency, int) or min_frequency < 1:
+    if not is_int(min_frequency) or min_frequency < 1:
         raise NlpseqError(
             f"min_frequency must be an integer of at least 1 (1 keeps every token), "
             f"got {min_frequency!r}"

@@ -15,6 +15,7 @@ from typing import Literal
 
 import sentencepiece
 
+from nlpseq.checks import is_number
 from nlpseq.errors import NlpseqError
 from nlpseq.tokenization.base import (
     BOS,
@@ -148,9 +149,7 @@ def train_sentencepiece(
     check_choice("sentencepiece model_type", model_type, MODEL_TYPES)
     check_vocab_size(vocab_size)
     check_choice("normalization", normalization, NORMALIZATIONS)
-    if isinstance(character_coverage, bool) or not (
-        isinstance(character_coverage, (int, float)) and 0.0 < character_coverage <= 1.0
-    ):
+    if not (is_number(character_coverage) and 0.0 < character_coverage <= 1.0):
         raise NlpseqError(
             f"character_coverage must be a number in (0, 1], got {character_coverage!r}"
         )

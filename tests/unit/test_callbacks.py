@@ -35,7 +35,7 @@ def test_a_failed_save_keeps_the_old_checkpoint(tmp_path):
     best.write_bytes(b"good old checkpoint")
     callback = AtomicModelCheckpoint(dirpath=tmp_path)
     with pytest.raises(OSError):
-        callback._save_checkpoint(FailingTrainer(), str(best))
+        callback.save_now(FailingTrainer(), str(best))
     assert best.read_bytes() == b"good old checkpoint"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best.ckpt"]
 
@@ -43,7 +43,7 @@ def test_a_failed_save_keeps_the_old_checkpoint(tmp_path):
 def test_a_successful_save_replaces_it(tmp_path):
     best = tmp_path / "best.ckpt"
     best.write_bytes(b"good old checkpoint")
-    AtomicModelCheckpoint(dirpath=tmp_path)._save_checkpoint(WorkingTrainer(), str(best))
+    AtomicModelCheckpoint(dirpath=tmp_path).save_now(WorkingTrainer(), str(best))
     assert best.read_bytes() == b"new checkpoint"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best.ckpt"]
 

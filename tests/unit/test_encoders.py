@@ -1,6 +1,5 @@
 """RecurrentEncoder: shapes, padding never leaks, true final states, parameter counts, errors."""
 
-from pathlib import Path
 
 import pytest
 import torch
@@ -211,11 +210,13 @@ def test_lengths_out_of_range(lengths):
 
 
 def test_configs_differ_only_in_cell_and_match_the_signature():
-    yaml = pytest.importorskip("yaml")
-    conf = Path(__file__).resolve().parents[2] / "conf" / "encoder"
-    loaded = {
-        cell: yaml.safe_load((conf / f"{cell}.yaml").read_text()) for cell in ("rnn", "lstm", "gru")
-    }
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from nlpseq.config.folder import config_dir
+    with initialize_config_dir(config_dir(), version_base="1.3"):  # cells extend one base
+        loaded = {cell: OmegaConf.to_container(compose("train", [f"encoder={cell}"]).encoder)
+                  for cell in ("rnn", "lstm", "gru")}
     for cell, cfg in loaded.items():
         assert cfg.pop("cell") == cell
     assert loaded["rnn"] == loaded["lstm"] == loaded["gru"]

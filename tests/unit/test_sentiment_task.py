@@ -97,24 +97,3 @@ def test_adversarial_training_refuses_a_negative_epsilon_and_mixup_at_once():
         make_task(adversarial_epsilon=-0.1)
     with pytest.raises(NlpseqError, match="^mixup_alpha and adversarial_epsilon cannot be"):
         make_task(adversarial_epsilon=0.1, mixup_alpha=0.4)
-
-
-def test_lightnings_hook_name_skips_module_bookkeeping_and_modules_still_register(monkeypatch):
-    task = make_task()
-    module_setattr_names = []
-    original = torch.nn.Module.__setattr__
-
-    def counting_setattr(self, name, value):
-        module_setattr_names.append(name)
-        original(self, name, value)
-
-    monkeypatch.setattr(torch.nn.Module, "__setattr__", counting_setattr)
-    task._current_fx_name = "training_step"  # set by Lightning around every hook
-    assert task._current_fx_name == "training_step"
-    assert "_current_fx_name" not in task._modules
-    assert module_setattr_names == []  # went straight to the instance, not nn.Module's lookups
-    task.extra = torch.nn.Linear(2, 2)  # any other assignment keeps nn.Module's bookkeeping
-    assert "extra" in module_setattr_names
-    assert task._modules["extra"] is task.extra
-    assert sum(p.numel() for p in task.parameters()) == (
-        sum(p.numel() for p in make_task().parameters()) + 6)
