@@ -7,6 +7,7 @@ it was trained on is used, ``data=files data.test_file=F`` evaluates on another 
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import logging
@@ -76,6 +77,7 @@ def evaluate_checkpoint(cfg: DictConfig, checkpoint: Path, run_dir: Path) -> dic
     task, tokenizer, train_cfg = load_task(checkpoint, trusted=allowed_targets(cfg))
     task.to(pick_device(cfg.accelerator))
 
+    options = evaluation_options(cfg, task)
     data_cfg = evaluation_data_config(cfg, train_cfg, type(task))
     task.check_data(data_cfg)
     log.info("Instantiating data <%s> (%s split)", data_cfg._target_, cfg.split)
@@ -86,8 +88,7 @@ def evaluate_checkpoint(cfg: DictConfig, checkpoint: Path, run_dir: Path) -> dic
     datamodule.encode(tokenizer, splits=(cfg.split,))
 
     prefix = {"validation": "val"}.get(cfg.split, cfg.split)
-    report = task.evaluate(datamodule.split_loader(cfg.split), prefix,
-                           **evaluation_options(cfg, task))
+    report = task.evaluate(datamodule.split_loader(cfg.split), prefix, **options)
     write_hypotheses(run_dir, report, prefix)
     task.print_report(report, prefix)
     report["ckpt_path"] = str(checkpoint)
@@ -113,7 +114,10 @@ def write_table(run_dir: Path, reports: dict[str, dict]) -> str:
     return table
 
 
-EVAL_OPTIONS = ("beam_size", "length_penalty")  # the task options of conf/eval.yaml
+COMMAND_KEYS = ("ckpt_path", "data", "split", "batch_size", "accelerator", "seed",
+                "allowed_targets")
+EVAL_OPTIONS = [option.name for option in dataclasses.fields(EvalConfig)
+                if option.name not in COMMAND_KEYS]  # read by the task (``eval_options``)
 
 
 def evaluation_options(cfg: DictConfig, task) -> dict:
@@ -124,7 +128,7 @@ def evaluation_options(cfg: DictConfig, task) -> dict:
         if option not in inspect.signature(task.eval_options).parameters:
             raise NlpseqError(f"{option} applies to {' or '.join(tasks_reading(option))} "
                               f"checkpoints; '{cfg.ckpt_path}' is a {task.task_name} one")
-    task.eval_options(**given)  # refuses bad values before any data is read
+    task.eval_options(**given)  # refuses a bad value before any data is read
     return given
 
 

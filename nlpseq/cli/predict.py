@@ -11,6 +11,7 @@ standard input give one translation per line (``beam_size``, ``length_penalty``,
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
@@ -110,7 +111,7 @@ def predict(cfg: DictConfig) -> list[dict]:
     validate_config(cfg, PredictConfig)
     check_outputs(cfg)
     task, _, _ = load_task(cfg.ckpt_path, trusted=allowed_targets(cfg))
-    given = {key: value for key, value in cfg.items() if key in PREDICT_KEYS}
+    given = {key: value for key, value in cfg.items() if key in TASK_OPTIONS}
     options = task.prediction_options(given)
     check_options_apply(cfg, task)
     option = task.text_option
@@ -128,14 +129,15 @@ def predict(cfg: DictConfig) -> list[dict]:
     return rows
 
 
-PREDICT_KEYS = ("max_new_tokens", "greedy", "temperature", "top_k", "top_p", "seed",
-                "stop_at_eos", "beam_size", "length_penalty", "n_best", "attention_file",
-                "batch_size")  # the task options of conf/predict.yaml
+COMMAND_KEYS = ("ckpt_path", "input_file", "output_file", "accelerator", "allowed_targets")
+TASK_OPTIONS = {option.name: option.default for option in dataclasses.fields(PredictConfig)
+                if option.name not in (*COMMAND_KEYS, *INPUT_OPTIONS)}  # read by tasks
 
 
 def check_options_apply(cfg: DictConfig, task) -> None:
     """An input or option the checkpoint's task does not read fails in one line that names
-    the tasks that do read it. Options whose default is null count as given when set."""
+    the tasks that do read it. Options whose default is null count as given when set; the
+    others (``n_best=1``, ``temperature=1.0``) cannot be told from their defaults."""
     name, path = task.task_name, cfg.ckpt_path
     for option in INPUT_OPTIONS:
         if cfg.get(option) is None or option == task.text_option:
@@ -148,8 +150,9 @@ def check_options_apply(cfg: DictConfig, task) -> None:
                               f'{task.text_option}="..." instead of text=...')
         raise NlpseqError(f"'{path}' is a '{name}' checkpoint; this command needs a "
                           f"'{' or '.join(tasks_reading(option))}' one")
-    for option in ("attention_file", "beam_size", "length_penalty", "top_k", "seed"):
-        if cfg.get(option) is not None and option not in task.predict_options:
+    for option, default in TASK_OPTIONS.items():
+        if default is None and cfg.get(option) is not None and \
+                option not in task.predict_options:
             raise NlpseqError(f"{option} needs a {' or '.join(tasks_reading(option))} "
                               f"checkpoint; '{path}' is a {name} one")
 

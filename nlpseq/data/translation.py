@@ -178,9 +178,6 @@ class TranslationDataModule(TextDataModule):
                      self.max_target_length)
         return kept
 
-    def num_pairs(self, split: str) -> int:
-        return len(self.encoded[split])
-
     # ---------------------------------------------------------------- dataloaders
     def lengths(self, split: str) -> list[int]:
         """A pair's longer side: its source, or its target's len(y) + 1 decoder steps."""

@@ -38,9 +38,9 @@ class RecurrentTask(pl.LightningModule):
     - ``eval_step(batch, **options) -> sums``: what one evaluation batch adds up to. Tensors
       and numbers are summed over the split, lists are concatenated.
     - ``summarize(sums, **options) -> metrics``: the split's metrics from the sums, keyed
-      without a prefix (``acc``, ``loss``, ``precision/pos``). Float metrics whose key
-      has no ``/`` are logged at every validation as ``val/<key>``; the whole dict is the
-      report of ``nlpseq-eval`` and of the final evaluation after training.
+      without a prefix (``acc``, ``loss``, ``precision/pos``). Those named in
+      ``logged_metrics`` are logged at every validation as ``val/<key>``; the whole dict
+      is the report of ``nlpseq-eval`` and of the final evaluation after training.
     - ``eval_options(**options)``: the evaluation options a user gave ``nlpseq-eval``
       (e.g. ``beam_size``), checked and completed with the task's defaults.
     - ``predict(texts, **options) -> rows``: one JSON-able dict per input;
@@ -48,7 +48,8 @@ class RecurrentTask(pl.LightningModule):
       ``prediction_lines(rows, **options)`` how rows are written out.
     - ``report_tables(report, prefix)``: what a report prints (default: one table).
     - ``encoder_inputs(batch)``, ``text_batch(ids)`` and ``text_loss(ids)``: what
-      ``nlpseq-inspect`` traces and differentiates.
+      ``nlpseq-inspect`` traces and differentiates; ``split_example(batch)`` for a task
+      that reads no text (``text_option = None``).
 
     Args:
         optimizer: a Hydra partial ``params -> Optimizer`` from ``conf/optimizer``.
@@ -62,6 +63,8 @@ class RecurrentTask(pl.LightningModule):
     keeps_empty_lines = False  # nlpseq-predict answers an input file line for line
     example_data = ", data=sample or data=files"  # datasets to suggest in an error
     streams_text = False  # predict(..., on_text=f) shows one answer as it is made
+    logged_metrics: tuple[str, ...] = ("loss",)  # logged at every validation (+ monitor)
+    progress_bar: tuple[str, ...] | None = None  # of those, shown on the bar (None: all)
 
     def __init__(
         self,
@@ -172,25 +175,23 @@ class RecurrentTask(pl.LightningModule):
         self._sums = {}
 
     def test_step(self, batch: dict, batch_idx: int) -> None:
-        add_up(self._sums, self.eval_step(batch))
+        add_up(self._sums, self.eval_step(batch, **self.eval_options()))
 
     def on_test_epoch_end(self) -> None:
-        self._log_summary("test")
+        self._log_summary("test", **self.eval_options())
 
-    def _log_summary(self, prefix: str) -> None:
-        """Log the split's scalar metrics; under DDP the sums of every rank first."""
+    def _log_summary(self, prefix: str, **options) -> None:
+        """Log the split's ``logged_metrics``. Under DDP every rank evaluates the whole
+        split (evaluation loaders are not shared out), so rank 0's sums are the split's."""
         sums, self._sums = self._sums, {}
         if not sums:
             return
-        if self.trainer.world_size > 1:
-            sums = {key: self.trainer.strategy.reduce(torch.as_tensor(value, device=self.device),
-                                                      reduce_op="sum")
-                    if isinstance(value, (Tensor, int, float)) else value
-                    for key, value in sums.items()}
-        metrics = self.summarize(sums)
-        self.log_dict({f"{prefix}/{key}": float(value) for key, value in metrics.items()
-                       if "/" not in key and isinstance(value, (float, Tensor))},
-                      prog_bar=True)
+        metrics = self.summarize(sums, **options)
+        monitor = str(getattr(self, "monitor", "")).removeprefix("val/")  # always logged
+        for key in dict.fromkeys([*self.logged_metrics, monitor]):
+            if key in metrics:
+                self.log(f"{prefix}/{key}", float(metrics[key]),
+                         prog_bar=self.progress_bar is None or key in self.progress_bar)
 
     @torch.no_grad()
     def evaluate(self, loader: Iterable[dict], prefix: str, **options) -> dict:
@@ -244,6 +245,11 @@ class RecurrentTask(pl.LightningModule):
         """One tokenized text as a batch of one."""
         return {"tokens": torch.tensor([ids]), "lengths": torch.tensor([len(ids)])}
 
+    def split_example(self, batch: dict):
+        """For a task that reads no text: a batch's first sequence as encoder inputs
+        (1, T, I), its lengths, step labels, and a loss over the batch (or None)."""
+        raise NotImplementedError
+
     def text_loss(self, ids: list[int]) -> Callable[[], Tensor] | None:
         """A loss the model's own output defines on a text, for its gradient flow; None
         when it has none (say why in the log)."""
@@ -268,9 +274,11 @@ class RecurrentTask(pl.LightningModule):
 
 
 def add_up(sums: dict, step: dict) -> None:
-    """Add one batch's ``eval_step`` to the running sums: numbers and tensors add, lists
-    concatenate."""
+    """Add one batch's ``eval_step`` to the running sums: numbers and tensors add (floating
+    tensors in float32, whatever the training precision), lists concatenate."""
     for key, value in step.items():
+        if isinstance(value, Tensor) and value.is_floating_point():
+            value = value.float()
         if key not in sums:
             sums[key] = list(value) if isinstance(value, list) else value
         elif isinstance(value, list):

@@ -105,6 +105,7 @@ class GenerationTask(RecurrentTask):
     task_name = "generation"
     text_option = "prompt"
     streams_text = True
+    logged_metrics = ("loss", "ppl", "bpc")
     predict_options = ("max_new_tokens", "greedy", "temperature", "top_k", "top_p", "seed",
                        "stop_at_eos")
 
@@ -288,6 +289,14 @@ class GenerationTask(RecurrentTask):
         if on_text is not None and len(text) > len(shown) and text.startswith(shown):
             on_text(text[len(shown):])
         return text
+
+    def prediction_options(self, given: dict) -> dict:
+        """The sampling options, checked before a prompt is read or shown."""
+        options = super().prediction_options(given)
+        check_sampling_options(options.get("max_new_tokens", 200),
+                               options.get("temperature", 1.0), options.get("top_k"),
+                               options.get("top_p", 1.0))
+        return options
 
     def predict(self, texts: list[str], max_new_tokens: int = 200,
                 on_text: Callable[[str], None] | None = None, **options) -> list[dict]:

@@ -40,6 +40,8 @@ class ProbeTask(RecurrentTask):
 
     task_name = "probe"
     example_data = ": data=adding, copy or first_token"
+    text_option = None  # reads generated sequences: nlpseq-inspect traces one of its split
+    logged_metrics = ("loss", "acc", "mse")
 
     def __init__(
         self,
@@ -126,8 +128,6 @@ class ProbeTask(RecurrentTask):
         return [table]
 
     # ---------------------------------------------------------------- prediction
-    text_option = None  # reads generated sequences: nlpseq-inspect traces one of its split
-
     def prediction_options(self, given: dict) -> dict:
         raise NlpseqError("this is a probe checkpoint: it reads generated sequences, not text; "
                           "score it with nlpseq-eval or trace it with nlpseq-inspect")

@@ -44,6 +44,8 @@ class SentimentTask(RecurrentTask):
     """
 
     task_name = "sentiment"
+    logged_metrics = ("loss", "acc", "f1")
+    progress_bar = ("acc",)
 
     def __init__(
         self,
@@ -155,7 +157,7 @@ class SentimentTask(RecurrentTask):
         """Accuracy, macro-F1 (over the classes that occur in labels or predictions, as
         torchmetrics counts it), loss, per-class precision and recall, confusion matrix."""
         classes = len(self.label_names)
-        confusion = sums["confusion"].reshape(classes, classes).double()
+        confusion = sums["confusion"].cpu().reshape(classes, classes).double()  # C x C: cheap
         hits = confusion.diagonal()
         predicted, actual = confusion.sum(0), confusion.sum(1)
         precision = hits / predicted.clamp_min(1)

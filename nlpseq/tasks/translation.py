@@ -78,6 +78,7 @@ class TranslationTask(RecurrentTask):
     task_name = "translation"
     predict_options = ("beam_size", "length_penalty", "n_best", "batch_size", "attention_file")
     keeps_empty_lines = True  # one output line per input line
+    logged_metrics = ("loss", "ppl", "bleu", "chrf")
 
     def __init__(
         self,
@@ -191,6 +192,8 @@ class TranslationTask(RecurrentTask):
         sums = {"nll": self._summed_nll(batch), "tokens": batch["lengths"].sum()}
         if beam_size is None and not self.val_bleu:
             return sums
+        if sums["nll"].is_cuda:  # time the decoding alone, not the queued loss
+            torch.cuda.synchronize()
         started = time.perf_counter()
         sums["hypotheses"] = [hyps[0][0] for hyps in self.translate_batch(
             batch["source"], batch["source_lengths"], beam_size or 1, length_penalty)]
@@ -310,6 +313,14 @@ class TranslationTask(RecurrentTask):
         return [seq or [self.tokenizer.unk_id] for seq in ids]
 
     # ---------------------------------------------------------------- prediction
+    def prediction_options(self, given: dict) -> dict:
+        """Refuse an attention file for a model without attention before any work."""
+        options = super().prediction_options(given)
+        if options.get("attention_file") and self.model.decoder.attention is None:
+            raise NlpseqError("This model has no attention (task.decoder.attention=none): "
+                              "leave attention_file out")
+        return options
+
     def predict(self, texts: list[str], beam_size: int | None = None,
                 length_penalty: float | None = None, n_best: int = 1, batch_size: int = 64,
                 attention_file: str | None = None) -> list[dict]:

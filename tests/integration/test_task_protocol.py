@@ -38,6 +38,10 @@ def test_validation_and_evaluate_give_identical_numbers(case, tmp_path):
     report = task.evaluate(loader, "val", **options)
     assert logged, "validation logged nothing"
     for key, value in logged.items():
-        if key.endswith("_per_s"):  # decoding speed: a timing, not a metric
-            continue
+        assert value == pytest.approx(report[key], rel=1e-5, abs=1e-6), key
+    assert f"val/{task.monitor.removeprefix('val/')}" in logged  # what picks the checkpoint
+
+    tested = trainer.test(task, dataloaders=loader, verbose=False)[0]  # the task's defaults
+    report = task.evaluate(loader, "test")
+    for key, value in tested.items():
         assert value == pytest.approx(report[key], rel=1e-5, abs=1e-6), key

@@ -133,6 +133,6 @@ class TaggingTask(RecurrentTask):
         rows = []
         for text in texts:
             ids = self.tokenizer.encode(text) or [self.tokenizer.unk_id]
-            logits = self.model(torch.tensor([ids]), torch.tensor([len(ids)]))
+            logits = self.model(torch.tensor([ids], device=self.device), torch.tensor([len(ids)]))
             rows.append({"text": text, "tags": [TAGS[i] for i in logits[0].argmax(-1).tolist()]})
         return rows
