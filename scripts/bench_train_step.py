@@ -51,7 +51,7 @@ from omegaconf import open_dict
 from nlpseq.cli.common import CONFIG_DIR
 from nlpseq.data.batching import padding_efficiency
 from nlpseq.encoders import RecurrentEncoder
-from nlpseq.tasks.callbacks import ThroughputMonitor
+from nlpseq.tasks.callbacks import TrainingThroughput
 from nlpseq.tasks.checkpoint import build_task
 from nlpseq.tokenization import train_tokenizer_pair
 
@@ -114,7 +114,7 @@ def plain_loop(task, batches, cfg, device: torch.device) -> float:
 
 def lightning_loop(task, batches, cfg, accelerator: str) -> float:
     """Train with nlpseq's task under a Lightning Trainer; return tokens/s."""
-    monitor = ThroughputMonitor()
+    monitor = TrainingThroughput()
     trainer = pl.Trainer(
         max_epochs=1, accelerator=accelerator, devices=1, logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,

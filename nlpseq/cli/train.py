@@ -43,7 +43,7 @@ from nlpseq.cli.sweep import exit_if_jobs_failed, in_multirun, run_sweep_job, sw
 from nlpseq.config import TrainConfig, validate_config
 from nlpseq.config.targets import run_targets
 from nlpseq.errors import NlpseqError
-from nlpseq.tasks.callbacks import LastCheckpoint, PeakMemory, ThroughputMonitor
+from nlpseq.tasks.callbacks import LastCheckpoint, PeakMemory, TrainingThroughput
 from nlpseq.tasks.checkpoint import (
     build_task,
     check_generator_state,
@@ -132,7 +132,7 @@ def fit(trainer: pl.Trainer, task, datamodule, resume_from: Path | None, run_dir
         ) from None
 
 
-def build_trainer(cfg: DictConfig) -> tuple[pl.Trainer, ThroughputMonitor, PeakMemory]:
+def build_trainer(cfg: DictConfig) -> tuple[pl.Trainer, TrainingThroughput, PeakMemory]:
     """The Trainer with the configured loggers and callbacks (less those this run cannot
     use), plus the callbacks that measure throughput and memory for metrics.json."""
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
@@ -148,7 +148,7 @@ def build_trainer(cfg: DictConfig) -> tuple[pl.Trainer, ThroughputMonitor, PeakM
         log.info("Validation is off (trainer.limit_val_batches=0): no early stopping, and "
                  "checkpoints/best.ckpt will be the final weights, as last.ckpt")
     callbacks.sort(key=lambda c: isinstance(c, LastCheckpoint))  # saves after the best one
-    throughput, memory = ThroughputMonitor(), PeakMemory()
+    throughput, memory = TrainingThroughput(), PeakMemory()
     launch_ranks_in_this_job()
     log.info("Instantiating trainer <%s>", cfg.trainer._target_)
     trainer = instantiate(cfg.trainer, callbacks=[*callbacks, throughput, memory],

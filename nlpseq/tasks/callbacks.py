@@ -77,39 +77,51 @@ class LastCheckpoint(AtomicModelCheckpoint):
         self.save_now(trainer, self.best_model_path)
 
 
-class ThroughputMonitor(Callback):
-    """Count real (non-pad) training tokens and the time spent in training batches.
+class TrainingThroughput(Callback):
+    """Count real (non-pad) training tokens and the time spent training on them.
 
-    Time runs from the start of each training epoch to the end of its last batch, so
-    data loading is included and validation is not. The count is summed where the batch
-    lives and read only when asked for: reading a GPU tensor after every step would make
-    the CPU wait for the GPU to finish that step before it could queue the next one.
+    The clock runs from the start of a run's, an epoch's or a validation's first following
+    training batch to the end of each batch, and on from there: the loading of every later
+    batch counts, validation (also mid-epoch, ``val_check_interval`` < 1) does not, nor
+    what a process does before its first batch (start-up, restoring a checkpoint — a run
+    resumed mid-epoch gets no ``on_train_epoch_start``). The count is summed where the
+    batch lives and read only when asked for: reading a GPU tensor after every step would
+    make the CPU wait for the GPU to finish that step before it could queue the next one.
+    (Lightning's own ``ThroughputMonitor`` logs per-step rates; this one is the run's
+    total for ``metrics.json``.)
     """
 
     def __init__(self) -> None:
         self.seconds = 0.0
-        self._mark = 0.0
+        self._mark: float | None = None  # None: the next batch's start restarts the clock
         self._count: Tensor | int = 0  # a tensor on the batches' device once training ran
 
     @property
     def tokens(self) -> int:
         return int(self._count)
 
-    def on_train_start(self, trainer, pl_module) -> None:
-        self._mark = time.perf_counter()  # an epoch resumed mid-way has no epoch start
+    def _pause(self, *_) -> None:
+        self._mark = None
 
-    def on_train_epoch_start(self, trainer, pl_module) -> None:
-        self._mark = time.perf_counter()
+    on_train_start = on_train_epoch_start = on_validation_end = _pause
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if self._mark is None:
+            self._mark = time.perf_counter()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         now = time.perf_counter()
-        self.seconds += now - self._mark
+        self.seconds += now - (now if self._mark is None else self._mark)
         self._mark = now
         self._count = self._count + batch["lengths"].sum()
 
     @property
     def tokens_per_second(self) -> float:
         return self.tokens / self.seconds if self.seconds else 0.0
+
+    @property
+    def state_key(self) -> str:
+        return "ThroughputMonitor"  # its name in checkpoints: older ones resume too
 
     def state_dict(self) -> dict:  # saved in checkpoints: a resumed run counts both parts
         return {"tokens": self.tokens, "seconds": self.seconds}

@@ -8,7 +8,7 @@ import torch
 from nlpseq.tasks.callbacks import (
     AtomicModelCheckpoint,
     PeakMemory,
-    ThroughputMonitor,
+    TrainingThroughput,
     resident_mib,
 )
 
@@ -61,16 +61,55 @@ def test_peak_memory_samples_this_processs_resident_memory():
     assert resident_mib() > 0
 
 
-def test_throughput_counts_real_tokens_across_reads_and_a_resume():
-    monitor = ThroughputMonitor()
+class Clock:
+    """A controlled ``time.perf_counter``: time passes only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def batch(*lengths):
+    return {"lengths": torch.tensor(lengths)}
+
+
+def train_batch(monitor, clock, seconds, lengths, load_seconds=0.0):
+    """One training batch: ``load_seconds`` to load it, ``seconds`` to train on it."""
+    clock.now += load_seconds
+    monitor.on_train_batch_start(None, None, batch(*lengths), 0)
+    clock.now += seconds
+    monitor.on_train_batch_end(None, None, None, batch(*lengths), 0)
+
+
+def test_throughput_counts_training_and_loading_but_not_validation(monkeypatch):
+    clock = Clock()
+    monkeypatch.setattr("nlpseq.tasks.callbacks.time.perf_counter", clock)
+    monitor = TrainingThroughput()
+    monitor.on_train_start(None, None)
+    clock.now += 50  # the sanity check, the first loader's workers: before the first batch
     monitor.on_train_epoch_start(None, None)
-    for lengths in ([3, 1, 2], [5, 4]):
-        monitor.on_train_batch_end(None, None, None, {"lengths": torch.tensor(lengths)}, 0)
-    assert monitor.tokens == 15
-    monitor.on_train_batch_end(None, None, None, {"lengths": torch.tensor([7])}, 2)
-    assert monitor.tokens == 22 and monitor.seconds > 0
-    resumed = ThroughputMonitor()
-    resumed.load_state_dict(monitor.state_dict())
-    resumed.on_train_batch_end(None, None, None, {"lengths": torch.tensor([2, 2])}, 0)
-    assert resumed.tokens == 26
-    assert resumed.tokens_per_second == pytest.approx(26 / resumed.seconds)
+    train_batch(monitor, clock, 2.0, [3, 1, 2])
+    train_batch(monitor, clock, 1.0, [5, 4], load_seconds=0.5)  # loading between batches counts
+    clock.now += 300  # a validation in the middle of the epoch (val_check_interval < 1)
+    monitor.on_validation_end(None, None)
+    train_batch(monitor, clock, 1.5, [7], load_seconds=0.25)
+    assert monitor.tokens == 22
+    assert monitor.seconds == pytest.approx(2.0 + 0.5 + 1.0 + 1.5)
+    assert monitor.tokens_per_second == pytest.approx(22 / 5.0)
+
+
+def test_a_run_resumed_mid_epoch_counts_only_its_own_batches_beside_the_saved_ones(monkeypatch):
+    clock = Clock()
+    monkeypatch.setattr("nlpseq.tasks.callbacks.time.perf_counter", clock)
+    first = TrainingThroughput()
+    first.on_train_start(None, None)
+    train_batch(first, clock, 2.0, [4, 4])
+    resumed = TrainingThroughput()
+    resumed.load_state_dict(first.state_dict())
+    clock.now += 802  # imports, restoring the checkpoint; no epoch start on a mid-epoch resume
+    train_batch(resumed, clock, 3.0, [2, 2])
+    assert resumed.tokens == 12
+    assert resumed.seconds == pytest.approx(5.0)  # 2 s saved + 3 s of its own batch
+    assert resumed.state_key == "ThroughputMonitor"  # where checkpoints keep its state
