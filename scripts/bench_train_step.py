@@ -14,6 +14,7 @@ default): the same batches, weights and arithmetic, so the ratio is dense over p
 works for translation too.
 
     python scripts/bench_train_step.py                       # embedded sample
+    python scripts/bench_train_step.py --shipped             # + logger, callbacks, progress bar
     NLPSEQ_DATA_DIR=../shared/data python scripts/bench_train_step.py experiment=sst2
     python scripts/bench_train_step.py experiment=sst2 encoder=gru --rounds 10  # steadier
     python scripts/bench_train_step.py experiment=sst2 --accelerator gpu   # on a CUDA GPU
@@ -45,15 +46,15 @@ import torch
 import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import open_dict
 
 from nlpseq.cli.common import CONFIG_DIR
+from nlpseq.cli.train import build_trainer
 from nlpseq.data.batching import padding_efficiency
 from nlpseq.encoders import RecurrentEncoder
 from nlpseq.tasks.callbacks import TrainingThroughput
 from nlpseq.tasks.checkpoint import build_task
-from nlpseq.tokenization import train_tokenizer_pair
 
 
 def compose_train(overrides: list[str]):
@@ -112,8 +113,20 @@ def plain_loop(task, batches, cfg, device: torch.device) -> float:
     return tokens / (time.perf_counter() - started)
 
 
-def lightning_loop(task, batches, cfg, accelerator: str) -> float:
-    """Train with nlpseq's task under a Lightning Trainer; return tokens/s."""
+def lightning_loop(task, batches, cfg, accelerator: str, shipped: bool = False) -> float:
+    """Train with nlpseq's task under a Lightning Trainer; return tokens/s. ``shipped``:
+    the Trainer ``nlpseq-train`` builds, with the config's logger, callbacks (last.ckpt at
+    the end, learning-rate monitor, ...) and progress bar — what a real run pays — less
+    validation, which is a cost of its own."""
+    if shipped:
+        with open_dict(cfg):
+            cfg.trainer.update(max_epochs=1, limit_val_batches=0, num_sanity_val_steps=0,
+                               accelerator=accelerator, devices=1,
+                               use_distributed_sampler=False)
+        trainer, monitor, _ = build_trainer(cfg)
+        trainer.fit(task, train_dataloaders=torch.utils.data.DataLoader(
+            batches, batch_size=None, shuffle=False))
+        return monitor.tokens_per_second
     monitor = TrainingThroughput()
     trainer = pl.Trainer(
         max_epochs=1, accelerator=accelerator, devices=1, logger=False, enable_checkpointing=False,
@@ -142,6 +155,9 @@ def main() -> None:
     parser.add_argument("--baseline", choices=["plain", "packed"], default="plain",
                         help="what nlpseq is compared with: a hand-written loop over the same "
                              "model, or nlpseq with encoder.execution=packed")
+    parser.add_argument("--shipped", action="store_true",
+                        help="run nlpseq's loop with the shipped logger, callbacks and progress "
+                             "bar, as nlpseq-train builds it (default: all of them off)")
     parser.add_argument("--json", help="also write the results to this JSON file")
     parser.add_argument("--accelerator", choices=["cpu", "gpu"], default="cpu",
                         help="where both loops train (gpu: the first CUDA device)")
@@ -157,13 +173,8 @@ def main() -> None:
     datamodule = instantiate(cfg.data)
     datamodule.load()
     started = time.perf_counter()
-    if datamodule.task_name == "translation":  # a tokenizer per language, or one joint
-        tokenizer = train_tokenizer_pair(instantiate(cfg.tokenizer),
-                                         datamodule.train_texts("source"),
-                                         datamodule.train_texts("target"),
-                                         joint=cfg.task.get("joint_vocabulary", False))
-    else:
-        tokenizer = instantiate(cfg.tokenizer)(datamodule.train_texts())
+    tokenizer = get_class(cfg.task._target_).train_tokenizer(instantiate(cfg.tokenizer),
+                                                              datamodule, cfg)
     tokenizer_s = time.perf_counter() - started
     started = time.perf_counter()
     datamodule.encode(tokenizer)
@@ -198,11 +209,12 @@ def main() -> None:
             elif loop == "plain":
                 plain.append(plain_loop(task, batches, cfg, device))
             else:
-                lightning.append(lightning_loop(task, batches, cfg, args.accelerator))
+                lightning.append(lightning_loop(task, batches, cfg, args.accelerator,
+                                                args.shipped))
 
     result = {
         "data": cfg.data.name, "cell": cfg.encoder.cell, "batches": len(batches),
-        "baseline": args.baseline,
+        "baseline": args.baseline, "shipped_callbacks": args.shipped,
         "task": type(initial).task_name,
         "train_size": (f"{datamodule.num_tokens('train')} tokens"
                        if hasattr(datamodule, "num_tokens")
