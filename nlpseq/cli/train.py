@@ -93,6 +93,9 @@ def train(cfg: DictConfig) -> dict:
         "train/time_s": round(throughput.seconds, 3),
         # DDP: rank 0 counted its share; every rank trains on as many tokens at once
         "train/tokens_per_s": round(throughput.tokens_per_second * trainer.world_size, 1),
+        **({"train/steady_tokens_per_s":  # the first batches' one-off set-up left out
+            round(throughput.steady_tokens_per_second * trainer.world_size, 1)}
+           if throughput.steady_tokens_per_second else {}),
         "train/peak_rss_mib": round(memory.rss_mib, 1),
         **({"train/peak_gpu_mib": round(memory.gpu_mib, 1)} if memory.gpu_mib else {}),
     }

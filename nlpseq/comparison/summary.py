@@ -20,6 +20,7 @@ COST_COLUMNS = {  # metrics.json key -> column title
     "params": "params",
     "train/time_s": "train time (s)",
     "train/tokens_per_s": "train tokens/s",
+    "train/steady_tokens_per_s": "steady tokens/s",
     "train/peak_rss_mib": "peak memory (MiB)",
     "train/best_epoch": "epochs to best",
 }

@@ -89,12 +89,19 @@ class TrainingThroughput(Callback):
     make the CPU wait for the GPU to finish that step before it could queue the next one.
     (Lightning's own ``ThroughputMonitor`` logs per-step rates; this one is the run's
     total for ``metrics.json``.)
+
+    The first ``warmup_batches`` batches of each process also pay for one-off set-up
+    (kernel selection for new shapes, allocator growth, worker start): the ``steady_*``
+    figures leave them out, so a short run's rate can be read beside the steady one.
     """
 
-    def __init__(self) -> None:
-        self.seconds = 0.0
+    def __init__(self, warmup_batches: int = 10) -> None:
+        self.warmup_batches = warmup_batches
+        self.seconds = self.steady_seconds = 0.0
         self._mark: float | None = None  # None: the next batch's start restarts the clock
         self._count: Tensor | int = 0  # a tensor on the batches' device once training ran
+        self._steady_count: Tensor | int = 0
+        self._batches = 0  # trained in this process
 
     @property
     def tokens(self) -> int:
@@ -111,23 +118,36 @@ class TrainingThroughput(Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         now = time.perf_counter()
-        self.seconds += now - (now if self._mark is None else self._mark)
+        seconds, tokens = now - (now if self._mark is None else self._mark), batch["lengths"].sum()
         self._mark = now
-        self._count = self._count + batch["lengths"].sum()
+        self.seconds += seconds
+        self._count = self._count + tokens
+        self._batches += 1
+        if self._batches > self.warmup_batches:
+            self.steady_seconds += seconds
+            self._steady_count = self._steady_count + tokens
 
     @property
     def tokens_per_second(self) -> float:
         return self.tokens / self.seconds if self.seconds else 0.0
 
     @property
+    def steady_tokens_per_second(self) -> float | None:
+        """Tokens/s after each process's first ``warmup_batches`` (None: no batch after)."""
+        return int(self._steady_count) / self.steady_seconds if self.steady_seconds else None
+
+    @property
     def state_key(self) -> str:
         return "ThroughputMonitor"  # its name in checkpoints: older ones resume too
 
     def state_dict(self) -> dict:  # saved in checkpoints: a resumed run counts both parts
-        return {"tokens": self.tokens, "seconds": self.seconds}
+        return {"tokens": self.tokens, "seconds": self.seconds,
+                "steady_tokens": int(self._steady_count), "steady_seconds": self.steady_seconds}
 
     def load_state_dict(self, state_dict: dict) -> None:
         self._count, self.seconds = state_dict["tokens"], state_dict["seconds"]
+        self._steady_count = state_dict.get("steady_tokens", 0)  # older checkpoints: none
+        self.steady_seconds = state_dict.get("steady_seconds", 0.0)
 
 
 class PeakMemory(Callback):

@@ -113,3 +113,22 @@ def test_a_run_resumed_mid_epoch_counts_only_its_own_batches_beside_the_saved_on
     assert resumed.tokens == 12
     assert resumed.seconds == pytest.approx(5.0)  # 2 s saved + 3 s of its own batch
     assert resumed.state_key == "ThroughputMonitor"  # where checkpoints keep its state
+
+
+def test_the_steady_rate_leaves_out_each_processs_first_batches(monkeypatch):
+    clock = Clock()
+    monkeypatch.setattr("nlpseq.tasks.callbacks.time.perf_counter", clock)
+    monitor = TrainingThroughput(warmup_batches=2)
+    monitor.on_train_start(None, None)
+    train_batch(monitor, clock, 10.0, [5])  # a new shape: kernels chosen, memory grown
+    train_batch(monitor, clock, 6.0, [5])
+    assert monitor.steady_tokens_per_second is None  # nothing after the warm-up yet
+    train_batch(monitor, clock, 1.0, [4])
+    train_batch(monitor, clock, 1.0, [6])
+    assert monitor.tokens_per_second == pytest.approx(20 / 18.0)
+    assert monitor.steady_tokens_per_second == pytest.approx(10 / 2.0)
+    resumed = TrainingThroughput(warmup_batches=2)
+    resumed.load_state_dict(monitor.state_dict())
+    for seconds in (8.0, 8.0, 2.0):  # the resumed process warms up again
+        train_batch(resumed, clock, seconds, [4])
+    assert resumed.steady_tokens_per_second == pytest.approx(14 / 4.0)
