@@ -55,7 +55,7 @@ class PredictConfig:
     top_k: int | None = None
     top_p: float = 1.0
     seed: int | None = None  # repeatable samples
-    stop_at_eos: bool = True
+    stop_at_eos: bool | None = None  # None: a lines model stops at <eos>, a stream's goes on
     beam_size: int | None = None  # translation: None = the checkpoint's task.beam_size
     length_penalty: float | None = None  # translation: GNMT alpha; None = task's
     n_best: int = 1  # translation: > 1 writes JSON lines with the n best and their scores

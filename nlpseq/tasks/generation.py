@@ -298,13 +298,23 @@ class GenerationTask(RecurrentTask):
                                options.get("top_p", 1.0))
         return options
 
+    @property
+    def reads_lines(self) -> bool:
+        """Trained on separate lines (``data.mode=lines``, whose texts start with ``<bos>``),
+        not on one stream where ``<eos>`` is only a line break."""
+        return self.start_id == self.tokenizer.bos_id
+
     def predict(self, texts: list[str], max_new_tokens: int = 200,
-                on_text: Callable[[str], None] | None = None, **options) -> list[dict]:
+                on_text: Callable[[str], None] | None = None,
+                stop_at_eos: bool | None = None, **options) -> list[dict]:
         """The continuation of each prompt; ``on_text`` receives a single prompt's
-        continuation piece by piece. ``options``: greedy, temperature, top_k, top_p, seed,
-        stop_at_eos."""
+        continuation piece by piece. ``stop_at_eos`` (None: the model's way): a model of
+        separate lines ends its text at ``<eos>``; in a stream ``<eos>`` is a line break
+        and generation goes on to ``max_new_tokens``. ``options``: greedy, temperature,
+        top_k, top_p, seed."""
         check_sampling_options(max_new_tokens, options.get("temperature", 1.0),
                                options.get("top_k"), options.get("top_p", 1.0))
+        options["stop_at_eos"] = self.reads_lines if stop_at_eos is None else stop_at_eos
         if texts == [""]:
             log.info("Empty prompt: generating from the start token %r",
                      self.tokenizer.id_to_token(self.start_id))

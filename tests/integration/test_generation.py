@@ -55,7 +55,8 @@ def test_eval_reproduces_the_test_metrics_and_reads_other_text_files(trained_lm,
 def test_predict_streams_a_continuation_and_repeats_it_with_a_seed(trained_lm):
     ckpt = f"ckpt_path={trained_lm}"
     runs = [run_cli("predict", ckpt, "prompt=the cat", "max_new_tokens=30", "seed=3",
-                    "temperature=0.7", "top_k=10", "top_p=0.9") for _ in range(2)]
+                    "temperature=0.7", "top_k=10", "top_p=0.9", "stop_at_eos=true")
+            for _ in range(2)]
     for run in runs:
         assert run.returncode == 0, run.stderr[-2000:]
     assert runs[0].stdout == runs[1].stdout and runs[0].stdout.startswith("the cat")
