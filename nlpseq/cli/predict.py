@@ -118,9 +118,7 @@ def predict(cfg: DictConfig) -> list[dict]:
     texts = read_inputs(cfg, option, keep_empty=task.keeps_empty_lines)
     task.to(pick_device(cfg.accelerator))
     streamed = task.streams_text and cfg.get(option) is not None and cfg.output_file is None
-    if streamed:  # one input to the terminal: show the answer as it is made
-        sys.stdout.write(texts[0])
-        sys.stdout.flush()
+    if streamed:  # one input to the terminal: the input, then the answer as it is made
         rows = task.predict(texts, on_text=_print_now, **options)
         sys.stdout.write("\n")
         return rows

@@ -7,6 +7,7 @@ below and never ask which task they hold. docs/adding-a-task.md walks through a 
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
 
@@ -62,7 +63,7 @@ class RecurrentTask(pl.LightningModule):
     predict_options: tuple[str, ...] = ("batch_size",)  # the other nlpseq-predict keys read
     keeps_empty_lines = False  # nlpseq-predict answers an input file line for line
     example_data = ", data=sample or data=files"  # datasets to suggest in an error
-    streams_text = False  # predict(..., on_text=f) shows one answer as it is made
+    streams_text = False  # predict(..., on_text=f) shows one input, then its answer as made
     logged_metrics: tuple[str, ...] = ("loss",)  # logged at every validation (+ monitor)
     progress_bar: tuple[str, ...] | None = None  # of those, shown on the bar (None: all)
 
@@ -172,13 +173,13 @@ class RecurrentTask(pl.LightningModule):
         self._log_summary("val")
 
     def on_test_epoch_start(self) -> None:
-        self._sums = {}
+        self._sums, self._test_options = {}, self.eval_options()  # the task's defaults
 
     def test_step(self, batch: dict, batch_idx: int) -> None:
-        add_up(self._sums, self.eval_step(batch, **self.eval_options()))
+        add_up(self._sums, self.eval_step(batch, **self._test_options))
 
     def on_test_epoch_end(self) -> None:
-        self._log_summary("test", **self.eval_options())
+        self._log_summary("test", **self._test_options)
 
     def _log_summary(self, prefix: str, **options) -> None:
         """Log the split's ``logged_metrics``. Under DDP every rank evaluates the whole
@@ -217,8 +218,8 @@ class RecurrentTask(pl.LightningModule):
 
     def print_report(self, report: dict, prefix: str) -> None:
         console = Console()
-        for table in self.report_tables(report, prefix):
-            console.print(table, soft_wrap=True)
+        for table in self.report_tables(report, prefix):  # a line of text is never cut
+            console.print(table, soft_wrap=isinstance(table, str))
 
     # ---------------------------------------------------------------- prediction
     def predict(self, texts: list[str], **options) -> list[dict]:
@@ -231,7 +232,6 @@ class RecurrentTask(pl.LightningModule):
 
     def prediction_lines(self, rows: list[dict], **options) -> list[str]:
         """How ``nlpseq-predict`` writes rows: one JSON object a line."""
-        import json
         return [json.dumps(row, ensure_ascii=False) for row in rows]
 
     # ---------------------------------------------------------------- inspection

@@ -118,7 +118,8 @@ class TrainingThroughput(Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         now = time.perf_counter()
-        seconds, tokens = now - (now if self._mark is None else self._mark), batch["lengths"].sum()
+        seconds = 0.0 if self._mark is None else now - self._mark  # None: no batch start seen
+        tokens = batch["lengths"].sum()
         self._mark = now
         self.seconds += seconds
         self._count = self._count + tokens

@@ -290,14 +290,6 @@ class GenerationTask(RecurrentTask):
             on_text(text[len(shown):])
         return text
 
-    def prediction_options(self, given: dict) -> dict:
-        """The sampling options, checked before a prompt is read or shown."""
-        options = super().prediction_options(given)
-        check_sampling_options(options.get("max_new_tokens", 200),
-                               options.get("temperature", 1.0), options.get("top_k"),
-                               options.get("top_p", 1.0))
-        return options
-
     @property
     def reads_lines(self) -> bool:
         """Trained on separate lines (``data.mode=lines``, whose texts start with ``<bos>``),
@@ -307,17 +299,19 @@ class GenerationTask(RecurrentTask):
     def predict(self, texts: list[str], max_new_tokens: int = 200,
                 on_text: Callable[[str], None] | None = None,
                 stop_at_eos: bool | None = None, **options) -> list[dict]:
-        """The continuation of each prompt; ``on_text`` receives a single prompt's
-        continuation piece by piece. ``stop_at_eos`` (None: the model's way): a model of
-        separate lines ends its text at ``<eos>``; in a stream ``<eos>`` is a line break
-        and generation goes on to ``max_new_tokens``. ``options``: greedy, temperature,
-        top_k, top_p, seed."""
+        """The continuation of each prompt; ``on_text`` receives a single prompt, then its
+        continuation piece by piece (the options are checked first). ``stop_at_eos``
+        (None: the model's way): a model of separate lines ends its text at ``<eos>``; in
+        a stream ``<eos>`` is a line break and generation goes on to ``max_new_tokens``.
+        ``options``: greedy, temperature, top_k, top_p, seed."""
         check_sampling_options(max_new_tokens, options.get("temperature", 1.0),
                                options.get("top_k"), options.get("top_p", 1.0))
         options["stop_at_eos"] = self.reads_lines if stop_at_eos is None else stop_at_eos
         if texts == [""]:
             log.info("Empty prompt: generating from the start token %r",
                      self.tokenizer.id_to_token(self.start_id))
+        if on_text is not None and len(texts) == 1:
+            on_text(texts[0])
         return [{"prompt": prompt, "continuation": self.complete(prompt, max_new_tokens,
                                                                   on_text=on_text, **options)}
                 for prompt in texts]

@@ -125,3 +125,10 @@ def test_a_bidirectional_language_model_fails_before_any_work(tmp_path):
     with pytest.raises(NlpseqError, match="unidirectional"):
         train(cfg)
     assert not (tmp_path / "tokenizer.json").exists()
+
+
+def test_a_bad_sampling_option_prints_nothing_of_the_prompt(trained_lm):
+    result = run_cli("predict", f"ckpt_path={trained_lm}", "prompt=ROMEO:", "temperature=0")
+    assert result.returncode == 2
+    assert result.stdout == ""  # refused before the prompt is shown
+    assert "temperature must be" in error_line(result)
