@@ -1,8 +1,8 @@
 """``nlpseq-eval ckpt_path=PATH``: metrics of a saved checkpoint on any data.
 
 The checkpoint carries its config, tokenizer and label names; with no ``data=`` the data
-it was trained on is used, ``data=files data.test_file=F`` evaluates on another file
-(read the way the checkpoint's task reads data: ``conf/task_defaults/<task>.yaml``).
+it was trained on is used, ``data=files data.test_file=F`` evaluates on another file (read
+the way the checkpoint's data was: its stored data config with the files changed).
 """
 
 from __future__ import annotations
@@ -133,21 +133,11 @@ def evaluation_options(cfg: DictConfig, task) -> dict:
 
 
 def evaluation_data_config(cfg: DictConfig, train_cfg: DictConfig, task_class):
-    """The checkpoint's own data config, or the ``data=`` choice read the way the
-    checkpoint's task reads data (its defaults from ``conf/task_defaults/<task>.yaml``)."""
-    task_name = task_class.task_name
-    if not cfg.get("data"):
-        data = train_cfg.data.copy()
-    else:
-        path = Path(CONFIG_DIR) / "task_defaults" / f"{task_name}.yaml"
-        defaults = OmegaConf.load(path) if path.is_file() else OmegaConf.create(
-            {"data": train_cfg.data})  # a task of the user's own: its run's data settings
-        # a translation model keeps its direction unless data.source_lang/target_lang say
-        languages = {key: train_cfg.data[key] for key in ("source_lang", "target_lang")
-                     if key in train_cfg.data}
-        data = OmegaConf.merge(defaults.data, languages, cfg.data)
+    """The checkpoint's own data config, as stored, with what ``data=`` sets over it: a
+    dataset's or file's keys change, the way the model was trained to read data stays."""
+    data = OmegaConf.merge(train_cfg.data, cfg.data) if cfg.get("data") else train_cfg.data.copy()
     data.seed = cfg.seed
-    task_class.check_data_config(data, f"evaluate a {task_name} checkpoint")
+    task_class.check_data_config(data, f"evaluate a {task_class.task_name} checkpoint")
     validate_config(OmegaConf.create({"data": data}))
     return data
 

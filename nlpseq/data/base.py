@@ -148,6 +148,7 @@ class TextDataModule(SplitDataModule):
     batch."""
 
     encoding_version = 0  # each subclass's own, part of its cache key: bump on a change
+    sample_files: dict[str, str] = {}  # split -> this task's file of the embedded sample
 
     def __init__(self, *, name: str, files: dict[str, str | None], hub_id: str | None,
                  hub_config: str | None, validation_fraction: float, max_length: int | None,
@@ -161,6 +162,8 @@ class TextDataModule(SplitDataModule):
                 f"data.validation_fraction must be in (0, 1), got {validation_fraction}")
         if max_length is not None and max_length < 1:
             raise NlpseqError(f"data.max_length must be >= 1 or null, got {max_length}")
+        if name == "sample":  # the embedded sample: this task's files of it, always
+            files, hub_id = {split: self.sample_files.get(split) for split in files}, None
         self.files, self.hub_id, self.hub_config = files, hub_id, hub_config
         self.validation_fraction, self.max_length = validation_fraction, max_length
         self.raw: dict = {}  # split -> datasets.Dataset of raw rows

@@ -62,6 +62,8 @@ class LanguageModelDataModule(TextDataModule):
 
     task_name = "generation"  # the task this data trains; train checks they match
     encoding_version = 2  # bump when _encode_rows changes, so cached encodings are not reused
+    sample_files = {"train": "lm_train.txt", "validation": "lm_validation.txt",
+                    "test": "lm_test.txt"}
 
     def __init__(
         self,

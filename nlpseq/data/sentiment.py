@@ -42,6 +42,8 @@ class SentimentDataModule(TextDataModule):
 
     task_name = "sentiment"  # the task this data trains; train checks they match
     encoding_version = 3  # bump when _encode_batch changes, so cached encodings are not reused
+    sample_files = {"train": "sentiment_train.tsv", "validation": "sentiment_validation.tsv",
+                    "test": "sentiment_test.tsv"}
 
     def __init__(
         self,

@@ -48,6 +48,8 @@ class TranslationDataModule(TextDataModule):
 
     task_name = "translation"  # the task this data trains; train checks they match
     encoding_version = 2  # bump when _encode_pairs changes, so cached encodings are not reused
+    sample_files = {"train": "translation_train", "validation": "translation_validation",
+                    "test": "translation_test"}  # .de and .en
 
     def __init__(
         self,

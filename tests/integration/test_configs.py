@@ -7,8 +7,10 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from nlpseq.cli.common import CONFIG_DIR
+from nlpseq.cli.evaluate import evaluation_data_config
 from nlpseq.config import TrainConfig, validate_config
 from nlpseq.errors import NlpseqError
+from nlpseq.tasks import GenerationTask
 from tests.integration.conftest import compose_config
 
 TASK_OF_DATA = {"ptb": "generation", "tiny_shakespeare": "generation", "multi30k": "translation",
@@ -99,3 +101,28 @@ def test_bad_values_fail_validation_naming_the_key(override, message, tmp_path):
     with pytest.raises(NlpseqError, match=message.replace("(", r"\(").replace(")", r"\)")):
         validate_config(cfg, TrainConfig)
     assert key.split(".")[-1] in message
+
+
+@pytest.mark.parametrize("task", ["sentiment", "generation", "translation", "probe"])
+def test_a_task_file_names_the_data_it_reads(task, tmp_path):
+    """conf/task/<task>.yaml puts conf/data/base/<task>.yaml under data: with data=sample the
+    data config is that file, whole (the sample only names itself)."""
+    cfg = compose_config("train", [f"task={task}"], tmp_path)
+    base = OmegaConf.load(Path(CONFIG_DIR) / "data" / "base" / f"{task}.yaml")
+    data = OmegaConf.to_container(cfg.data)
+    assert data == {**OmegaConf.to_container(base), "name": "sample"}
+
+
+def test_evaluation_data_is_the_stored_config_with_the_chosen_files_over_it(tmp_path):
+    """A character model trained on Tiny Shakespeare, evaluated on a file of the user's: the
+    file replaces the dataset's files; how the model reads text (line ends kept, blocks of
+    128) stays as it was trained."""
+    stored = compose_config("train", ["experiment=tiny_shakespeare"], tmp_path).data
+    eval_cfg = compose_config("eval", ["ckpt_path=x", "data=files", "data.test_file=my.txt"],
+                              tmp_path)
+    data = evaluation_data_config(eval_cfg, OmegaConf.create({"data": stored}),
+                                  GenerationTask)
+    assert (data.name, data.hub_id, data.train_file, data.test_file) == (
+        "files", None, None, "my.txt")
+    assert (data.line_end, data.block_size, data.mode) == ("newline", 128, "stream")
+    assert data._target_ == "nlpseq.data.LanguageModelDataModule"

@@ -29,7 +29,7 @@ def test_the_allow_list_is_what_conf_builds_by_group_and_nothing_of_hydra():
     assert admitted["encoder"] == {"nlpseq.encoders.RecurrentEncoder"}
     assert admitted["optimizer"] == {"torch.optim.Adam", "torch.optim.AdamW", "torch.optim.SGD"}
     assert "nlpseq.heads.RecurrentDecoder" in admitted["task"]  # task/translation.yaml's decoder
-    assert "nlpseq.data.SentimentDataModule" in admitted["data"]  # set by task_defaults/
+    assert "nlpseq.data.SentimentDataModule" in admitted["data"]  # set by data/base/
     everything = set().union(*admitted.values())
     assert "nlpseq.cli.sweep.SweepSummary" not in everything  # train.yaml's hydra: section
     assert not any("submitit" in target for target in everything)  # conf/hydra/launcher
