@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shutil
 import sys
 from collections.abc import Callable
@@ -14,6 +13,7 @@ from pathlib import Path
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import OverrideType
 from hydra.errors import (
     ConfigCompositionException,
     InstantiationException,
@@ -194,9 +194,9 @@ HYDRA_KEYS_KEPT = ("hydra.searchpath=", "hydra.run.dir=", "hydra.sweep.dir=")
 
 def check_overrides(config_name: str, argv: list[str], job_name: str = "app"
                     ) -> DictConfig | None:
-    """Compose the config once before Hydra runs, to turn its multi-line composition
-    errors (unknown group choice, unknown key) into one line and exit status 2. Returns
-    the composed config (with Hydra's own, as ``job_name`` will see it).
+    """Compose the config once before Hydra runs, so that a bad override (an unknown group
+    choice or key) fails in one line with exit status 2 instead of Hydra's multi-line
+    report. Returns the composed config (with Hydra's own, as ``job_name`` will see it).
 
     With ``-m`` (a sweep) each swept key is checked with its first value, and each other
     value of a swept config group (``encoder=gru,lsmt``) is composed too. Skipped (None)
@@ -211,21 +211,65 @@ def check_overrides(config_name: str, argv: list[str], job_name: str = "app"
     job, cfg = overrides, None                              # the run dir is checked first
     try:
         for job in first_of_each_sweep(overrides) if flags else [overrides]:
+            unknown = unknown_key(config_name, job, job_name)
+            if unknown:
+                fail(unknown)
             with initialize_config_dir(CONFIG_DIR, version_base="1.3", job_name=job_name):
                 composed = compose(config_name, overrides=job, return_hydra_config=True)
             cfg = cfg or composed
         unknown = unknown_sweep_parameter(cfg)
         if unknown:
-            print(f"error: {unknown}", file=sys.stderr)
-            sys.exit(2)
+            fail(unknown)
         make_study_folder(cfg)
     except MissingConfigException as err:
-        print(f"error: {_missing_choice_message(err, job)}", file=sys.stderr)
-        sys.exit(2)
+        fail(missing_choice_message(err, job))
     except (ConfigCompositionException, OverrideParseException) as err:
-        print(f"error: {_composition_message(err, config_name, job)}", file=sys.stderr)
-        sys.exit(2)
+        fail(str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__)
     return cfg
+
+
+def fail(message: str):
+    """A bad command line: one line on stderr, exit status 2."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def unknown_key(config_name: str, overrides: list[str], job_name: str) -> str | None:
+    """The first ``key=value`` in ``overrides`` whose key the config, composed with the
+    overrides' group choices, does not have (Hydra accepts new keys only as ``+key=``),
+    described with the keys its parent has."""
+    choices, keys = [], []
+    for text, override in zip(overrides, OverridesParser.create().parse_overrides(overrides),
+                              strict=True):
+        name = override.key_or_group.split("@")[0]
+        if name in config_groups() or "/" in name or name.startswith("hydra"):
+            choices.append(text)
+        elif override.type == OverrideType.CHANGE:  # +key= and ~key= need no key
+            keys.append(name)
+    if not keys:
+        return None
+    with initialize_config_dir(CONFIG_DIR, version_base="1.3", job_name=job_name):
+        cfg = compose(config_name, overrides=choices)
+    for key in keys:
+        parent, _, leaf = key.rpartition(".")
+        node = OmegaConf.select(cfg, parent, throw_on_resolution_failure=False) if parent else cfg
+        if not isinstance(node, DictConfig):
+            return f"Unknown key '{key}' ({parent} is not a group of keys)"
+        if leaf not in node.keys():
+            hint = (f" (the task's other data options are added with +{key}=...)"
+                    if config_name == "eval" and parent == "data" else "")
+            return (f"Unknown key '{key}'; {parent or 'the config'} has: "
+                    f"{keys_of(node) or 'no keys'}{hint}")
+    return None
+
+
+def config_groups() -> set[str]:
+    """The config groups (folders of conf/)."""
+    return {path.name for path in Path(CONFIG_DIR).iterdir() if path.is_dir()}
+
+
+def keys_of(node: DictConfig) -> str:
+    return ", ".join(str(key) for key in node if not str(key).startswith("_"))
 
 
 def first_of_each_sweep(overrides: list[str]) -> list[list[str]]:
@@ -234,7 +278,7 @@ def first_of_each_sweep(overrides: list[str]) -> list[list[str]]:
     then one job more for each other value of a swept group (``[encoder=lstm seed=1 ...]``),
     whose config file must exist too."""
     parsed = OverridesParser.create().parse_overrides(overrides)
-    groups = {path.name for path in Path(CONFIG_DIR).iterdir() if path.is_dir()}
+    groups = config_groups()
     single, others = [], []
     for text, override in zip(overrides, parsed, strict=True):
         key = override.get_key_element()
@@ -258,15 +302,15 @@ def unknown_sweep_parameter(cfg: DictConfig) -> str | None:
     """The first key of an Optuna search space (``hydra.sweeper.params``) that is neither a
     config group nor a key of the config, described with the keys its parent has."""
     params = OmegaConf.select(cfg, "hydra.sweeper.params") or {}
-    groups = {path.name for path in Path(CONFIG_DIR).iterdir() if path.is_dir()}
+    groups = config_groups()
     for key in params:
         if key in groups or OmegaConf.select(cfg, key, default=_ABSENT,
                                              throw_on_resolution_failure=False) is not _ABSENT:
             continue
         parent, _, _ = key.rpartition(".")
         node = OmegaConf.select(cfg, parent) if parent else cfg
-        found = (", ".join(str(k) for k in node if not str(k).startswith("_"))
-                 if isinstance(node, DictConfig) else f"{parent} is not a group of keys")
+        found = keys_of(node) if isinstance(node, DictConfig) else (
+            f"{parent} is not a group of keys")
         return (f"Unknown sweep parameter '{key}' in hydra.sweeper.params; "
                 f"{parent or 'the config'} has: {found}")
     return None
@@ -282,7 +326,8 @@ def make_study_folder(cfg: DictConfig) -> None:
         Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
 
 
-def _missing_choice_message(err: MissingConfigException, overrides: list[str]) -> str:
+def missing_choice_message(err: MissingConfigException, overrides: list[str]) -> str:
+    """An unknown group choice, with the group's options (from the exception's fields)."""
     group = (err.missing_cfg_file or "").rsplit("/", 1)[0]
     if group.startswith(("hydra/sweeper", "hydra/launcher")):
         return (f"{group}={err.missing_cfg_file.rsplit('/', 1)[-1]} is a Hydra plugin that is "
@@ -293,30 +338,6 @@ def _missing_choice_message(err: MissingConfigException, overrides: list[str]) -
     if err.options:
         return f"Unknown choice {group}={wanted}; choose one of {', '.join(err.options)}"
     return str(err).strip().splitlines()[0]
-
-
-def _composition_message(err: Exception, config_name: str, overrides: list[str]) -> str:
-    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    match = re.match(r"Could not override '([^']+)'", first)
-    if not match:
-        return first
-    key = match.group(1)
-    parent, _, leaf = key.rpartition(".")
-    others = [o for o in overrides if o.split("=", 1)[0] != key]
-    choices = [o for o in others if "." not in o.split("=", 1)[0]]  # group choices only
-    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
-        try:
-            cfg = compose(config_name, overrides=others)
-        except (ConfigCompositionException, OverrideParseException, MissingConfigException):
-            cfg = compose(config_name, overrides=choices)  # another key is unknown too
-    node = OmegaConf.select(cfg, parent) if parent else cfg
-    if isinstance(node, DictConfig):
-        keys = ", ".join(str(k) for k in node.keys() if not str(k).startswith("_"))
-        hint = ""
-        if config_name == "eval" and parent == "data":
-            hint = f" (the task's other data options are added with +{key}=...)"
-        return f"Unknown key '{key}'; {parent or 'the config'} has: {keys}{hint}"
-    return f"Unknown key '{key}' ({parent} is not a group of keys)"
 
 
 def class_of(node: DictConfig):
