@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader
 from nlpseq.data.batching import BucketBatchSampler, seeded_loader
 from nlpseq.data.resumable import ResumableLoader, checked_position
 from nlpseq.data.sample import SAMPLE_DIR
-from nlpseq.data.sources import column_values, local_copy_dir
+from nlpseq.data.sources import Rows, column_values, load_splits, local_copy_dir
 from nlpseq.errors import NlpseqError
 
 log = logging.getLogger(__name__)
@@ -151,7 +151,8 @@ class TextDataModule(SplitDataModule):
     sample_files: dict[str, str] = {}  # split -> this task's file of the embedded sample
 
     def __init__(self, *, name: str, files: dict[str, str | None], hub_id: str | None,
-                 hub_config: str | None, validation_fraction: float, max_length: int | None,
+                 hub_config: str | None, hub_splits: dict[str, str] | None,
+                 validation_fraction: float, max_length: int | None,
                  batch_size: int, eval_batch_size: int, pool_batches: int, num_workers: int,
                  seed: int, max_tokens: int | None = None) -> None:
         super().__init__(name=name, batch_size=batch_size, eval_batch_size=eval_batch_size,
@@ -165,6 +166,7 @@ class TextDataModule(SplitDataModule):
         if name == "sample":  # the embedded sample: this task's files of it, always
             files, hub_id = {split: self.sample_files.get(split) for split in files}, None
         self.files, self.hub_id, self.hub_config = files, hub_id, hub_config
+        self.hub_splits = dict(hub_splits or {})  # split -> the hub split it reads
         self.validation_fraction, self.max_length = validation_fraction, max_length
         self.raw: dict = {}  # split -> datasets.Dataset of raw rows
         self.encoded: dict[str, list[dict]] = {}
@@ -180,6 +182,12 @@ class TextDataModule(SplitDataModule):
         if "train" in splits and not self.files["train"] and self.hub_id is None:
             raise NlpseqError(f"No training data: set data.train_file={train_hint}")
         return {split: self.files[split] for split in splits}
+
+    def read_splits(self, files: dict, **options) -> dict[str, Rows]:
+        """The raw splits of ``files``: from this dataset's folder, or from the hub when it
+        has no local copy (``nlpseq.data.sources.load_splits``)."""
+        return load_splits(files, name=self.name, base_dir=self.base_dir(), hub_id=self.hub_id,
+                           hub_config=self.hub_config, hub_splits=self.hub_splits, **options)
 
     def fill_missing_splits(self, raw: dict, splits: tuple[str, ...]) -> dict:
         """No validation split: hold part of train out (``hold_out``). No test split: test

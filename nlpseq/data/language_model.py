@@ -32,7 +32,6 @@ from torch.utils.data import DataLoader, Dataset
 
 from nlpseq.data.base import SPLITS, TextDataModule, check_columns
 from nlpseq.data.resumable import InOrder
-from nlpseq.data.sources import load_splits
 from nlpseq.errors import NlpseqError
 
 log = logging.getLogger(__name__)
@@ -49,7 +48,8 @@ class LanguageModelDataModule(TextDataModule):
             validation file: in ``stream`` mode the last ``validation_fraction`` of the
             training text (nanoGPT's 90/10 cut), in ``lines`` mode a seeded random
             fraction of the rows. No test file: the test split is validation.
-        hub_id, hub_config: Hugging Face dataset loaded when no local copy exists.
+        hub_id, hub_config: Hugging Face dataset loaded when no local copy exists;
+            ``hub_splits`` maps a split to the hub split it reads (``{test: validation}``).
         text_column: the text column of non-``.txt`` files and hub datasets.
         mode: ``stream`` (contiguous blocks, state carried over) or ``lines``.
         line_end: ``eos`` (rows stripped, ``<eos>`` after each, empty rows dropped) or
@@ -74,6 +74,7 @@ class LanguageModelDataModule(TextDataModule):
         test_file: str | None = None,
         hub_id: str | None = None,
         hub_config: str | None = None,
+        hub_splits: dict[str, str] | None = None,
         text_column: str = "text",
         mode: Literal["stream", "lines"] = "stream",
         line_end: Literal["eos", "newline"] = "eos",
@@ -96,6 +97,7 @@ class LanguageModelDataModule(TextDataModule):
                 raise NlpseqError(f"data.{option} must be >= 1, got {value}")
         files = {"train": train_file, "validation": validation_file, "test": test_file}
         super().__init__(name=name, files=files, hub_id=hub_id, hub_config=hub_config,
+                         hub_splits=hub_splits,
                          validation_fraction=validation_fraction, max_length=max_length,
                          batch_size=batch_size, eval_batch_size=eval_batch_size,
                          pool_batches=pool_batches, num_workers=num_workers, seed=seed)
@@ -110,9 +112,8 @@ class LanguageModelDataModule(TextDataModule):
     def load(self, splits: tuple[str, ...] = SPLITS) -> None:
         """Read the raw splits, check the text column and hold out validation if needed."""
         files = self.files_to_read(splits, train_hint="PATH (or pick data=tiny_shakespeare)")
-        parts = load_splits(files, name=self.name, base_dir=self.base_dir(), hub_id=self.hub_id,
-                            hub_config=self.hub_config, keep_linebreaks=not self.strip,
-                            required={self.text_column: "data.text_column"})
+        parts = self.read_splits(files, keep_linebreaks=not self.strip,
+                                 required={self.text_column: "data.text_column"})
         raw = {split: rows.dataset for split, rows in parts.items()}
         for split, dataset in raw.items():
             if _is_text_file(files.get(split)) and self.text_column != "text":

@@ -16,7 +16,7 @@ import datasets
 from nlpseq.data.base import SPLITS, TextDataModule, check_columns
 from nlpseq.data.batching import PadCollator
 from nlpseq.data.labels import check_known, check_names, label_id, names_from, read_labels
-from nlpseq.data.sources import Rows, column_values, load_splits
+from nlpseq.data.sources import Rows, column_values
 from nlpseq.errors import NlpseqError
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,8 @@ class SentimentDataModule(TextDataModule):
         train_file, validation_file, test_file: paths (relative to the named dataset's
             folder for named datasets). No validation file: a seeded
             ``validation_fraction`` of train. No test file: the test split is validation.
-        hub_id, hub_config: Hugging Face dataset loaded when no local copy exists.
+        hub_id, hub_config: Hugging Face dataset loaded when no local copy exists;
+            ``hub_splits`` maps a split to the hub split it reads (``{test: validation}``).
         text_column, label_column: column names in the files.
         label_names: names of label ids 0..C-1; labels in the files may be these names
             or integer ids (one or the other in each file; ``nlpseq.data.labels``).
@@ -54,6 +55,7 @@ class SentimentDataModule(TextDataModule):
         test_file: str | None = None,
         hub_id: str | None = None,
         hub_config: str | None = None,
+        hub_splits: dict[str, str] | None = None,
         text_column: str = "sentence",
         label_column: str = "label",
         label_names: list[str] | None = None,
@@ -67,6 +69,7 @@ class SentimentDataModule(TextDataModule):
     ) -> None:
         files = {"train": train_file, "validation": validation_file, "test": test_file}
         super().__init__(name=name, files=files, hub_id=hub_id, hub_config=hub_config,
+                         hub_splits=hub_splits,
                          validation_fraction=validation_fraction, max_length=max_length,
                          batch_size=batch_size, eval_batch_size=eval_batch_size,
                          pool_batches=pool_batches, num_workers=num_workers, seed=seed)
@@ -78,8 +81,7 @@ class SentimentDataModule(TextDataModule):
         """Read the raw splits, check columns and labels, and fix ``label_names``."""
         files = self.files_to_read(splits, train_hint="PATH (or pick data=sst2)")
         required = {self.text_column: "data.text_column", self.label_column: "data.label_column"}
-        parts = load_splits(files, name=self.name, base_dir=self.base_dir(),
-                            hub_id=self.hub_id, hub_config=self.hub_config, required=required)
+        parts = self.read_splits(files, required=required)
         for split, rows in parts.items():
             check_columns(split, rows.dataset, {"text_column": self.text_column,
                                                 "label_column": self.label_column})

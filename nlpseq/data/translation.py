@@ -18,7 +18,7 @@ import datasets
 import torch
 
 from nlpseq.data.base import SPLITS, TextDataModule, check_columns
-from nlpseq.data.sources import FORMATS, load_file, load_parallel_text, load_splits, parallel_paths
+from nlpseq.data.sources import FORMATS, load_file, load_parallel_text, parallel_paths
 from nlpseq.errors import NlpseqError
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,8 @@ class TranslationDataModule(TextDataModule):
             No validation file: a seeded ``validation_fraction`` of train. No test file:
             the test split is validation.
         source_column, target_column: table columns (default: the language codes).
-        hub_id, hub_config: Hugging Face dataset loaded when no local copy exists; its
+        hub_id, hub_config: Hugging Face dataset loaded when no local copy exists;
+            ``hub_splits`` maps a split to the hub split it reads (``{test: validation}``); its
             rows hold the languages as columns or as a ``translation`` dict.
         max_source_length, max_target_length: training pairs with more tokens are
             dropped (counted in the log); evaluation splits are kept whole.
@@ -64,6 +65,7 @@ class TranslationDataModule(TextDataModule):
         target_column: str | None = None,
         hub_id: str | None = None,
         hub_config: str | None = None,
+        hub_splits: dict[str, str] | None = None,
         max_source_length: int | None = 100,
         max_target_length: int | None = 100,
         max_length: int | None = 512,
@@ -87,6 +89,7 @@ class TranslationDataModule(TextDataModule):
                 raise NlpseqError(f"data.{option} must be >= 1 or null, got {value}")
         files = {"train": train_file, "validation": validation_file, "test": test_file}
         super().__init__(name=name, files=files, hub_id=hub_id, hub_config=hub_config,
+                         hub_splits=hub_splits,
                          validation_fraction=validation_fraction, max_length=max_length,
                          batch_size=batch_size, eval_batch_size=eval_batch_size,
                          pool_batches=pool_batches, num_workers=num_workers, seed=seed,
@@ -105,8 +108,7 @@ class TranslationDataModule(TextDataModule):
         files = {split: path for split, path in self.files_to_read(splits, hint).items() if path}
         base = self.base_dir()
         if self.hub_id is not None and not self._local_copy_present(base, files):
-            parts = load_splits(files, name=self.name, base_dir=base, hub_id=self.hub_id,
-                                hub_config=self.hub_config)
+            parts = self.read_splits(files)
             raw = {split: self._columns_from_hub(split, rows.dataset)
                    for split, rows in parts.items()}
         else:

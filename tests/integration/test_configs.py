@@ -126,3 +126,15 @@ def test_evaluation_data_is_the_stored_config_with_the_chosen_files_over_it(tmp_
         "files", None, None, "my.txt")
     assert (data.line_end, data.block_size, data.mode) == ("newline", 128, "stream")
     assert data._target_ == "nlpseq.data.LanguageModelDataModule"
+
+
+@pytest.mark.parametrize("tokenizer, line_end", [("char", "newline"), ("word", "eos"),
+                                                 ("bpe", "eos"), ("sp_unigram", "eos")])
+def test_a_language_models_line_end_follows_its_tokenizer(tokenizer, line_end, tmp_path):
+    """A character model reads the text as written (blank lines and line breaks kept); a
+    word or subword model one stripped line at a time, each ended by <eos>."""
+    cfg = compose_config("train", ["task=generation", f"tokenizer={tokenizer}"], tmp_path)
+    assert cfg.data.line_end == line_end
+    chosen = compose_config("train", ["task=generation", f"tokenizer={tokenizer}",
+                                      "data.line_end=eos"], tmp_path)
+    assert chosen.data.line_end == "eos"

@@ -42,3 +42,21 @@ def test_bucketed_batches_pad_little_on_sst2(sst2):
     assert ids.count(0) == 29780 and ids.count(1) == 37569  # "0" is negative, "1" positive
     sampler = sst2.train_dataloader().batch_sampler
     assert padding_efficiency(sampler.lengths, sampler.batches()) >= 0.9
+
+
+@needs_sst2
+def test_data_sst2_chooses_on_a_slice_of_train_and_reports_dev(monkeypatch, tmp_path):
+    """The shipped data=sst2: validation (checkpoint choice, early stopping) is 5 % of the
+    training phrases, held out; test is the 872 dev sentences, never seen before the end."""
+    from hydra.utils import instantiate
+
+    from tests.integration.conftest import compose_config
+
+    monkeypatch.setenv("NLPSEQ_DATA_DIR", str(DATA_DIR))
+    cfg = compose_config("train", ["data=sst2"], tmp_path)
+    dm = instantiate(cfg.data)
+    dm.load()
+    sizes = {split: len(dm.raw[split]) for split in ("train", "validation", "test")}
+    assert sizes == {"train": 67349 - 3368, "validation": 3368, "test": 872}
+    assert not dm.test_is_validation
+    assert column_values(dm.raw["test"], "sentence")[0].startswith("it 's a charming")

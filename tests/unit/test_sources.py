@@ -88,3 +88,21 @@ def _fail_on_hub(real_load):
         return real_load(path, *args, **kwargs)
 
     return load
+
+
+def test_a_split_reads_the_hub_split_hub_splits_names(tmp_path, monkeypatch):
+    """SST-2 on the hub: its labelled dev split ("validation") is the reported test split;
+    the validation split is held out of train instead (conf/data/sst2.yaml)."""
+    hub = datasets.DatasetDict({
+        "train": datasets.Dataset.from_dict({"sentence": ["a", "b"], "label": [0, 1]}),
+        "validation": datasets.Dataset.from_dict({"sentence": ["dev"], "label": [1]}),
+        "test": datasets.Dataset.from_dict({"sentence": ["hidden"], "label": [-1]}),
+    })
+    monkeypatch.setenv("NLPSEQ_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(datasets, "load_dataset", lambda *args, **kwargs: hub)
+    splits = load_splits({"train": "train.tsv", "validation": None, "test": "dev.tsv"},
+                         name="sst2", base_dir=tmp_path / "sst2", hub_id="stanfordnlp/sst2",
+                         hub_splits={"test": "validation"})
+    assert sorted(splits) == ["test", "train"]
+    assert splits["test"].dataset["sentence"] == ["dev"]
+    assert "(validation split)" in splits["test"].source
