@@ -47,7 +47,7 @@ def nlpseq_side(budget_s: float, out: Path, env: dict) -> dict:
     bin_dir = Path(sys.executable).parent
     minutes, seconds = divmod(int(budget_s), 60)
     run_dir = out / "nlpseq"
-    run([str(bin_dir / "nlpseq-train"), *MATCHED, f"+trainer.max_time=00:00:{minutes:02d}:"
+    run([str(bin_dir / "nlpseq-train"), *MATCHED, f"trainer.max_time=00:00:{minutes:02d}:"
          f"{seconds:02d}", "test=false", f"hydra.run.dir={run_dir}"], env)
     trained = json.loads((run_dir / "metrics.json").read_text())
     result = {"tokens_per_s": trained["train/tokens_per_s"], "params": trained["params"],

@@ -9,8 +9,8 @@ import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import OverrideType
@@ -35,6 +35,9 @@ from nlpseq.cli.stopping import RunStopped, sigterm_stops_run
 from nlpseq.config.folder import config_dir
 from nlpseq.errors import NlpseqError
 
+if TYPE_CHECKING:
+    import torch
+
 log = logging.getLogger("nlpseq")
 
 
@@ -55,13 +58,12 @@ def run_command(command: Callable[[DictConfig], object], cfg: DictConfig) -> obj
         sys.exit(2)
 
 
-def run_entry_point(config_name: str, hydra_main: Callable[[], object],
+def run_entry_point(config_name: str, hydra_main: Callable[[], object], job_name: str,
                     lock: bool = True) -> None:
     """What every console entry point does: one-line errors for bad overrides; the run
     directory pinned, checked and (``lock``) locked before Hydra writes anything in it
     (``nlpseq.cli.rundir``); then Hydra. A run stopped by SIGTERM or Ctrl-C ends with one
     line and exit status 143 or 130."""
-    job_name = Path(sys.modules[hydra_main.__module__].__file__).stem  # as Hydra names it
     cfg = check_overrides(config_name, sys.argv[1:], job_name)
     held = None
     try:
@@ -122,6 +124,8 @@ def flush_denormals() -> None:
     """Flush denormal floats to zero: after a few optimizer steps, one-step recurrent
     kernels (a translation decoder with input feeding) met enough of them to run 25x
     slower on a CPU (9.5 s against 0.36 s per batch, 2-core CPU, GRU 512)."""
+    import torch  # here, not above: the entry points answer --help without it
+
     torch.set_flush_denormal(True)
 
 
@@ -144,6 +148,8 @@ def user_error(err: BaseException) -> NlpseqError | None:
 
 def pick_device(accelerator: str) -> torch.device:
     """``auto`` takes a GPU when there is one; ``gpu`` without one is a clear error."""
+    import torch
+
     if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
         raise NlpseqError(f"accelerator={accelerator} but no CUDA GPU is available")
     if accelerator == "mps":
@@ -210,6 +216,10 @@ def check_overrides(config_name: str, argv: list[str], job_name: str = "app"
                       or arg.startswith(HYDRA_KEYS_KEPT))]  # configs users compose, and
     job, cfg = overrides, None                              # the run dir is checked first
     try:
+        if not flags:
+            sweep = sweep_without_multirun(overrides)
+            if sweep:
+                fail(sweep)
         for job in first_of_each_sweep(overrides) if flags else [overrides]:
             unknown = unknown_key(config_name, job, job_name)
             if unknown:
@@ -223,9 +233,45 @@ def check_overrides(config_name: str, argv: list[str], job_name: str = "app"
         make_study_folder(cfg)
     except MissingConfigException as err:
         fail(missing_choice_message(err, job))
-    except (ConfigCompositionException, OverrideParseException) as err:
-        fail(str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__)
+    except OverrideParseException as err:
+        fail(first_line(err) + quoting_hint(overrides))
+    except ConfigCompositionException as err:
+        fail(first_line(err))
     return cfg
+
+
+def first_line(err: BaseException) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+
+
+STDIN_HINT = " (nlpseq-predict also reads texts from standard input)"
+
+
+def sweep_without_multirun(overrides: list[str]) -> str | None:
+    """A comma-separated value without ``-m``: free text to quote, or a sweep that lacks
+    its ``-m``."""
+    for override in OverridesParser.create().parse_overrides(overrides):
+        if override.is_sweep_override():
+            key, _, value = override.input_line.partition("=")
+            if key.lstrip("+~").split("@")[0] in config_groups():
+                return f"'{override.input_line}' is a sweep: add -m to run each choice"
+            return (f"'{override.input_line}' reads as a list of values: quote the value "
+                    f"inside the shell's quotes, '{key}=\"{value}\"'{STDIN_HINT}, or add -m "
+                    "to sweep over the values")
+    return None
+
+
+def quoting_hint(overrides: list[str]) -> str:
+    """How to pass free text that Hydra's override grammar cannot read as it stands (a
+    comma makes a sweep list; quotes, brackets and ``=`` are syntax)."""
+    parser = OverridesParser.create()
+    for text in overrides:
+        try:
+            parser.parse_overrides([text])
+        except OverrideParseException:
+            key, _, value = text.partition("=")
+            return f": quote the value inside the shell's quotes, '{key}=\"{value}\"'{STDIN_HINT}"
+    return ""
 
 
 def fail(message: str):
@@ -237,16 +283,18 @@ def fail(message: str):
 def unknown_key(config_name: str, overrides: list[str], job_name: str) -> str | None:
     """The first ``key=value`` in ``overrides`` whose key the config, composed with the
     overrides' group choices, does not have (Hydra accepts new keys only as ``+key=``),
-    described with the keys its parent has."""
-    choices, keys = [], []
+    described with the keys its parent has; or the first ``+key=value`` whose key it has."""
+    choices, keys, added = [], [], []
     for text, override in zip(overrides, OverridesParser.create().parse_overrides(overrides),
                               strict=True):
         name = override.key_or_group.split("@")[0]
         if name in config_groups() or "/" in name or name.startswith("hydra"):
             choices.append(text)
-        elif override.type == OverrideType.CHANGE:  # +key= and ~key= need no key
+        elif override.type == OverrideType.CHANGE:  # ~key= needs no check
             keys.append(name)
-    if not keys:
+        elif override.type == OverrideType.ADD:
+            added.append((name, text))
+    if not keys and not added:
         return None
     with initialize_config_dir(CONFIG_DIR, version_base="1.3", job_name=job_name):
         cfg = compose(config_name, overrides=choices)
@@ -260,6 +308,10 @@ def unknown_key(config_name: str, overrides: list[str], job_name: str) -> str | 
                     if config_name == "eval" and parent == "data" else "")
             return (f"Unknown key '{key}'; {parent or 'the config'} has: "
                     f"{keys_of(node) or 'no keys'}{hint}")
+    for key, text in added:
+        if OmegaConf.select(cfg, key, default=KeyError, throw_on_resolution_failure=False
+                            ) is not KeyError:
+            return f"'{key}' is already in the config: set it without the '+' ({text[1:]})"
     return None
 
 

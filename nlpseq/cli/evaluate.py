@@ -13,16 +13,14 @@ import json
 import logging
 from pathlib import Path
 
-import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from nlpseq.cli import entry
 from nlpseq.cli.common import (
-    CONFIG_DIR,
     pick_device,
     run_command,
-    run_entry_point,
     write_hypotheses,
     write_metrics,
 )
@@ -142,14 +140,13 @@ def evaluation_data_config(cfg: DictConfig, train_cfg: DictConfig, task_class):
     return data
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
-def hydra_main(cfg: DictConfig) -> None:
+def run(cfg: DictConfig) -> None:
+    """What ``nlpseq-eval`` runs on the composed config (``nlpseq.cli.entry``)."""
     run_command(evaluate, cfg)
 
 
 def main() -> None:
-    """Console entry point (``nlpseq.cli.common.run_entry_point``)."""
-    run_entry_point("eval", hydra_main)
+    entry.evaluate()
 
 
 if __name__ == "__main__":

@@ -20,14 +20,14 @@ import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch import Tensor
 
-from nlpseq.cli.common import CONFIG_DIR, run_command, run_entry_point
+from nlpseq.cli import entry
+from nlpseq.cli.common import run_command
 from nlpseq.config import InspectConfig, validate_config
 from nlpseq.config.targets import allowed_targets
 from nlpseq.diagnostics.cells import Trace, trace_encoder
@@ -147,14 +147,13 @@ def write_json(path: Path, value) -> Path:
     return path
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="inspect")
-def hydra_main(cfg: DictConfig) -> None:
+def run(cfg: DictConfig) -> None:
+    """What ``nlpseq-inspect`` runs on the composed config (``nlpseq.cli.entry``)."""
     run_command(inspect, cfg)
 
 
 def main() -> None:
-    """Console entry point (``nlpseq.cli.common.run_entry_point``)."""
-    run_entry_point("inspect", hydra_main)
+    entry.inspect()
 
 
 if __name__ == "__main__":

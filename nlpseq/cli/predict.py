@@ -17,14 +17,12 @@ import os
 import sys
 from pathlib import Path
 
-import hydra
 from omegaconf import DictConfig
 
+from nlpseq.cli import entry
 from nlpseq.cli.common import (
-    CONFIG_DIR,
     pick_device,
     run_command,
-    run_entry_point,
     write_atomic,
 )
 from nlpseq.config import PredictConfig, validate_config
@@ -175,14 +173,13 @@ def _print_now(piece: str) -> None:
     sys.stdout.flush()
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="predict")
-def hydra_main(cfg: DictConfig) -> None:
+def run(cfg: DictConfig) -> None:
+    """What ``nlpseq-predict`` runs on the composed config (``nlpseq.cli.entry``)."""
     run_command(predict, cfg)
 
 
 def main() -> None:
-    """Console entry point (``nlpseq.cli.common.run_entry_point``)."""
-    run_entry_point("predict", hydra_main, lock=False)
+    entry.predict()
 
 
 if __name__ == "__main__":

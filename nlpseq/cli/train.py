@@ -14,7 +14,6 @@ import shutil
 import time
 from pathlib import Path
 
-import hydra
 import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
@@ -28,18 +27,17 @@ from pytorch_lightning.callbacks import (
 )
 from pytorch_lightning.utilities import rank_zero_only
 
+from nlpseq.cli import entry
 from nlpseq.cli.common import (
-    CONFIG_DIR,
     class_of,
     run_command,
-    run_entry_point,
     write_hypotheses,
     write_metrics,
 )
 from nlpseq.cli.ddp import ddp_job, launch_ranks_in_this_job
 from nlpseq.cli.rundir import refuse_finished_run
 from nlpseq.cli.stopping import continue_command, stop_requests_to_lightning, training_stopped
-from nlpseq.cli.sweep import exit_if_jobs_failed, in_multirun, run_sweep_job, sweep_objective
+from nlpseq.cli.sweep import in_multirun, run_sweep_job, sweep_objective
 from nlpseq.config import TrainConfig, validate_config
 from nlpseq.config.targets import run_targets
 from nlpseq.errors import NlpseqError
@@ -80,6 +78,8 @@ def train(cfg: DictConfig) -> dict:
     task.checkpoint_extras = checkpoint_extras(cfg, tokenizer, datamodule.label_names)
 
     trainer, throughput, memory = build_trainer(cfg)
+    for logger in trainer.loggers:  # TensorBoard's HParams tab, the CSV logger's hparams.yaml
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     if resume_from is not None:
         log.info("Resuming from %s (weights, optimizer, schedule, loops, generators)",
                  resume_from)
@@ -302,18 +302,16 @@ def evaluate_best(task, datamodule, run_dir: Path) -> dict:
     return metrics
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
-def hydra_main(cfg: DictConfig) -> float | None:
+def run(cfg: DictConfig) -> float | None:
+    """What ``nlpseq-train`` runs on the composed config (``nlpseq.cli.entry``); a sweep job
+    returns its objective."""
     if in_multirun():  # a failed job is recorded in its run directory; the sweep goes on
         return sweep_objective(run_sweep_job(train, cfg), cfg.task.get("monitor"))
     return sweep_objective(run_command(train, cfg), cfg.task.get("monitor"))
 
 
 def main() -> None:
-    """Console entry point (``run_entry_point``); a sweep with failed jobs exits with status
-    1 after all its jobs have run."""
-    run_entry_point("train", hydra_main)
-    exit_if_jobs_failed()
+    entry.train()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """The three commands as a user runs them: files written, metrics, exit codes, errors."""
 
 import json
+import subprocess
+import sys
 
 import torch
 
@@ -15,6 +17,8 @@ def test_train_writes_the_run_directory_and_learns_the_sample(trained_run):
     assert metrics["test/acc"] > 0.8  # chance is 0.5 on the balanced sample
     assert metrics["val/acc"] > 0.8
     assert metrics["train/tokens_per_s"] > 0
+    hparams = (trained_run / "csv" / "hparams.yaml").read_text()  # what TensorBoard shows too
+    assert "hidden_size: 32" in hparams and "cell: lstm" in hparams
 
 
 def test_eval_reproduces_the_test_metrics_of_training(trained_run, tmp_path):
@@ -80,11 +84,18 @@ def test_user_errors_are_one_line_with_exit_status_2(trained_run, tmp_path):
         (("train", "encoder.hiden_size=8"), "Unknown key 'encoder.hiden_size'"),
         (("train", "trainer.max_epoch=2", "trainer.limit_train_batches=2"),
          "Unknown key 'trainer.max_epoch'; trainer has: accelerator"),
+        (("train", "+trainer.max_steps=5"),
+         "'trainer.max_steps' is already in the config: set it without the '+' "
+         "(trainer.max_steps=5)"),
         (("train", "encoder.cell=lsmt"), "expected one of 'rnn', 'lstm', 'gru'"),
         (("train", "data=files", f"data.train_file={tmp_path}/nope.tsv"), "nope.tsv"),
         (("train", "data=files", f"data.train_file={latin1}"),
          "line 2, column 4 is not valid UTF-8"),
         (("predict", ckpt, "text="), "text is empty"),
+        (("predict", ckpt, "text=dull, but short"),
+         "quote the value inside the shell's quotes, 'text=\"dull, but short\"'"),
+        (("predict", ckpt, "text=a = b"), "quote the value inside the shell's quotes"),
+        (("train", "encoder=gru,lstm"), "'encoder=gru,lstm' is a sweep: add -m"),
         (("evaluate",), "'ckpt_path' is required: add ckpt_path=... to the command line"),
         (("predict", f"ckpt_path={tmp_path}/missing.ckpt", "text=hi"), "Checkpoint not found"),
         (("evaluate", f"ckpt_path={garbage}"), "is not a readable checkpoint"),
@@ -95,3 +106,16 @@ def test_user_errors_are_one_line_with_exit_status_2(trained_run, tmp_path):
         assert result.returncode == 2, (args, result.stderr[-2000:])
         assert expected in error_line(result), args
         assert "Traceback" not in result.stderr, args
+
+
+def test_the_console_commands_answer_help_without_torch_or_lightning():
+    """--help, --cfg and a bad override never import torch, Lightning or datasets (seconds
+    of start-up): nlpseq.cli.entry imports a command's work module only for work."""
+    probe = ("import sys; from nlpseq.cli import entry; sys.argv = ['nlpseq-train', '--help']\n"
+             "try:\n    entry.train()\nexcept SystemExit:\n    pass\n"
+             "print(sorted(m for m in ('torch', 'pytorch_lightning', 'datasets') "
+             "if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "nlpseq-train" in result.stdout and result.stdout.strip().endswith("[]")

@@ -138,3 +138,24 @@ def test_a_language_models_line_end_follows_its_tokenizer(tokenizer, line_end, t
     chosen = compose_config("train", ["task=generation", f"tokenizer={tokenizer}",
                                       "data.line_end=eos"], tmp_path)
     assert chosen.data.line_end == "eos"
+
+
+NOT_IN_CONFIG = {"self", "logger", "callbacks", "plugins",  # built by nlpseq, or objects
+                 "limit_predict_batches",  # nlpseq-predict batches on its own
+                 "enable_autolog_hparams", "model_registry"}  # newer than the oldest supported
+
+
+def test_every_trainer_argument_can_be_set_without_a_plus(tmp_path):
+    """conf/trainer/default.yaml lists every plain pytorch_lightning.Trainer argument, so
+    trainer.<arg>=... works for any of them."""
+    import inspect
+
+    import pytorch_lightning as pl
+
+    listed = set(compose_config("train", [], tmp_path).trainer) - {"_target_"}
+    wanted = set(inspect.signature(pl.Trainer.__init__).parameters) - NOT_IN_CONFIG
+    assert wanted <= listed, sorted(wanted - listed)
+    cfg = compose_config("train", ["trainer.max_time=00:00:30:00", "trainer.max_steps=5"],
+                         tmp_path)
+    validate_config(cfg, TrainConfig)
+    assert (cfg.trainer.max_time, cfg.trainer.max_steps) == ("00:00:30:00", 5)

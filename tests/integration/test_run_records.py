@@ -133,7 +133,7 @@ def test_last_ckpt_holds_the_latest_state_also_without_validation(tmp_path):
     end. Without validation (or without early stopping) training works, and best.ckpt is
     the final weights."""
     latest, no_validation = tmp_path / "latest", tmp_path / "no_validation"
-    cases = [("train", *TINY, "trainer.max_epochs=3", "+trainer.max_steps=45",
+    cases = [("train", *TINY, "trainer.max_epochs=3", "trainer.max_steps=45",
               "optimizer.lr=1e-9", "scheduler=constant", "test=false",
               f"hydra.run.dir={latest}"),
              ("train", *TINY, "trainer.max_epochs=1", "trainer.limit_val_batches=0",
