@@ -64,14 +64,15 @@ def run_entry_point(config_name: str, hydra_main: Callable[[], object], job_name
     directory pinned, checked and (``lock``) locked before Hydra writes anything in it
     (``nlpseq.cli.rundir``); then Hydra. A run stopped by SIGTERM or Ctrl-C ends with one
     line and exit status 143 or 130."""
-    cfg = check_overrides(config_name, sys.argv[1:], job_name)
     held = None
     try:
+        cfg = check_overrides(config_name, sys.argv[1:], job_name)
         if cfg is not None and not secondary_rank():
             sys.argv[1:], held = prepare_run_dir(config_name, cfg, sys.argv[1:], lock)
         with sigterm_stops_run():
             hydra_main()
-    except NlpseqError as err:  # the run directory's checks (run_command handles the rest)
+    except NlpseqError as err:  # the command line's and the run directory's checks
+                                # (run_command handles the rest)
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
     except RunStopped as stop:
@@ -201,7 +202,7 @@ HYDRA_KEYS_KEPT = ("hydra.searchpath=", "hydra.run.dir=", "hydra.sweep.dir=")
 def check_overrides(config_name: str, argv: list[str], job_name: str = "app"
                     ) -> DictConfig | None:
     """Compose the config once before Hydra runs, so that a bad override (an unknown group
-    choice or key) fails in one line with exit status 2 instead of Hydra's multi-line
+    choice or key) raises ``NlpseqError`` with one line instead of Hydra's multi-line
     report. Returns the composed config (with Hydra's own, as ``job_name`` will see it).
 
     With ``-m`` (a sweep) each swept key is checked with its first value, and each other
@@ -219,24 +220,24 @@ def check_overrides(config_name: str, argv: list[str], job_name: str = "app"
         if not flags:
             sweep = sweep_without_multirun(overrides)
             if sweep:
-                fail(sweep)
+                raise NlpseqError(sweep)
         for job in first_of_each_sweep(overrides) if flags else [overrides]:
             unknown = unknown_key(config_name, job, job_name)
             if unknown:
-                fail(unknown)
+                raise NlpseqError(unknown)
             with initialize_config_dir(CONFIG_DIR, version_base="1.3", job_name=job_name):
                 composed = compose(config_name, overrides=job, return_hydra_config=True)
             cfg = cfg or composed
         unknown = unknown_sweep_parameter(cfg)
         if unknown:
-            fail(unknown)
+            raise NlpseqError(unknown)
         make_study_folder(cfg)
     except MissingConfigException as err:
-        fail(missing_choice_message(err, job))
+        raise NlpseqError(missing_choice_message(err, job)) from None
     except OverrideParseException as err:
-        fail(first_line(err) + quoting_hint(overrides))
+        raise NlpseqError(first_line(err) + quoting_hint(overrides)) from None
     except ConfigCompositionException as err:
-        fail(first_line(err))
+        raise NlpseqError(first_line(err)) from None
     return cfg
 
 
@@ -272,12 +273,6 @@ def quoting_hint(overrides: list[str]) -> str:
             key, _, value = text.partition("=")
             return f": quote the value inside the shell's quotes, '{key}=\"{value}\"'{STDIN_HINT}"
     return ""
-
-
-def fail(message: str):
-    """A bad command line: one line on stderr, exit status 2."""
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(2)
 
 
 def unknown_key(config_name: str, overrides: list[str], job_name: str) -> str | None:
