@@ -73,3 +73,17 @@ class InspectConfig:
     max_batches: int = 20  # of the split, for the saturation statistics
     heatmaps: bool = True
     allowed_targets: list[str] = field(default_factory=list)  # admitted in checkpoints read
+
+
+@dataclass
+class ServeConfig:
+    ckpt_path: str
+    host: str = "127.0.0.1"  # 0.0.0.0: reachable from other machines
+    port: int = 8000
+    batching: bool = True  # answer concurrent requests with the same options in one batch
+    max_batch_size: int = 64  # texts in one batch
+    max_wait_ms: float = 5.0  # how long the first request waits for others
+    max_text_chars: int = 10_000  # a longer text is refused (413)
+    max_texts: int = 256  # texts in one request
+    accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
+    allowed_targets: list[str] = field(default_factory=list)  # admitted in checkpoints read
