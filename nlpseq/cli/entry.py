@@ -1,7 +1,7 @@
 """The console commands (``nlpseq-train``, ``nlpseq-eval``, ``nlpseq-predict``,
-``nlpseq-inspect``), light on purpose: torch, Lightning and ``datasets`` take seconds to
-import, so the command's own module (``nlpseq.cli.train``, ...) is imported only once
-Hydra hands over a config to work on. ``--help``, ``--cfg job`` and a bad override answer
+``nlpseq-inspect``, ``nlpseq-export``), light on purpose: torch, Lightning and ``datasets``
+take seconds to import, so the command's own module (``nlpseq.cli.train``, ...) is imported
+only once Hydra hands over a config to work on. ``--help``, ``--cfg job`` and a bad override answer
 without them (each config names its job, ``hydra.job.name``, for the log file's name).
 """
 
@@ -36,3 +36,4 @@ train = command("train", "train")
 evaluate = command("eval", "evaluate")
 predict = command("predict", "predict", lock=False)
 inspect = command("inspect", "inspect_cells")
+export = command("export", "export", lock=False)

@@ -1,7 +1,14 @@
 """Config checks that run before any work: top-level schemas and target signatures."""
 
 from nlpseq.config import resolvers  # noqa: F401  (registers nlpseq.line_end)
-from nlpseq.config.schema import EvalConfig, InspectConfig, PredictConfig, TrainConfig
+from nlpseq.config.schema import (
+    EvalConfig,
+    ExportConfig,
+    InspectConfig,
+    PredictConfig,
+    TrainConfig,
+)
 from nlpseq.config.validate import validate_config
 
-__all__ = ["EvalConfig", "InspectConfig", "PredictConfig", "TrainConfig", "validate_config"]
+__all__ = ["EvalConfig", "ExportConfig", "InspectConfig", "PredictConfig", "TrainConfig",
+           "validate_config"]

@@ -73,3 +73,12 @@ class InspectConfig:
     max_batches: int = 20  # of the split, for the saturation statistics
     heatmaps: bool = True
     allowed_targets: list[str] = field(default_factory=list)  # admitted in checkpoints read
+
+
+@dataclass
+class ExportConfig:
+    ckpt_path: str
+    format: Literal["onnx", "torchscript"] = "onnx"
+    quantize: Literal["dynamic"] | None = None  # int8 weights, activations quantized on the fly
+    output: str | None = None  # the export directory; None: <run dir>/export/<format>[-int8]
+    allowed_targets: list[str] = field(default_factory=list)  # admitted in checkpoints read
