@@ -220,9 +220,11 @@ def test_export_command_writes_a_model_that_nlpseq_predict_reads(runs, tmp_path)
     assert abs(row["probability"] - expected["probability"]) < 1e-4
 
 
-def test_export_errors_are_one_line_with_exit_status_2(runs, tmp_path):
+def test_export_errors_are_one_line_with_exit_status_2(runs, exports, tmp_path):
     run = runs["sentiment"]
     cases = [
+        (("predict", f"ckpt_path={exports['translation', 'onnx', None]}", "text=Wo ist die Ente?",
+          "beam_size=5"), "An exported translation model decodes greedily"),
         (("export", f"ckpt_path={tmp_path / 'missing'}"), "Checkpoint not found"),
         (("export", f"ckpt_path={run}", "format=tflite"),
          "format='tflite' is not valid: expected one of 'onnx', 'torchscript'"),
