@@ -1,9 +1,9 @@
 """The console commands (``nlpseq-train``, ``nlpseq-eval``, ``nlpseq-predict``,
-``nlpseq-inspect``, ``nlpseq-serve``), light on purpose: torch, Lightning and ``datasets``
-take seconds to import, so the command's own module (``nlpseq.cli.train``, ...) is imported
-only once Hydra hands over a config to work on. ``--help``, ``--cfg job`` and a bad
-override answer without them (each config names its job, ``hydra.job.name``, for the log
-file's name)."""
+``nlpseq-inspect``, ``nlpseq-export``, ``nlpseq-serve``), light on purpose: torch,
+Lightning and ``datasets`` take seconds to import, so the command's own module
+(``nlpseq.cli.train``, ...) is imported only once Hydra hands over a config to work on.
+``--help``, ``--cfg job`` and a bad override answer without them (each config names its
+job, ``hydra.job.name``, for the log file's name)."""
 
 from __future__ import annotations
 
@@ -36,4 +36,5 @@ train = command("train", "train")
 evaluate = command("eval", "evaluate")
 predict = command("predict", "predict", lock=False)
 inspect = command("inspect", "inspect_cells")
+export = command("export", "export", lock=False)
 serve = command("serve", "serve", lock=False)

@@ -7,11 +7,14 @@ standard input give one JSON object per prompt. Output goes to ``output_file`` o
 output; logs go to stderr. Translation checkpoints: ``text="..."``, ``input_file=F`` or
 standard input give one translation per line (``beam_size``, ``length_penalty``,
 ``n_best``); ``attention_file=att.json|att.png`` saves the first sentence's attention.
+``ckpt_path`` may also name an ONNX export (``nlpseq-export``; its directory or model file),
+run through onnxruntime: the same outputs, translation greedy only.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import sys
@@ -108,6 +111,8 @@ def predict(cfg: DictConfig) -> list[dict]:
     """Read the inputs, ask the checkpoint's task for its predictions, write them out."""
     validate_config(cfg, PredictConfig)
     check_outputs(cfg)
+    if is_export(cfg.ckpt_path):
+        return predict_exported(cfg)
     task, _, _ = load_task(cfg.ckpt_path, trusted=allowed_targets(cfg))
     given = {key: value for key, value in cfg.items() if key in TASK_OPTIONS}
     options = task.prediction_options(given)
@@ -122,6 +127,46 @@ def predict(cfg: DictConfig) -> list[dict]:
         return rows
     rows = task.predict(texts, **options)
     write_text_lines(task.prediction_lines(rows, **options), cfg.output_file)
+    return rows
+
+
+def is_export(path) -> bool:
+    """Whether ``path`` is what ``nlpseq-export`` wrote: its directory or a model file in it."""
+    path = Path(str(path)).expanduser()
+    directory = path if path.is_dir() else path.parent
+    return (path.is_dir() or path.suffix in (".onnx", ".pt")) and \
+        (directory / "export.json").is_file()
+
+
+def predict_exported(cfg: DictConfig) -> list[dict]:
+    """Predictions of an exported ONNX model, through onnxruntime (``nlpseq.export.runtime``):
+    sentiment as JSON lines, generation as JSON lines (greedy or sampled with temperature and
+    top_k), translation greedy, one line per line."""
+    from nlpseq.export.runtime import load
+
+    model = load(cfg.ckpt_path)
+    if model.task == "translation" and (cfg.beam_size not in (None, 1) or cfg.n_best != 1
+                                        or cfg.attention_file is not None):
+        raise NlpseqError("An exported translation model decodes greedily: leave beam_size, "
+                          "n_best and attention_file out")
+    if model.task == "generation" and cfg.top_p != 1.0:
+        raise NlpseqError("An exported language model samples with temperature and top_k; "
+                          "leave top_p out")
+    if model.task == "sentiment":
+        rows = model.predict(read_inputs(cfg, "text", keep_empty=False), cfg.batch_size)
+    elif model.task == "generation":
+        rows = [{"prompt": prompt, "continuation": model.generate(
+                    prompt, cfg.max_new_tokens, cfg.temperature, cfg.greedy, cfg.top_k,
+                    cfg.seed, cfg.stop_at_eos)}
+                for prompt in read_inputs(cfg, "prompt", keep_empty=False)]
+    else:
+        texts = read_inputs(cfg, "text", keep_empty=True)
+        rows = [{"source": text, "translations": [{"text": found}]}
+                for text, found in zip(texts, model.translate(texts, cfg.batch_size),
+                                       strict=True)]
+        write_text_lines([row["translations"][0]["text"] for row in rows], cfg.output_file)
+        return rows
+    write_text_lines([json.dumps(row, ensure_ascii=False) for row in rows], cfg.output_file)
     return rows
 
 

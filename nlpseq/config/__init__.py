@@ -3,6 +3,7 @@
 from nlpseq.config import resolvers  # noqa: F401  (registers nlpseq.line_end)
 from nlpseq.config.schema import (
     EvalConfig,
+    ExportConfig,
     InspectConfig,
     PredictConfig,
     ServeConfig,
@@ -10,5 +11,5 @@ from nlpseq.config.schema import (
 )
 from nlpseq.config.validate import validate_config
 
-__all__ = ["EvalConfig", "InspectConfig", "PredictConfig", "ServeConfig", "TrainConfig",
-           "validate_config"]
+__all__ = ["EvalConfig", "ExportConfig", "InspectConfig", "PredictConfig", "ServeConfig",
+           "TrainConfig", "validate_config"]

@@ -76,6 +76,15 @@ class InspectConfig:
 
 
 @dataclass
+class ExportConfig:
+    ckpt_path: str
+    format: Literal["onnx", "torchscript"] = "onnx"
+    quantize: Literal["dynamic"] | None = None  # int8 weights, activations quantized on the fly
+    output: str | None = None  # the export directory; None: <run dir>/export/<format>[-int8]
+    allowed_targets: list[str] = field(default_factory=list)  # admitted in checkpoints read
+
+
+@dataclass
 class ServeConfig:
     ckpt_path: str
     host: str = "127.0.0.1"  # 0.0.0.0: reachable from other machines

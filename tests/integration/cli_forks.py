@@ -18,7 +18,7 @@ import sys
 import tempfile
 import traceback
 
-COMMANDS = ("train", "evaluate", "predict")
+COMMANDS = ("train", "evaluate", "predict", "export")
 
 
 def exit_status(exit_: SystemExit) -> int:

@@ -1,0 +1,5 @@
+"""Models as files that run without nlpseq: ONNX or TorchScript, plus tokenizer and JSON.
+
+``exporter`` writes them (torch); ``runtime`` runs an ONNX export with onnxruntime and
+the tokenizer libraries only. Importing this package imports neither torch nor onnxruntime.
+"""
