@@ -119,3 +119,13 @@ def test_a_dataset_without_validation_or_test_holds_validation_out_of_train(tmp_
     assert {split: len(rows) for split, rows in data.raw.items()} == {
         "train": 30, "validation": 10, "test": 10}
     assert data.test_is_validation and data.label_names == ["neg", "pos"]
+
+
+def test_a_class_label_column_names_the_classes(tmp_path):
+    features = datasets.Features({"text": datasets.Value("string"),
+                                  "label": datasets.ClassLabel(names=["bad", "good"])})
+    rows = {"text": ["no", "yes", "meh", "wow"] * 3, "label": [0, 1, 0, 1] * 3}
+    datasets.Dataset.from_dict(rows, features=features).save_to_disk(str(tmp_path / "d"))
+    data = SentimentDataModule(path=str(tmp_path / "d"), text_column="text")
+    data.load(("train",))
+    assert data.label_names == ["bad", "good"]
