@@ -132,8 +132,12 @@ def evaluation_options(cfg: DictConfig, task) -> dict:
 
 def evaluation_data_config(cfg: DictConfig, train_cfg: DictConfig, task_class):
     """The checkpoint's own data config, as stored, with what ``data=`` sets over it: a
-    dataset's or file's keys change, the way the model was trained to read data stays."""
+    dataset's or file's keys change, the way the model was trained to read data stays.
+    A ``data=`` that names a dataset (files, sample, sst2, ...) and no ``data.path``
+    replaces a stored ``data=hub`` dataset."""
     data = OmegaConf.merge(train_cfg.data, cfg.data) if cfg.get("data") else train_cfg.data.copy()
+    if cfg.get("data") and "name" in cfg.data and "path" not in cfg.data and "path" in data:
+        data.path = None  # a stored data=hub path belongs to the dataset data= replaces
     data.seed = cfg.seed
     task_class.check_data_config(data, f"evaluate a {task_class.task_name} checkpoint")
     validate_config(OmegaConf.create({"data": data}))

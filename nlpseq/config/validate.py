@@ -91,6 +91,9 @@ def _check_target(node: DictConfig, prefix: str) -> None:
             raise NlpseqError(
                 f"Unknown key '{prefix}{key}' for {target}; valid keys: {', '.join(allowed)}"
             )
+        if OmegaConf.is_missing(node, key):  # ??? in a config file: the user must give it
+            raise NlpseqError(f"'{prefix}{key}' is required: add {prefix}{key}=... to the "
+                              "command line")
         value = OmegaConf.select(node, key, throw_on_missing=False)
         if isinstance(value, (DictConfig, ListConfig)) or key not in hints:
             continue

@@ -1,8 +1,9 @@
 """What the task DataModules share. ``SplitDataModule`` builds every loader: length-bucketed
 batches of the examples a subclass serves (hooks ``examples``, ``lengths``, ``collate``),
 each DDP process's share of a training batch and a training position that survives a
-checkpoint. ``TextDataModule`` adds where a named dataset lives, which splits evaluating
-one split needs, and tokenizing a split once (cached by ``datasets``)."""
+checkpoint. ``TextDataModule`` adds where the raw splits come from (files, a named
+dataset, or any dataset with ``data=hub``), which splits evaluating one split needs, and
+tokenizing a split once (cached by ``datasets``)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,13 @@ from torch.utils.data import DataLoader
 from nlpseq.data.batching import BucketBatchSampler, seeded_loader
 from nlpseq.data.resumable import ResumableLoader, checked_position
 from nlpseq.data.sample import SAMPLE_DIR
-from nlpseq.data.sources import Rows, column_values, load_splits, local_copy_dir
+from nlpseq.data.sources import (
+    Rows,
+    column_values,
+    load_dataset_splits,
+    load_splits,
+    local_copy_dir,
+)
 from nlpseq.errors import NlpseqError
 
 log = logging.getLogger(__name__)
@@ -145,13 +152,19 @@ class TextDataModule(SplitDataModule):
     """Base of the sentiment, language-model and translation DataModules: keeps the options
     they share (documented there). Subclasses implement ``load(splits)`` and
     ``encode_split(split, tokenizer)``; ``encoded[split]`` holds the examples loaders
-    batch."""
+    batch.
+
+    With ``path`` set (``data=hub``) the raw splits come from that dataset, a hub id or a
+    local folder, and ``name`` is its configuration (``datasets.load_dataset(path,
+    name)``); ``splits`` maps a split to the dataset's split it reads (``{validation:
+    dev}``; a split left out reads the split of its own name, if there is one)."""
 
     encoding_version = 0  # each subclass's own, part of its cache key: bump on a change
     sample_files: dict[str, str] = {}  # split -> this task's file of the embedded sample
 
-    def __init__(self, *, name: str, files: dict[str, str | None], hub_id: str | None,
+    def __init__(self, *, name: str | None, files: dict[str, str | None], hub_id: str | None,
                  hub_config: str | None, hub_splits: dict[str, str] | None,
+                 path: str | None, splits: dict[str, str | None] | None,
                  validation_fraction: float, max_length: int | None,
                  batch_size: int, eval_batch_size: int, pool_batches: int, num_workers: int,
                  seed: int, max_tokens: int | None = None) -> None:
@@ -163,10 +176,15 @@ class TextDataModule(SplitDataModule):
                 f"data.validation_fraction must be in (0, 1), got {validation_fraction}")
         if max_length is not None and max_length < 1:
             raise NlpseqError(f"data.max_length must be >= 1 or null, got {max_length}")
-        if name == "sample":  # the embedded sample: this task's files of it, always
+        if path is None and name == "sample":  # the embedded sample: this task's files of it
             files, hub_id = {split: self.sample_files.get(split) for split in files}, None
         self.files, self.hub_id, self.hub_config = files, hub_id, hub_config
         self.hub_splits = dict(hub_splits or {})  # split -> the hub split it reads
+        self.path, self.splits = path, dict(splits or {})  # data=hub: the dataset, its splits
+        unknown = sorted(set(self.splits) - set(SPLITS))
+        if unknown:
+            raise NlpseqError(f"data.splits maps '{unknown[0]}', which is not a split; map "
+                              f"{', '.join(SPLITS)} to the dataset's split names")
         self.validation_fraction, self.max_length = validation_fraction, max_length
         self.raw: dict = {}  # split -> datasets.Dataset of raw rows
         self.encoded: dict[str, list[dict]] = {}
@@ -179,15 +197,23 @@ class TextDataModule(SplitDataModule):
     def files_to_read(self, splits: tuple[str, ...], train_hint: str) -> dict:
         """The file of each split in ``splits``; with no training file and no hub dataset
         to fall back on, an error that says what to set (``train_hint``)."""
-        if "train" in splits and not self.files["train"] and self.hub_id is None:
+        if ("train" in splits and not self.files["train"] and self.hub_id is None
+                and self.path is None):
             raise NlpseqError(f"No training data: set data.train_file={train_hint}")
         return {split: self.files[split] for split in splits}
 
-    def read_splits(self, files: dict, **options) -> dict[str, Rows]:
-        """The raw splits of ``files``: from this dataset's folder, or from the hub when it
-        has no local copy (``nlpseq.data.sources.load_splits``)."""
+    def read_splits(self, files: dict, keep_linebreaks: bool = False,
+                    required: dict[str, str] | None = None) -> dict[str, Rows]:
+        """The raw splits of ``files``: from ``data.path`` (every split in ``files``, as
+        ``data.splits`` maps them), or from this dataset's folder, or from the hub when it
+        has no local copy (``nlpseq.data.sources``). ``keep_linebreaks`` and ``required``:
+        see ``sources.load_file``."""
+        if self.path is not None:
+            return load_dataset_splits(self.path, self.name, tuple(files), self.splits,
+                                       required=required)
         return load_splits(files, name=self.name, base_dir=self.base_dir(), hub_id=self.hub_id,
-                           hub_config=self.hub_config, hub_splits=self.hub_splits, **options)
+                           hub_config=self.hub_config, hub_splits=self.hub_splits,
+                           keep_linebreaks=keep_linebreaks, required=required)
 
     def fill_missing_splits(self, raw: dict, splits: tuple[str, ...]) -> dict:
         """No validation split: hold part of train out (``hold_out``). No test split: test
@@ -209,22 +235,25 @@ class TextDataModule(SplitDataModule):
 
     def base_dir(self) -> Path | None:
         """Where relative file names point: the embedded sample, ``$NLPSEQ_DATA_DIR/<name>``
-        for a named dataset, or nowhere (``files``: paths as given)."""
+        for a named dataset, or nowhere (``files`` and ``data=hub``: paths as given)."""
+        if self.path is not None or self.name in (None, "files"):
+            return None
         if self.name == "sample":
             return SAMPLE_DIR
-        if self.name == "files":
-            return None
         return local_copy_dir(self.name)
 
     def load_for_evaluation(self, split: str) -> None:
         """Load what evaluating ``split`` needs: the split's own file if it has one, else
-        the splits it falls back to (test -> validation -> a held-out part of train)."""
-        if self.files[split]:
-            self.load((split,))
-        elif split == "test" and self.files["validation"]:
-            self.load(("validation", "test"))
-        else:
-            self.load(SPLITS)
+        the splits it falls back to (test -> validation -> a held-out part of train).
+        With ``data.path``: the dataset's split if it has one, else the same fallbacks."""
+        from_dataset = self.path is not None  # which splits it has is known once read
+        attempts = [(split,)] if self.files[split] or from_dataset else []
+        if split == "test" and (self.files["validation"] or from_dataset):
+            attempts.append(("validation", "test"))
+        for needed in [*attempts, SPLITS]:
+            self.load(needed)
+            if split in self.raw:
+                break
         if split not in self.raw:
             raise NlpseqError(f"The data config has no {split} split (data.{split}_file)")
 

@@ -67,6 +67,14 @@ def names_from(values: list[str | int], rows: Rows) -> list[str]:
     return sorted(set(values))
 
 
+def class_names(dataset, column: str) -> list[str] | None:
+    """The names of a ``datasets.ClassLabel`` column (hub datasets often store labels as
+    ids with names beside them), or None for a column of plain values."""
+    feature = dataset.features.get(column)
+    names = getattr(feature, "names", None)
+    return list(names) if isinstance(names, list) and names else None
+
+
 def check_names(names: list[str], train: list[str | int] | None, source: str) -> None:
     """A classifier needs two classes or more, each named once, and (when training)
     examples of at least two of them in ``train``, the labels of ``source``."""

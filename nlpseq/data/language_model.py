@@ -42,14 +42,17 @@ class LanguageModelDataModule(TextDataModule):
     """Plain text from local files or a named dataset, as next-token prediction batches.
 
     Args:
-        name: ``files`` for explicit paths, ``sample`` for the embedded sample, or a
-            dataset name whose local copy lives in ``$NLPSEQ_DATA_DIR/<name>/``.
+        name: ``files`` (or None) for explicit paths, ``sample`` for the embedded sample, a
+            dataset name whose local copy lives in ``$NLPSEQ_DATA_DIR/<name>/``, or with
+            ``path`` the dataset's configuration.
         train_file, validation_file, test_file: paths (``.txt``: one row per line). No
             validation file: in ``stream`` mode the last ``validation_fraction`` of the
             training text (nanoGPT's 90/10 cut), in ``lines`` mode a seeded random
             fraction of the rows. No test file: the test split is validation.
         hub_id, hub_config: Hugging Face dataset loaded when no local copy exists;
             ``hub_splits`` maps a split to the hub split it reads (``{test: validation}``).
+        path, splits: ``data=hub``: any dataset, a hub id or a local folder, and the
+            dataset's split each split reads (``TextDataModule``).
         text_column: the text column of non-``.txt`` files and hub datasets.
         mode: ``stream`` (contiguous blocks, state carried over) or ``lines``.
         line_end: ``eos`` (rows stripped, ``<eos>`` after each, empty rows dropped) or
@@ -68,13 +71,15 @@ class LanguageModelDataModule(TextDataModule):
     def __init__(
         self,
         *,
-        name: str = "files",
+        name: str | None = None,
         train_file: str | None = None,
         validation_file: str | None = None,
         test_file: str | None = None,
         hub_id: str | None = None,
         hub_config: str | None = None,
         hub_splits: dict[str, str] | None = None,
+        path: str | None = None,
+        splits: dict[str, str | None] | None = None,
         text_column: str = "text",
         mode: Literal["stream", "lines"] = "stream",
         line_end: Literal["eos", "newline"] = "eos",
@@ -97,7 +102,7 @@ class LanguageModelDataModule(TextDataModule):
                 raise NlpseqError(f"data.{option} must be >= 1, got {value}")
         files = {"train": train_file, "validation": validation_file, "test": test_file}
         super().__init__(name=name, files=files, hub_id=hub_id, hub_config=hub_config,
-                         hub_splits=hub_splits,
+                         hub_splits=hub_splits, path=path, splits=splits,
                          validation_fraction=validation_fraction, max_length=max_length,
                          batch_size=batch_size, eval_batch_size=eval_batch_size,
                          pool_batches=pool_batches, num_workers=num_workers, seed=seed)
@@ -120,7 +125,7 @@ class LanguageModelDataModule(TextDataModule):
                 # A .txt file's rows are its lines, in column "text": whatever the hub calls
                 # the column (data.text_column), a local copy reads the same.
                 dataset = raw[split] = dataset.rename_column("text", self.text_column)
-            check_columns(split, dataset, {"text_column": self.text_column})
+            check_columns(split, dataset, {"text_column": self.text_column}, parts[split].source)
         self.raw = self.fill_missing_splits(raw, splits)
 
     def hold_out(self, train: datasets.Dataset) -> tuple[datasets.Dataset, datasets.Dataset]:

@@ -15,7 +15,14 @@ import datasets
 
 from nlpseq.data.base import SPLITS, TextDataModule, check_columns
 from nlpseq.data.batching import PadCollator
-from nlpseq.data.labels import check_known, check_names, label_id, names_from, read_labels
+from nlpseq.data.labels import (
+    check_known,
+    check_names,
+    class_names,
+    label_id,
+    names_from,
+    read_labels,
+)
 from nlpseq.data.sources import Rows, column_values
 from nlpseq.errors import NlpseqError
 
@@ -26,17 +33,21 @@ class SentimentDataModule(TextDataModule):
     """Labelled sentences from local files or a named dataset, batched by length.
 
     Args:
-        name: ``files`` for explicit paths, ``sample`` for the embedded sample, or a
-            dataset name whose local copy lives in ``$NLPSEQ_DATA_DIR/<name>/``.
+        name: ``files`` (or None) for explicit paths, ``sample`` for the embedded sample, a
+            dataset name whose local copy lives in ``$NLPSEQ_DATA_DIR/<name>/``, or with
+            ``path`` the dataset's configuration.
         train_file, validation_file, test_file: paths (relative to the named dataset's
             folder for named datasets). No validation file: a seeded
             ``validation_fraction`` of train. No test file: the test split is validation.
         hub_id, hub_config: Hugging Face dataset loaded when no local copy exists;
             ``hub_splits`` maps a split to the hub split it reads (``{test: validation}``).
+        path, splits: ``data=hub``: any dataset, a hub id or a local folder, and the
+            dataset's split each split reads (``TextDataModule``).
         text_column, label_column: column names in the files.
         label_names: names of label ids 0..C-1; labels in the files may be these names
             or integer ids (one or the other in each file; ``nlpseq.data.labels``).
-            Default: the sorted distinct training labels (ids 0..max: "0".."max").
+            Default: the names a dataset's ``ClassLabel`` column holds, else the sorted
+            distinct training labels (ids 0..max: "0".."max").
         max_length: texts longer than this many tokens are cut to it, counted in the log
             (None: no limit).
     """
@@ -49,13 +60,15 @@ class SentimentDataModule(TextDataModule):
     def __init__(
         self,
         *,
-        name: str = "files",
+        name: str | None = None,
         train_file: str | None = None,
         validation_file: str | None = None,
         test_file: str | None = None,
         hub_id: str | None = None,
         hub_config: str | None = None,
         hub_splits: dict[str, str] | None = None,
+        path: str | None = None,
+        splits: dict[str, str | None] | None = None,
         text_column: str = "sentence",
         label_column: str = "label",
         label_names: list[str] | None = None,
@@ -69,7 +82,7 @@ class SentimentDataModule(TextDataModule):
     ) -> None:
         files = {"train": train_file, "validation": validation_file, "test": test_file}
         super().__init__(name=name, files=files, hub_id=hub_id, hub_config=hub_config,
-                         hub_splits=hub_splits,
+                         hub_splits=hub_splits, path=path, splits=splits,
                          validation_fraction=validation_fraction, max_length=max_length,
                          batch_size=batch_size, eval_batch_size=eval_batch_size,
                          pool_batches=pool_batches, num_workers=num_workers, seed=seed)
@@ -84,7 +97,7 @@ class SentimentDataModule(TextDataModule):
         parts = self.read_splits(files, required=required)
         for split, rows in parts.items():
             check_columns(split, rows.dataset, {"text_column": self.text_column,
-                                                "label_column": self.label_column})
+                                                "label_column": self.label_column}, rows.source)
         parts = {split: rows for split, rows in parts.items()
                  if not self._unlabelled(split, rows.dataset)}
         self._check_labels(parts)
@@ -102,7 +115,8 @@ class SentimentDataModule(TextDataModule):
         if self.label_names is None:
             if "train" not in parts:
                 raise NlpseqError("label_names are unknown: give data.label_names or a train file")
-            self.label_names = names_from(values["train"], parts["train"])
+            self.label_names = (class_names(parts["train"].dataset, self.label_column)
+                                or names_from(values["train"], parts["train"]))
         check_names(self.label_names, values.get("train"),
                     parts["train"].source if "train" in parts else "")
         for split, rows in parts.items():

@@ -1,4 +1,5 @@
-"""Where raw text comes from: local files (format from the extension) or a named dataset.
+"""Where raw text comes from: local files (format from the extension), a named dataset, or
+any dataset (``data=hub``: a hub id or a local ``datasets`` folder).
 
 Text files (.tsv .csv .json .jsonl .txt) are read exactly by ``readers`` and become a
 ``datasets.Dataset`` of text columns, saved once in the ``datasets`` cache; .parquet files
@@ -130,6 +131,13 @@ def _load_parquet(path: Path, split: str) -> datasets.Dataset:
         raise NlpseqError(f"Could not read '{path}' as parquet: {reason}") from None
 
 
+def first_line(err: Exception) -> str:
+    """``Type: first line of the message``: what a one-line error can say of an exception
+    raised inside ``datasets`` (whose messages vary and may span lines)."""
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0][:300]}" if lines else type(err).__name__
+
+
 def cache_key(*parts) -> str:
     """A stable hash of what a cached table depends on (the file's text among them)."""
     hasher = hashlib.sha256()
@@ -187,15 +195,23 @@ def load_splits(
 
     Relative paths are resolved against ``base_dir`` (a named dataset's local copy) or
     the working directory. When ``hub_id`` is given and the local copy has no training
-    file, the splits come from ``datasets.load_dataset(hub_id)`` instead.
-    ``keep_linebreaks`` and ``required`` are passed to ``load_file``.
+    file, the splits come from ``datasets.load_dataset(hub_id)`` instead; with no file
+    named at all (``data=files data.hub_id=X``) every split in ``files`` is read from the
+    hub dataset as ``data=hub`` reads it. ``keep_linebreaks`` and ``required`` are passed
+    to ``load_file``.
     """
     wanted = {split: path for split, path in files.items() if path}
+    if hub_id is not None and not wanted:
+        return load_dataset_splits(hub_id, hub_config, tuple(files), hub_splits or {},
+                                   required=required, path_option="data.hub_id",
+                                   splits_option="data.hub_splits")
     if hub_id is not None and not _local_copy_present(base_dir, wanted):
-        loaded = _load_from_hub(name, hub_id, hub_config, hub_splits or {}, base_dir, wanted)
-        for rows in loaded.values():
+        loaded = _load_from_hub(name, hub_id, hub_config, base_dir, wanted)
+        source = f"the hub dataset '{hub_id}'"
+        picked = pick_splits(loaded, tuple(wanted), hub_splits or {}, source, "data.hub_splits")
+        for rows in picked.values():
             check_values(rows, required or {})
-        return loaded
+        return picked
     return {
         split: load_file((base_dir / path) if base_dir else path, split, keep_linebreaks,
                          required)
@@ -209,12 +225,12 @@ def _local_copy_present(base_dir: Path | None, wanted: dict[str, str]) -> bool:
     )
 
 
-def _load_from_hub(name, hub_id, hub_config, hub_splits, base_dir, wanted) -> dict:
+def _load_from_hub(name, hub_id, hub_config, base_dir, wanted) -> datasets.DatasetDict:
     where = str(base_dir) if base_dir else f"${DATA_DIR_ENV}/{name} (the variable is not set)"
     log.info("No local copy of '%s' in %s; loading '%s' from the Hugging Face hub", name,
              where, hub_id)
     try:
-        loaded = datasets.load_dataset(hub_id, hub_config)
+        return datasets.load_dataset(hub_id, hub_config)
     except Exception as err:
         reason = type(err).__name__
         raise NlpseqError(
@@ -223,8 +239,71 @@ def _load_from_hub(name, hub_id, hub_config, hub_splits, base_dir, wanted) -> di
             f"loaded ({reason}); set {DATA_DIR_ENV} to a folder holding {name}/, or use "
             f"data=files data.train_file=... data.validation_file=..."
         ) from None
-    return {split: Rows(loaded[hub], f"the hub dataset '{hub_id}' ({hub} split)")
-            for split in wanted if (hub := hub_splits.get(split, split)) in loaded}
+
+
+def load_dataset_splits(path: str, config: str | None, splits: tuple[str, ...],
+                        mapping: dict[str, str | None], *,
+                        required: dict[str, str] | None = None,
+                        path_option: str = "data.path",
+                        splits_option: str = "data.splits") -> dict[str, Rows]:
+    """``data=hub``: the ``splits`` of any dataset, a hub id or a local folder
+    (``open_dataset``), each read from the dataset's split ``mapping`` names for it
+    (``pick_splits``); ``required`` columns must hold a value in every row. Errors name
+    the options that gave ``path`` and ``mapping``."""
+    loaded, source = open_dataset(path, config, path_option)
+    picked = pick_splits(loaded, splits, mapping, source, splits_option)
+    for rows in picked.values():
+        check_values(rows, required or {})
+    return picked
+
+
+def open_dataset(path: str, config: str | None,
+                 option: str = "data.path") -> tuple[datasets.DatasetDict, str]:
+    """The dataset at ``path`` and how messages name it. A folder written by
+    ``save_to_disk`` is read back with ``load_from_disk`` (a lone Dataset is the train
+    split); any other folder, or a hub id, goes to ``load_dataset(path, config)``, which
+    reads a folder of parquet/csv/json files by the split names in their file names."""
+    local = Path(path).expanduser()
+    if (local / "dataset_dict.json").is_file() or (local / "state.json").is_file():
+        loaded = datasets.load_from_disk(str(local))
+        if isinstance(loaded, datasets.Dataset):
+            loaded = datasets.DatasetDict({"train": loaded})
+        return loaded, f"the dataset '{path}'"
+    try:
+        loaded = datasets.load_dataset(str(local) if local.is_dir() else path, config)
+    except Exception as err:  # offline, unknown id or config, unreadable files: all vary
+        if local.is_dir():
+            raise NlpseqError(f"Could not load the dataset folder '{path}' "
+                              f"({first_line(err)})") from None
+        raise NlpseqError(
+            f"{option}='{path}' is not a local folder, and the hub dataset '{path}' could "
+            f"not be loaded ({first_line(err)})") from None
+    source = "the dataset" if local.is_dir() else "the hub dataset"
+    return loaded, f"{source} '{path}'"
+
+
+def pick_splits(loaded: datasets.DatasetDict, splits: tuple[str, ...],
+                mapping: dict[str, str | None], source: str, option: str) -> dict[str, Rows]:
+    """Each of ``splits`` read from the dataset split ``mapping`` names for it, else from
+    the split of its own name. A split the mapping names, and train, must exist (the error
+    lists the dataset's splits); a validation or test split the dataset lacks is left out
+    (the DataModule holds validation out of train, tests on validation)."""
+    picked = {}
+    for split in splits:
+        name = mapping.get(split) or split
+        if name not in loaded:
+            if mapping.get(split):
+                raise NlpseqError(f"{source} has no split '{name}' ({option}.{split}={name}); "
+                                  f"its splits: {', '.join(loaded)}")
+            if split == "train":
+                raise NlpseqError(f"{source} has no split 'train'; its splits: "
+                                  f"{', '.join(loaded)}: pick one with {option}.train=...")
+            continue
+        rows = Rows(loaded[name], f"{source}, split '{name}'")
+        if len(rows.dataset) == 0:
+            raise NlpseqError(f"The {split} split is empty: {rows.source} holds no examples")
+        picked[split] = rows
+    return picked
 
 
 def parallel_paths(prefix: str | Path, languages: tuple[str, str]) -> list[Path]:

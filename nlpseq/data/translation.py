@@ -18,7 +18,7 @@ import datasets
 import torch
 
 from nlpseq.data.base import SPLITS, TextDataModule, check_columns
-from nlpseq.data.sources import FORMATS, load_file, load_parallel_text, parallel_paths
+from nlpseq.data.sources import FORMATS, Rows, load_file, load_parallel_text, parallel_paths
 from nlpseq.errors import NlpseqError
 
 log = logging.getLogger(__name__)
@@ -28,8 +28,9 @@ class TranslationDataModule(TextDataModule):
     """Sentence pairs from local files or a named dataset, batched by length.
 
     Args:
-        name: ``files`` for explicit paths, ``sample`` for the embedded sample, or a
-            dataset name whose local copy lives in ``$NLPSEQ_DATA_DIR/<name>/``.
+        name: ``files`` (or None) for explicit paths, ``sample`` for the embedded sample, a
+            dataset name whose local copy lives in ``$NLPSEQ_DATA_DIR/<name>/``, or with
+            ``path`` the dataset's configuration.
         source_lang, target_lang: language codes; the direction of translation, the
             suffixes of plain-text files and the default column names of tables.
         train_file, validation_file, test_file: a prefix (``DIR/train``) or a table file.
@@ -39,6 +40,8 @@ class TranslationDataModule(TextDataModule):
         hub_id, hub_config: Hugging Face dataset loaded when no local copy exists;
             ``hub_splits`` maps a split to the hub split it reads (``{test: validation}``); its
             rows hold the languages as columns or as a ``translation`` dict.
+        path, splits: ``data=hub``: any dataset, a hub id or a local folder, and the
+            dataset's split each split reads (``TextDataModule``). Read as the hub datasets are.
         max_source_length, max_target_length: training pairs with more tokens are
             dropped (counted in the log); evaluation splits are kept whole.
         max_length: in every split, a side longer than this many tokens is cut to it,
@@ -55,7 +58,7 @@ class TranslationDataModule(TextDataModule):
     def __init__(
         self,
         *,
-        name: str = "files",
+        name: str | None = None,
         source_lang: str = "de",
         target_lang: str = "en",
         train_file: str | None = None,
@@ -66,6 +69,8 @@ class TranslationDataModule(TextDataModule):
         hub_id: str | None = None,
         hub_config: str | None = None,
         hub_splits: dict[str, str] | None = None,
+        path: str | None = None,
+        splits: dict[str, str | None] | None = None,
         max_source_length: int | None = 100,
         max_target_length: int | None = 100,
         max_length: int | None = 512,
@@ -89,7 +94,7 @@ class TranslationDataModule(TextDataModule):
                 raise NlpseqError(f"data.{option} must be >= 1 or null, got {value}")
         files = {"train": train_file, "validation": validation_file, "test": test_file}
         super().__init__(name=name, files=files, hub_id=hub_id, hub_config=hub_config,
-                         hub_splits=hub_splits,
+                         hub_splits=hub_splits, path=path, splits=splits,
                          validation_fraction=validation_fraction, max_length=max_length,
                          batch_size=batch_size, eval_batch_size=eval_batch_size,
                          pool_batches=pool_batches, num_workers=num_workers, seed=seed,
@@ -105,12 +110,15 @@ class TranslationDataModule(TextDataModule):
         """Read the raw splits as two columns and hold out validation if needed."""
         hint = (f"DIR/train (for DIR/train.{self.source_lang} and DIR/train."
                 f"{self.target_lang}) or pick data=multi30k")
-        files = {split: path for split, path in self.files_to_read(splits, hint).items() if path}
+        wanted = self.files_to_read(splits, hint)
+        files = {split: path for split, path in wanted.items() if path}
         base = self.base_dir()
-        if self.hub_id is not None and not self._local_copy_present(base, files):
-            parts = self.read_splits(files)
-            raw = {split: self._columns_from_hub(split, rows.dataset)
-                   for split, rows in parts.items()}
+        if self.path is not None or (self.hub_id is not None
+                                     and not self._local_copy_present(base, files)):
+            required = {self.source_column: "data.source_column",
+                        self.target_column: "data.target_column"}
+            raw = {split: self._columns_from_hub(split, rows)
+                   for split, rows in self.read_splits(wanted, required=required).items()}
         else:
             raw = {split: self._read(base / path if base else Path(path), split)
                    for split, path in files.items()}
@@ -133,12 +141,15 @@ class TranslationDataModule(TextDataModule):
         return self._pick_columns(split, load_file(path, split, required=required).dataset,
                                   str(path))
 
-    def _columns_from_hub(self, split: str, dataset: datasets.Dataset) -> datasets.Dataset:
+    def _columns_from_hub(self, split: str, rows: Rows) -> datasets.Dataset:
+        """A dataset's split (``data=hub`` or a named dataset's hub copy): a column per
+        language, or the languages of a ``translation`` dict column."""
+        dataset = rows.dataset
         if "translation" in dataset.column_names and self.source_column not in dataset.column_names:
             dataset = dataset.flatten().rename_columns(
                 {f"translation.{lang}": lang for lang in self.languages
                  if f"translation.{lang}" in dataset.flatten().column_names})
-        return self._pick_columns(split, dataset, f"the hub dataset '{self.hub_id}'")
+        return self._pick_columns(split, dataset, rows.source)
 
     def _pick_columns(self, split: str, dataset: datasets.Dataset, where: str):
         check_columns(split, dataset, {"source_column": self.source_column,

@@ -30,6 +30,8 @@ def test_every_option_of_every_group_composes_and_validates(group, tmp_path):
         overrides = [f"{group}={option}"]
         if group == "data" and option in TASK_OF_DATA:
             overrides.append(f"task={TASK_OF_DATA[option]}")
+        if group == "data" and option == "hub":
+            overrides.append("data.path=someone/dataset")  # required: data.path=???
         cfg = compose_config("train", overrides, tmp_path)
         validate_config(cfg, TrainConfig)
 

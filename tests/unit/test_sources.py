@@ -105,4 +105,72 @@ def test_a_split_reads_the_hub_split_hub_splits_names(tmp_path, monkeypatch):
                          hub_splits={"test": "validation"})
     assert sorted(splits) == ["test", "train"]
     assert splits["test"].dataset["sentence"] == ["dev"]
-    assert "(validation split)" in splits["test"].source
+    assert splits["test"].source == "the hub dataset 'stanfordnlp/sst2', split 'validation'"
+
+
+# ------------------------------------------------------------- data=hub: any dataset
+def _splits(**sizes):
+    return datasets.DatasetDict({
+        name: datasets.Dataset.from_dict({"sentence": [f"{name} {i}" for i in range(n)],
+                                          "label": [i % 2 for i in range(n)]})
+        for name, n in sizes.items()})
+
+
+def test_splits_map_to_the_dataset_split_names_and_default_to_their_own():
+    loaded = _splits(train=4, dev=2, test=3)
+    picked = sources.pick_splits(loaded, ("train", "validation", "test"), {"validation": "dev"},
+                                 "the dataset 'd'", "data.splits")
+    assert {split: len(rows.dataset) for split, rows in picked.items()} == {
+        "train": 4, "validation": 2, "test": 3}
+    assert picked["validation"].source == "the dataset 'd', split 'dev'"
+
+
+def test_a_split_the_dataset_lacks_is_left_out_unless_it_is_named():
+    loaded = _splits(train=4)
+    picked = sources.pick_splits(loaded, ("train", "validation", "test"),
+                                 {"validation": None}, "the dataset 'd'", "data.splits")
+    assert sorted(picked) == ["train"]  # the DataModule holds validation out of train
+
+
+def test_an_unknown_split_name_lists_the_dataset_splits():
+    with pytest.raises(NlpseqError) as err:
+        sources.pick_splits(_splits(train=4, dev=2), ("train", "validation"),
+                            {"validation": "valid"}, "the dataset 'd'", "data.splits")
+    assert str(err.value) == ("the dataset 'd' has no split 'valid' "
+                              "(data.splits.validation=valid); its splits: train, dev")
+    with pytest.raises(NlpseqError) as err:
+        sources.pick_splits(_splits(fit=4), ("train",), {}, "the dataset 'd'", "data.splits")
+    assert str(err.value) == ("the dataset 'd' has no split 'train'; its splits: fit: pick "
+                              "one with data.splits.train=...")
+
+
+def test_a_saved_dataset_dict_a_lone_dataset_and_a_parquet_folder_open(tmp_path):
+    _splits(train=4, dev=2).save_to_disk(str(tmp_path / "dict"))
+    _splits(train=3)["train"].save_to_disk(str(tmp_path / "lone"))
+    (tmp_path / "pq").mkdir()
+    for name, split in (("train", "train"), ("validation", "dev"),
+                        ("test-00000-of-00001", "dev")):
+        _splits(train=4, dev=2)[split].to_parquet(str(tmp_path / "pq" / f"{name}.parquet"))
+    sizes = {folder: {split: len(rows) for split, rows in
+                      sources.open_dataset(str(tmp_path / folder), None)[0].items()}
+             for folder in ("dict", "lone", "pq")}
+    assert sizes == {"dict": {"train": 4, "dev": 2}, "lone": {"train": 3},
+                     "pq": {"train": 4, "validation": 2, "test": 2}}
+
+
+def test_a_path_neither_local_nor_on_the_hub_is_one_line(monkeypatch):
+    monkeypatch.setattr(datasets, "load_dataset", _fail_on_hub(datasets.load_dataset))
+    with pytest.raises(NlpseqError) as err:
+        sources.load_dataset_splits("someone/nothing", None, ("train",), {})
+    assert str(err.value) == ("data.path='someone/nothing' is not a local folder, and the hub "
+                              "dataset 'someone/nothing' could not be loaded "
+                              "(ConnectionError: offline)")
+
+
+def test_a_hub_id_without_file_names_reads_every_split_as_data_hub(tmp_path):
+    """``data=files data.hub_id=X``: no file names, so the splits are the dataset's own."""
+    _splits(train=4, validation=2).save_to_disk(str(tmp_path / "d"))
+    splits = load_splits({"train": None, "validation": None, "test": None}, name="files",
+                         hub_id=str(tmp_path / "d"))
+    assert {split: len(rows.dataset) for split, rows in splits.items()} == {
+        "train": 4, "validation": 2}
