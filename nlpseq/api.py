@@ -20,9 +20,12 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nlpseq.errors import NlpseqError
+
+if TYPE_CHECKING:
+    from nlpseq.export.runtime import ExportedModel
 
 
 @dataclass
@@ -58,11 +61,19 @@ def evaluate(checkpoint: str | Path, data: Sequence[str] = (), overrides: Sequen
 
 
 def load(path: str | Path, device: str = "auto",
-         allowed_targets: Sequence[str] = ()) -> Model:
+         allowed_targets: Sequence[str] = ()) -> Model | ExportedModel:
     """The model saved at ``path`` (a run directory or a ``.ckpt`` file), ready to predict
     on ``device`` (``auto``: a GPU when there is one, ``cpu``, ``cuda``, ``mps``).
     ``allowed_targets``: components of your own the checkpoint may name (``["mypkg.*"]``),
-    as the commands' ``allowed_targets=``."""
+    as the commands' ``allowed_targets=``.
+
+    What ``nlpseq-export format=onnx`` wrote (its directory or ``model.onnx``) loads as an
+    ``ExportedModel`` on onnxruntime, without torch: ``predict``, ``generate`` and
+    ``translate`` (greedy) on lists of texts."""
+    from nlpseq.export.runtime import ExportedModel, is_export
+
+    if is_export(path):
+        return ExportedModel(path)
     from nlpseq.cli.common import pick_device
     from nlpseq.tasks.checkpoint import load_task
 

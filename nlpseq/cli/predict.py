@@ -32,6 +32,7 @@ from nlpseq.config import PredictConfig, validate_config
 from nlpseq.config.targets import allowed_targets
 from nlpseq.data.sources import check_utf8
 from nlpseq.errors import NlpseqError
+from nlpseq.export.runtime import is_export
 from nlpseq.tasks import tasks_reading
 from nlpseq.tasks.checkpoint import load_task
 
@@ -128,14 +129,6 @@ def predict(cfg: DictConfig) -> list[dict]:
     rows = task.predict(texts, **options)
     write_text_lines(task.prediction_lines(rows, **options), cfg.output_file)
     return rows
-
-
-def is_export(path) -> bool:
-    """Whether ``path`` is what ``nlpseq-export`` wrote: its directory or a model file in it."""
-    path = Path(str(path)).expanduser()
-    directory = path if path.is_dir() else path.parent
-    return (path.is_dir() or path.suffix in (".onnx", ".pt")) and \
-        (directory / "export.json").is_file()
 
 
 def predict_exported(cfg: DictConfig) -> list[dict]:

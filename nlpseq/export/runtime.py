@@ -21,6 +21,14 @@ from nlpseq.tokenization.base import load_tokenizer
 META_FILE = "export.json"
 
 
+def is_export(path) -> bool:
+    """Whether ``path`` is what ``nlpseq-export`` wrote: its directory or a model file in it."""
+    path = Path(str(path)).expanduser()
+    directory = path if path.is_dir() else path.parent
+    return (path.is_dir() or path.suffix in (".onnx", ".pt")) and \
+        (directory / META_FILE).is_file()
+
+
 def read_meta(path: str | Path) -> tuple[Path, dict]:
     """The export directory and its ``export.json``; ``path`` is the directory or a model
     file in it."""

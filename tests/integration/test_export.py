@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+import nlpseq
 from nlpseq.export.exporter import export_checkpoint
 from nlpseq.export.runtime import load
 from nlpseq.tasks.checkpoint import load_task
@@ -91,6 +92,7 @@ def test_sentiment_onnx_logits_and_labels_match(runs, exports):
         assert max_diff(logits, expected) <= 1e-4
     texts = [line.split("\t")[0] for line in sentences("sentiment_test.tsv")[1:30]]
     ours = load(directory / "model.onnx").predict(texts)
+    assert nlpseq.load(directory / "model.onnx").predict(texts) == ours  # the Python API
     theirs = task.predict(texts)
     assert [r["label"] for r in ours] == [r["label"] for r in theirs]
     assert max(abs(a["probability"] - b["probability"])
