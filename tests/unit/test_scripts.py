@@ -48,3 +48,22 @@ def test_review_texts_spread_over_a_long_tail(monkeypatch):
     assert 150 <= median <= 200  # log-normal around 175 words
     assert sizes[-1] > 3 * median and sizes[0] < median / 3
     assert sizes[-1] <= bench.REVIEW_RANGE[1]
+
+
+def test_the_cell_study_runs_from_the_installed_package(tmp_path):
+    """The README's study commands are ``python -m nlpseq.study.*``: they run from any
+    directory, without the repository's scripts/."""
+    import json
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "nlpseq.study.bench_cells", "--hidden", "8", "--batch", "2",
+         "--seq", "4", "--steps", "1", "--rounds", "1", "--json", "cells.json"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    found = json.loads((tmp_path / "cells.json").read_text())
+    assert {"rnn", "gru", "lstm"} <= {row["cell"] for row in found["rows"]}
+    help_text = subprocess.run([sys.executable, "-m", "nlpseq.study.long_range", "--help"],
+                               cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert "--probe" in help_text.stdout

@@ -11,9 +11,9 @@ With ``--spread S`` every batch is padded: its lengths are spread over [(1 - S) 
 the encoder reads them (``--execution`` dense or packed, as ``encoder.execution``); tokens
 per second then count real tokens only.
 
-    python scripts/bench_cells.py                                  # CPU, 1 x 256, T = 64
-    python scripts/bench_cells.py --hidden 512 --layers 2 --device cuda --json cells.json
-    python scripts/bench_cells.py --seq 256 --spread 0.2 --execution packed
+    python -m nlpseq.study.bench_cells                                  # CPU, 1 x 256, T = 64
+    python -m nlpseq.study.bench_cells --hidden 512 --layers 2 --device cuda --json cells.json
+    python -m nlpseq.study.bench_cells --seq 256 --spread 0.2 --execution packed
 """
 
 from __future__ import annotations

@@ -7,10 +7,10 @@ stopped) with the gradient-flow callback on; ``nlpseq-inspect`` then measures th
 model's curve on a test batch, so the plots also show ||dL/dh_t|| against the distance from
 the loss at the first training step and after training.
 
-    python scripts/long_range.py --probe adding --lengths 25 50 100 200
-    python scripts/long_range.py --probe first_token --lengths 10 50 100 200 --jobs 2 \\
+    python -m nlpseq.study.long_range --probe adding --lengths 25 50 100 200
+    python -m nlpseq.study.long_range --probe first_token --lengths 10 50 100 200 --jobs 2 \\
         -- trainer.max_epochs=10
-    python scripts/long_range.py --probe adding --lengths 25 50 100 200 --collect-only
+    python -m nlpseq.study.long_range --probe adding --lengths 25 50 100 200 --collect-only
 
 Writes into ``--out`` (default outputs/long_range/<probe>): results.csv, results.md,
 <probe>_score_by_length.png and <probe>_gradient_flow.png.
@@ -44,16 +44,22 @@ def run_one(probe: str, cell: str, length: int, out: Path, threads: int,
     if (run_dir / "metrics.json").is_file() and not (
             run_dir / "inspect" / "gradient_flow.json").is_file():
         with open(run_dir / "inspect.log", "w") as log:  # the trained model's gradient curve
-            subprocess.run(["nlpseq-inspect", f"ckpt_path={run_dir}", "split=test",
-                            "max_batches=1", "heatmaps=false",
+            subprocess.run([*command_of("inspect_cells"), f"ckpt_path={run_dir}",
+                            "split=test", "max_batches=1", "heatmaps=false",
                             f"hydra.run.dir={run_dir / 'inspect'}"],
                            env=environment, stdout=log, stderr=subprocess.STDOUT)
     return run_dir
 
 
+def command_of(module: str) -> list[str]:
+    """An nlpseq command in this Python (no PATH needed): ``nlpseq-train`` is ``train``."""
+    return [sys.executable, "-m", f"nlpseq.cli.{module}"]
+
+
 def train(run_dir: Path, probe: str, cell: str, length: int, environment: dict,
           overrides: list[str]) -> None:
-    command = ["nlpseq-train", f"experiment={probe}", f"encoder={cell}", f"data.length={length}",
+    command = [*command_of("train"), f"experiment={probe}", f"encoder={cell}",
+               f"data.length={length}",
                "callbacks=diagnostics", "callbacks.gradient_flow.every_n_steps=200",
                "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
                f"hydra.run.dir={run_dir}", *overrides]
