@@ -52,6 +52,15 @@ def test_a_loaded_model_predicts_in_batches_like_the_command(trained_run):
     assert printed["probabilities"] == pytest.approx(alone["probabilities"], abs=1e-5)
 
 
+def test_evaluate_on_other_data_gives_the_commands_metrics(trained_run, tmp_path):
+    sample_test = Path(nlpseq.__file__).parent / "data" / "sample" / "sentiment_test.tsv"
+    metrics = nlpseq.evaluate(trained_run, data=["data=files", f"data.test_file={sample_test}"],
+                              run_dir=tmp_path / "eval")
+    trained = json.loads((trained_run / "metrics.json").read_text())
+    assert metrics["test/acc"] == pytest.approx(trained["test/acc"], abs=1e-6)  # the same file
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text()) == metrics
+
+
 @pytest.mark.parametrize(("call", "message"), [
     (lambda run: nlpseq.load(run).generate("x"),
      "generate needs a generation model; this is a sentiment one (use predict)"),
