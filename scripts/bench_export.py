@@ -51,18 +51,19 @@ def contenders(task, tokenizer, texts: list[str], batch: int, exports: dict, arg
                 for key, path in exports.items() if key != "torchscript int8"}
     if name == "sentiment":
         ids = tokenizer.encode_batch([t.strip() for t in texts])
-        batches = [b for _, b in length_batches(ids, batch, tokenizer)]
+        rows, batches = zip(*length_batches(ids, batch, tokenizer), strict=True)
+        in_order = np.argsort(np.concatenate(rows))  # batches come by length: back to texts'
         scripted = torch.jit.load(str(exports["torchscript int8"] / "model.pt"))
 
         def torch_run(model):
             with torch.no_grad():
                 return np.concatenate([model(b["tokens"], b["lengths"]).argmax(-1).numpy()
-                                       for b in batches])
+                                       for b in batches])[in_order]
 
         def onnx_run(runtime):
             return np.concatenate([runtime.run("model", tokens=b["tokens"].numpy(),
                                                lengths=b["lengths"].numpy())["logits"]
-                                   .argmax(-1) for b in batches])
+                                   .argmax(-1) for b in batches])[in_order]
         found = {"torch fp32": lambda: torch_run(task), "torch int8": lambda: torch_run(scripted)}
     elif name == "generation":
         gen = torch.Generator().manual_seed(0)
@@ -108,6 +109,29 @@ def timed(fn) -> tuple[float, object]:
     return time.perf_counter() - started, answer
 
 
+def export_all(ckpt_path: str, task_name: str, folder: Path) -> dict[str, Path]:
+    """Contender -> export directory under ``folder``: fp32 and dynamic int8 ONNX, and int8
+    TorchScript where the exporter quantizes it (not translation)."""
+    exports = {"onnx fp32": export_checkpoint(ckpt_path, "onnx", folder / "f"),
+               "onnx int8": export_checkpoint(ckpt_path, "onnx", folder / "q", "dynamic")}
+    if task_name != "translation":
+        exports["torchscript int8"] = export_checkpoint(ckpt_path, "torchscript", folder / "t",
+                                                        "dynamic")
+    return exports
+
+
+def time_rounds(runs: dict, rounds: int) -> tuple[dict, dict[str, list[float]]]:
+    """Each contender's answers (a warm-up run) and its seconds in each of ``rounds`` rounds,
+    the contenders taking turns going first."""
+    names = list(runs)
+    answers = {name: runs[name]() for name in names}
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            seconds[name].append(timed(runs[name])[0])
+    return answers, seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("ckpt_path", help="a checkpoint or its run directory")
@@ -125,20 +149,11 @@ def main() -> None:
     texts = read_texts(task.task_name, args.input_file, args.texts)
     rows, result = [], {"task": task.task_name, "threads": args.threads, "rounds": {}}
     with tempfile.TemporaryDirectory() as folder:
-        exports = {"onnx fp32": export_checkpoint(args.ckpt_path, "onnx", Path(folder) / "f"),
-                   "onnx int8": export_checkpoint(args.ckpt_path, "onnx", Path(folder) / "q",
-                                                  "dynamic")}
-        if task.task_name != "translation":
-            exports["torchscript int8"] = export_checkpoint(
-                args.ckpt_path, "torchscript", Path(folder) / "t", "dynamic")
+        exports = export_all(args.ckpt_path, task.task_name, Path(folder))
         for batch in args.batch_sizes:
             runs = contenders(task, tokenizer, texts, batch, exports, args)
             names = list(runs)
-            answers = {name: runs[name]() for name in names}  # warm-up, and the answers
-            seconds: dict[str, list[float]] = {name: [] for name in names}
-            for r in range(args.rounds):
-                for name in names[r % len(names):] + names[:r % len(names)]:
-                    seconds[name].append(timed(runs[name])[0])
+            answers, seconds = time_rounds(runs, args.rounds)
             base = len(texts) / statistics.median(seconds["torch fp32"])
             for name in names:
                 rate = len(texts) / statistics.median(seconds[name])

@@ -5,6 +5,8 @@ label per text at the regime's size."""
 from __future__ import annotations
 
 import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -54,8 +56,6 @@ def test_the_cell_study_runs_from_the_installed_package(tmp_path):
     """The README's study commands are ``python -m nlpseq.study.*``: they run from any
     directory, without the repository's scripts/."""
     import json
-    import subprocess
-    import sys
 
     result = subprocess.run(
         [sys.executable, "-m", "nlpseq.study.bench_cells", "--hidden", "8", "--batch", "2",
@@ -67,3 +67,33 @@ def test_the_cell_study_runs_from_the_installed_package(tmp_path):
     help_text = subprocess.run([sys.executable, "-m", "nlpseq.study.long_range", "--help"],
                                cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert "--probe" in help_text.stdout
+
+
+TINY_RUNS = {  # a tiny trained run on the embedded sample, and the data to score it on
+    "sentiment": (["encoder=gru"], ["sentiment_test.tsv"]),
+    "generation": (["task=generation", "tokenizer=char", "encoder=gru"], ["lm_train.txt"]),
+}
+
+
+@pytest.mark.slow  # trains two models: a benchmark's smoke test (make test-all)
+@pytest.mark.parametrize("task", sorted(TINY_RUNS))
+def test_bench_quantization_prints_a_row_per_contender(task, tmp_path, monkeypatch, capsys):
+    pytest.importorskip("onnxruntime")
+    overrides, data = TINY_RUNS[task]
+    run_dir = tmp_path / "run"
+    trained = subprocess.run(
+        [sys.executable, "-m", "nlpseq.cli.train", *overrides, "task.embedding_dim=16",
+         "encoder.hidden_size=16", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
+         "trainer.enable_model_summary=false", "logger=none", f"hydra.run.dir={run_dir}"],
+        capture_output=True, text=True, timeout=600)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    bench = load_script("bench_quantization", monkeypatch)
+    sample = SCRIPTS.parent / "nlpseq" / "data" / "sample"
+    monkeypatch.setattr(sys, "argv", ["bench_quantization.py", str(run_dir), "--data",
+                                      *(str(sample / name) for name in data),
+                                      "--rounds", "1", "--texts", "4", "--threads", "1"])
+    bench.main()
+    rows = {line.split(" | ")[0][2:]: line.split(" | ")[1:3]
+            for line in capsys.readouterr().out.splitlines() if line.startswith("| ")}
+    assert set(rows) >= {"torch fp32", "onnx fp32", "onnx int8", "torch int8"}
+    assert float(rows["onnx fp32"][1]) == 0  # fp32 ONNX scores as PyTorch fp32 does
