@@ -28,6 +28,7 @@ from nlpseq.tasks.checkpoint import checkpoint_file, read_checkpoint, task_from_
 
 log = logging.getLogger("nlpseq.transfer")
 
+ABSENT = object()
 SIDES = {"encoder": "encoder.init_from", "decoder": "task.decoder.init_from"}
 # this run's key -> the pretrained config's key, per side (the settings that shape the parts)
 ENCODER_SETTINGS = {
@@ -98,7 +99,9 @@ def apply_pretrained_settings(cfg: DictConfig, pretrained: dict[str, Pretrained]
                               "decoder starts from a left-to-right language model")
         for ours, theirs in settings.items():
             value = OmegaConf.select(OmegaConf.create(run.config), theirs, default=None)
-            current = OmegaConf.select(cfg, ours, default=None)
+            current = OmegaConf.select(cfg, ours, default=ABSENT)
+            if current is ABSENT:  # a setting this task does not have (a probe's embedding)
+                continue
             if ours in user_keys and current != value:
                 raise NlpseqError(f"{ours}={current!r} does not match {SIDES[side]}: the "
                                   f"checkpoint has {theirs}={value!r}")
