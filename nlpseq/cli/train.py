@@ -49,6 +49,12 @@ from nlpseq.tasks.checkpoint import (
     read_checkpoint,
     task_from_checkpoint,
 )
+from nlpseq.tasks.transfer import (
+    apply_pretrained_settings,
+    command_line_keys,
+    pretrained_tokenizers,
+    read_pretrained,
+)
 from nlpseq.tokenization import tokenizer_from_state
 
 log = logging.getLogger("nlpseq.train")
@@ -59,6 +65,7 @@ def train(cfg: DictConfig) -> dict:
     check_task_and_data(cfg)
     validate_config(cfg, TrainConfig)
     check_validation_off(cfg)
+    pretrained = start_from_pretrained(cfg)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     resume_from, resumed = checkpoint_to_resume(cfg, run_dir)
     if resume_from is None or resume_from.resolve().parents[1] != run_dir.resolve():
@@ -68,7 +75,8 @@ def train(cfg: DictConfig) -> dict:
     pl.seed_everything(cfg.seed, workers=True)
     torch.set_float32_matmul_precision(cfg.float32_matmul_precision)
 
-    datamodule, tokenizer = prepare_data(cfg, resumed["tokenizer"] if resumed else None)
+    datamodule, tokenizer = prepare_data(cfg, resumed["tokenizer"] if resumed else None,
+                                         pretrained_tokenizers(pretrained))
     if tokenizer is not None and rank_zero_only.rank == 0:  # DDP: ranks share rank 0's dir
         log.info("Tokenizer saved to %s", tokenizer.save(run_dir))
 
@@ -76,6 +84,8 @@ def train(cfg: DictConfig) -> dict:
              cfg.encoder.cell)
     task = build_task(cfg, tokenizer, datamodule.label_names)
     task.checkpoint_extras = checkpoint_extras(cfg, tokenizer, datamodule.label_names)
+    if pretrained and resume_from is None:  # a resumed run restores all its own weights
+        task.init_from_pretrained(pretrained)
 
     trainer, throughput, memory = build_trainer(cfg)
     for logger in trainer.loggers:  # TensorBoard's HParams tab, the CSV logger's hparams.yaml
@@ -99,6 +109,8 @@ def train(cfg: DictConfig) -> dict:
         "train/peak_rss_mib": round(memory.rss_mib, 1),
         **({"train/peak_gpu_mib": round(memory.gpu_mib, 1)} if memory.gpu_mib else {}),
     }
+    metrics.update({("init_from" if side == "encoder" else f"{side}_init_from"): str(run.path)
+                    for side, run in pretrained.items()})
     best_path = best_checkpoint(trainer)
     best = read_checkpoint(best_path, run_targets(cfg)) if best_path else None  # read once
     if best is not None:
@@ -197,6 +209,20 @@ def best_checkpoint(trainer: pl.Trainer) -> str:
     return str(best)
 
 
+def start_from_pretrained(cfg: DictConfig) -> dict:
+    """``encoder.init_from`` / ``task.decoder.init_from``: read the pretrained runs and
+    take their cell, sizes and tokenizer into ``cfg`` (a command-line setting that differs
+    is refused); the checks of the task run again on the completed config."""
+    pretrained = read_pretrained(cfg, run_targets(cfg))
+    if pretrained:
+        task_class = class_of(cfg.task)
+        apply_pretrained_settings(cfg, pretrained,
+                                  command_line_keys(HydraConfig.get().overrides.task),
+                                  one_tokenizer=getattr(task_class, "one_tokenizer", True))
+        check_task_and_data(cfg)
+    return pretrained
+
+
 def check_task_and_data(cfg: DictConfig) -> None:
     """What the task refuses (a bidirectional language model) and data of another task
     (``data=sst2`` with ``task=generation``) fail before anything runs."""
@@ -251,10 +277,11 @@ def changed_settings(saved: dict, current: dict, prefix: str = "") -> list[str]:
     return sorted(changes)
 
 
-def prepare_data(cfg: DictConfig, tokenizer_state: dict | None = None):
+def prepare_data(cfg: DictConfig, tokenizer_state: dict | None = None,
+                 pretrained: dict | None = None):
     """Load the raw splits, train the tokenizer on train (or rebuild a resumed checkpoint's
-    from its ``tokenizer_state``), encode every split. Generated probes need no tokenizer
-    (None)."""
+    from its ``tokenizer_state``, or take the ``pretrained`` runs' tokenizers, by side),
+    encode every split. Generated probes need no tokenizer (None)."""
     log.info("Instantiating data <%s>", cfg.data._target_)
     datamodule = instantiate(cfg.data)
     datamodule.load()
@@ -263,6 +290,12 @@ def prepare_data(cfg: DictConfig, tokenizer_state: dict | None = None):
     if tokenizer_state is not None:
         tokenizer = tokenizer_from_state(tokenizer_state)
         log.info("Tokenizer %r taken from the checkpoint resumed", tokenizer)
+        datamodule.encode(tokenizer)
+        return datamodule, tokenizer
+    if pretrained:
+        tokenizer = class_of(cfg.task).pretrained_tokenizer(
+            pretrained, instantiate(cfg.tokenizer), datamodule, cfg)
+        log.info("Tokenizer %r taken from the pretrained run", tokenizer)
         datamodule.encode(tokenizer)
         return datamodule, tokenizer
     log.info("Training tokenizer <%s> on the training split", cfg.tokenizer._target_)

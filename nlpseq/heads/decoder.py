@@ -112,6 +112,8 @@ class RecurrentDecoder(nn.Module):
             attention only).
         bridge: ``linear`` (tanh of a linear map of the encoder's final state) or ``zero``.
         dropout: between stacked layers and on each step's output.
+        init_from: a target-side language model to start from (``task.decoder.init_from``);
+            read by the task, which copies the weights after building the model.
     """
 
     def __init__(
@@ -125,8 +127,10 @@ class RecurrentDecoder(nn.Module):
         input_feeding: bool = True,
         bridge: Literal["linear", "zero"] = "linear",
         dropout: float = 0.0,
+        init_from: str | None = None,
     ) -> None:
         super().__init__()
+        del init_from  # read by the task that builds the model (nlpseq.tasks.transfer)
         rnn_class, _ = _check_cell(cell)
         if attention not in ATTENTIONS:
             raise NlpseqError(f"Unknown attention {attention!r}; choose one of "

@@ -20,6 +20,7 @@ from torch import Tensor
 
 from nlpseq.data.batching import BucketBatchSampler, PadCollator
 from nlpseq.errors import NlpseqError
+from nlpseq.tasks.finetune import FineTuning, layer_groups
 from nlpseq.tasks.rng import rng_state, set_rng_state
 
 log = logging.getLogger("nlpseq.task")
@@ -52,10 +53,16 @@ class RecurrentTask(pl.LightningModule):
       ``nlpseq-inspect`` traces and differentiates; ``split_example(batch)`` for a task
       that reads no text (``text_option = None``).
 
+    - ``transfer_parts(side)`` and ``transfer_tokenizer(side)``: what another run can start
+      from (``encoder.init_from``) and what this task starts from another's
+      (``init_from_pretrained``); the default: the model's ``embedding`` and ``encoder``.
+
     Args:
         optimizer: a Hydra partial ``params -> Optimizer`` from ``conf/optimizer``.
         scheduler: a partial ``(optimizer, total_steps) -> lr_scheduler dict`` from
             ``conf/scheduler``, or None for a constant learning rate.
+        finetune: freezing, gradual unfreezing and discriminative learning rates of the
+            embedding and encoder (``nlpseq.tasks.finetune.FineTuning``), or None.
     """
 
     task_name = ""  # set by each subclass; stored in checkpoints and checked on loading
@@ -66,14 +73,18 @@ class RecurrentTask(pl.LightningModule):
     streams_text = False  # predict(..., on_text=f) shows one input, then its answer as made
     logged_metrics: tuple[str, ...] = ("loss",)  # logged at every validation (+ monitor)
     progress_bar: tuple[str, ...] | None = None  # of those, shown on the bar (None: all)
+    one_tokenizer = True  # encoder.init_from: the task reads all its text with the run's tokenizer
 
     def __init__(
         self,
         optimizer: Callable[..., torch.optim.Optimizer],
         scheduler: Callable[..., dict] | None = None,
+        finetune: FineTuning | None = None,
     ) -> None:
         super().__init__()
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        self.finetune = finetune
+        self._frozen_epoch: int | None = None  # the epoch task.finetune last froze for
         self.checkpoint_extras: dict = {}
         self._resumed_rng: dict | None = None  # generator state of a resumed checkpoint
         self._sums: dict = {}  # what the running validation or test has added up
@@ -123,9 +134,82 @@ class RecurrentTask(pl.LightningModule):
     def check_data(self, data_cfg) -> None:
         """Refuse evaluation data this trained model cannot read (override)."""
 
+    # ------------------------------------------------------------------ transfer
+    def transfer_parts(self, side: str = "encoder") -> dict[str, torch.nn.Module]:
+        """The parts of this task's model that another run's start from or give, by role:
+        ``embedding``, ``recurrent`` (a ``RecurrentEncoder``, or a decoder's torch RNN) and
+        optionally ``output``. ``side``: ``encoder``, or ``decoder`` for a translation
+        model's target side; a model with one side gives the same parts for both."""
+        parts = {"embedding": getattr(self.model, "embedding", None),
+                 "recurrent": getattr(self.model, "encoder", None)}
+        return {role: part for role, part in parts.items() if part is not None}
+
+    def transfer_tokenizer(self, side: str = "encoder"):
+        """The tokenizer that reads the text of ``side``'s parts."""
+        return getattr(self, "tokenizer", None)
+
+    @classmethod
+    def pretrained_tokenizer(cls, tokenizers: dict, factory, datamodule, cfg):
+        """The tokenizer of a run started from pretrained parts: the pretrained encoder
+        run's (``tokenizers``: side -> tokenizer), so its embedding rows keep their tokens."""
+        return tokenizers["encoder"]
+
+    def init_from_pretrained(self, pretrained: dict) -> dict[str, list[str]]:
+        """Copy each pretrained run's parts (``nlpseq.tasks.transfer.Pretrained`` by side)
+        into this model's: embedding and recurrent weights must fit (else NlpseqError), an
+        output layer is copied where both have one of the same shape. Returns the roles
+        copied per side."""
+        from nlpseq.tasks.transfer import SIDES, copy_part
+
+        copied = {}
+        for side, run in pretrained.items():
+            ours, theirs = self.transfer_parts(side), run.task.transfer_parts(side)
+            where = f"{SIDES[side]}={run.path}"
+            copied[side] = []
+            for role in ("embedding", "recurrent", "output"):
+                if role in ours and role in theirs and copy_part(
+                        ours[role], theirs[role], role, where, required=role != "output"):
+                    copied[side].append(role)
+            log.info("%s: copied %s", where, ", ".join(copied[side]))
+        return copied
+
     # ------------------------------------------------------------------ training
+    def layer_groups(self) -> list[list[torch.nn.Parameter]]:
+        """The model's parameters by layer, bottom first: embedding, each encoder layer,
+        the rest (``nlpseq.tasks.finetune.layer_groups``)."""
+        return layer_groups(self.model, self.transfer_parts("encoder"))
+
+    def on_train_batch_start(self, batch, batch_idx: int) -> None:
+        """Freeze the layer groups ``task.finetune`` leaves frozen this epoch (checked at
+        each batch: a run resumed mid-epoch starts with no epoch start)."""
+        if self.finetune is None or self._frozen_epoch == self.current_epoch:
+            return
+        self._frozen_epoch = self.current_epoch
+        groups = self.layer_groups()
+        trainable = self.finetune.trainable_groups(self.current_epoch, len(groups))
+        for i, group in enumerate(groups):
+            for param in group:
+                param.requires_grad_(i >= len(groups) - trainable)
+        if trainable < len(groups):
+            log.info("Epoch %d: the top %d of %d layer groups train", self.current_epoch,
+                     trainable, len(groups))
+
+    def optimizer_parameters(self) -> list:
+        """What the optimizer gets: all parameters, or with ``task.finetune.layer_lr_decay``
+        one group per layer, each with its share of the learning rate (``lr_scale``)."""
+        if self.finetune is None or not self.finetune.groups_by_layer:
+            return list(self.parameters())
+        groups = self.layer_groups()
+        scales = self.finetune.learning_rate_scales(len(groups))
+        return [{"params": group, "lr_scale": scale}
+                for group, scale in zip(groups, scales, strict=True)]
+
     def configure_optimizers(self):
-        optimizer = self.optimizer_factory(self.parameters())
+        parameters = self.optimizer_parameters()
+        scales = [p.pop("lr_scale") for p in parameters if isinstance(p, dict)]
+        optimizer = self.optimizer_factory(parameters)
+        for group, scale in zip(optimizer.param_groups, scales or [1.0], strict=True):
+            group["lr"] *= scale  # before the schedule reads each group's initial lr
         if self.scheduler_factory is None:
             return optimizer
         total_steps = int(self.trainer.estimated_stepping_batches)

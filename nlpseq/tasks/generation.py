@@ -26,6 +26,7 @@ from nlpseq.errors import NlpseqError
 from nlpseq.models import RecurrentLanguageModel
 from nlpseq.models.language_model import UNIDIRECTIONAL_ONLY
 from nlpseq.tasks.base import RecurrentTask
+from nlpseq.tasks.finetune import FineTuning
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,7 @@ class GenerationTask(RecurrentTask):
         embedding_dim, embedding_dropout, output_dropout, locked_dropout, tie_weights:
             see ``RecurrentLanguageModel``.
         monitor, monitor_mode: the validation metric that picks the best checkpoint.
+        finetune: how pretrained layers train (``nlpseq.tasks.finetune.FineTuning``).
         char_level: the tokenizer is character level: also report bits per character.
         tokenizer, start_id: for generating text during training and from checkpoints.
     """
@@ -126,8 +128,9 @@ class GenerationTask(RecurrentTask):
         char_level: bool = False,
         tokenizer=None,
         start_id: int = 2,
+        finetune: FineTuning | None = None,
     ) -> None:
-        super().__init__(optimizer, scheduler)
+        super().__init__(optimizer, scheduler, finetune)
         self.model = RecurrentLanguageModel(
             encoder, vocab_size=vocab_size, pad_id=pad_id, embedding_dim=embedding_dim,
             embedding_dropout=embedding_dropout, output_dropout=output_dropout,
@@ -149,6 +152,11 @@ class GenerationTask(RecurrentTask):
     def check_config(cls, cfg) -> None:
         if cfg.encoder.get("bidirectional"):
             raise NlpseqError(UNIDIRECTIONAL_ONLY)
+
+    def transfer_parts(self, side: str = "encoder") -> dict:
+        """Embedding, encoder and the output layer (a language model continued on new text
+        keeps all three)."""
+        return {**super().transfer_parts(side), "output": self.model.head}
 
     # ------------------------------------------------------------------ training
     def _loss(self, batch: dict[str, Tensor], loop: str) -> tuple[Tensor, Tensor]:

@@ -21,6 +21,7 @@ from nlpseq.encoders import RecurrentEncoder
 from nlpseq.errors import NlpseqError
 from nlpseq.models.probe import ProbeModel
 from nlpseq.tasks.base import RecurrentTask
+from nlpseq.tasks.finetune import FineTuning
 
 # the data settings a trained probe model depends on (its input size and readout)
 SHAPING_KEYS = {"adding": ("kind",), "first_token": ("kind", "num_symbols"),
@@ -36,6 +37,7 @@ class ProbeTask(RecurrentTask):
         kind, num_symbols, copy_length: the probe, taken from the data config
             (``conf/task/probe.yaml`` interpolates them).
         monitor, monitor_mode: the validation metric that picks the best checkpoint.
+        finetune: how pretrained layers train (``nlpseq.tasks.finetune.FineTuning``).
     """
 
     task_name = "probe"
@@ -53,8 +55,9 @@ class ProbeTask(RecurrentTask):
         scheduler: Callable[..., dict] | None = None,
         monitor: str = "val/loss",
         monitor_mode: Literal["min", "max"] = "min",
+        finetune: FineTuning | None = None,
     ) -> None:
-        super().__init__(optimizer, scheduler)
+        super().__init__(optimizer, scheduler, finetune)
         self.kind, self.num_symbols = kind, num_symbols
         self.chance = chance_level(kind, num_symbols)
         self.model = ProbeModel(encoder, kind, num_symbols, copy_length)

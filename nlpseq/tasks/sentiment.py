@@ -21,6 +21,7 @@ from nlpseq.errors import NlpseqError
 from nlpseq.heads.classification import Pooling
 from nlpseq.models import RecurrentClassifier
 from nlpseq.tasks.base import RecurrentTask, length_batches
+from nlpseq.tasks.finetune import FineTuning
 
 
 class SentimentTask(RecurrentTask):
@@ -41,6 +42,7 @@ class SentimentTask(RecurrentTask):
             moved a step of this relative size in the direction that raises its loss
             most (adversarial training, Miyato et al. 2017; see ``adversarial_loss``).
         monitor, monitor_mode: the validation metric that picks the best checkpoint.
+        finetune: how pretrained layers train (``nlpseq.tasks.finetune.FineTuning``).
     """
 
     task_name = "sentiment"
@@ -66,8 +68,9 @@ class SentimentTask(RecurrentTask):
         adversarial_epsilon: float = 0.0,
         monitor: str = "val/acc",
         monitor_mode: Literal["min", "max"] = "max",
+        finetune: FineTuning | None = None,
     ) -> None:
-        super().__init__(optimizer, scheduler)
+        super().__init__(optimizer, scheduler, finetune)
         self.label_names = list(label_names)
         num_classes = len(self.label_names)
         self.model = RecurrentClassifier(

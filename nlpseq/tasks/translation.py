@@ -30,8 +30,10 @@ from nlpseq.errors import NlpseqError
 from nlpseq.heads.decoder import RecurrentDecoder
 from nlpseq.models import RecurrentTranslator
 from nlpseq.tasks.base import RecurrentTask, length_batches
+from nlpseq.tasks.finetune import FineTuning
 from nlpseq.tasks.generation import single_steps_without_onednn
 from nlpseq.tokenization import train_tokenizer_pair
+from nlpseq.tokenization.pair import TokenizerPair
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +75,13 @@ class TranslationTask(RecurrentTask):
         beam_size, length_penalty, max_length_ratio, max_length_offset: decoding defaults
             of ``evaluate`` and ``translate`` (length_penalty is GNMT's alpha).
         monitor, monitor_mode: the validation metric that picks the best checkpoint.
+        finetune: how pretrained layers train (``nlpseq.tasks.finetune.FineTuning``).
     """
 
     task_name = "translation"
     predict_options = ("beam_size", "length_penalty", "n_best", "batch_size", "attention_file")
     keeps_empty_lines = True  # one output line per input line
+    one_tokenizer = False  # init_from: a pretrained side's tokenizer, the other side trains its own
     logged_metrics = ("loss", "ppl", "bleu", "chrf")
 
     def __init__(
@@ -104,8 +108,9 @@ class TranslationTask(RecurrentTask):
         max_length_offset: int = 5,
         monitor: str = "val/bleu",
         monitor_mode: Literal["min", "max"] = "max",
+        finetune: FineTuning | None = None,
     ) -> None:
-        super().__init__(optimizer, scheduler)
+        super().__init__(optimizer, scheduler, finetune)
         check_beam_options(beam_size, 1, length_penalty)
         for name, value in (("teacher_forcing", teacher_forcing),
                             ("teacher_forcing_final", teacher_forcing_final)):
@@ -132,6 +137,12 @@ class TranslationTask(RecurrentTask):
                                                                                   True):
             raise NlpseqError(f"task.monitor={task.monitor} needs task.val_bleu=true "
                               "(or monitor val/loss with task.monitor_mode=min)")
+        decoder = task.get("decoder") or {}
+        if decoder.get("init_from") and (decoder.get("input_feeding", True)
+                                         or decoder.get("attention") == "bahdanau"):
+            raise NlpseqError("task.decoder.init_from needs task.decoder.input_feeding=false "
+                              "and an attention other than bahdanau: the decoder's RNN then "
+                              "reads the target embedding alone, as the language model's did")
         model = str(cfg.tokenizer.get("model", cfg.tokenizer.get("model_type", "")))
         if model in ("word", "wordpiece"):
             log.warning("tokenizer=%s does not restore the original spacing of punctuation; "
@@ -149,6 +160,30 @@ class TranslationTask(RecurrentTask):
         return train_tokenizer_pair(factory, datamodule.train_texts("source"),
                                     datamodule.train_texts("target"),
                                     joint=cfg.task.get("joint_vocabulary", False))
+
+    # ------------------------------------------------------------------ transfer
+    def transfer_parts(self, side: str = "encoder") -> dict:
+        """Source side (``encoder``): source embedding and encoder. Target side
+        (``decoder``): target embedding, the decoder's RNN and the output layer."""
+        if side == "encoder":
+            return {"embedding": self.model.source_embedding, "recurrent": self.model.encoder}
+        return {"embedding": self.model.target_embedding, "recurrent": self.model.decoder.rnn,
+                "output": self.model.head}
+
+    def transfer_tokenizer(self, side: str = "encoder"):
+        return self.tokenizer.source if side == "encoder" else self.tokenizer.target
+
+    @classmethod
+    def pretrained_tokenizer(cls, tokenizers: dict, factory, datamodule, cfg):
+        """The source side reads with the encoder run's tokenizer and the target side with
+        the decoder run's; a side with no pretrained run trains its own."""
+        if cfg.task.get("joint_vocabulary", False):
+            raise NlpseqError("task.joint_vocabulary=true trains one tokenizer for both "
+                              "languages; a pretrained run brings its own: set "
+                              "task.joint_vocabulary=false with init_from")
+        source = tokenizers.get("encoder") or factory(datamodule.train_texts("source"))
+        target = tokenizers.get("decoder") or factory(datamodule.train_texts("target"))
+        return TokenizerPair(source, target)
 
     # ------------------------------------------------------------------ training
     def teacher_forcing_ratio(self) -> float:

@@ -1,0 +1,134 @@
+"""encoder.init_from / task.decoder.init_from: a language model's embedding, encoder and
+tokenizer start a sentiment model, a language model and a translation model; settings
+that do not fit are refused; the transferred model loads without the pretrained run."""
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from nlpseq.cli.train import prepare_data, start_from_pretrained
+from nlpseq.tasks.checkpoint import build_task, load_task
+from nlpseq.tasks.transfer import pretrained_tokenizers
+from tests.integration.conftest import TINY, compose_config, error_line, run_cli, run_cli_cases
+
+ONE_EPOCH = [*TINY, "trainer.max_epochs=1"]
+
+
+@pytest.fixture(scope="module")
+def lm_run(tmp_path_factory):
+    """A tiny 2-layer LSTM language model on the sample text."""
+    run_dir = tmp_path_factory.mktemp("lm") / "run"
+    result = run_cli("train", "task=generation", *ONE_EPOCH, "encoder.num_layers=2",
+                     f"hydra.run.dir={run_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir
+
+
+def transferred(overrides, run_dir):
+    """Build (task, pretrained) as nlpseq-train does, before any training."""
+    cfg = compose_config("train", overrides, run_dir)
+    pretrained = start_from_pretrained(cfg)
+    datamodule, tokenizer = prepare_data(cfg, None, pretrained_tokenizers(pretrained))
+    task = build_task(cfg, tokenizer, datamodule.label_names)
+    task.init_from_pretrained(pretrained)
+    return task, pretrained, cfg
+
+
+def test_sentiment_starts_from_the_language_model(lm_run, tmp_path):
+    lm, _, _ = load_task(lm_run)
+    task, pretrained, cfg = transferred([f"encoder.init_from={lm_run}"], tmp_path)
+    assert pretrained["encoder"].path == lm_run / "checkpoints" / "best.ckpt"
+    # the cell, sizes and direction come from the language model (sentiment's default
+    # would be a bidirectional 1-layer encoder)
+    assert (cfg.encoder.cell, cfg.encoder.hidden_size, cfg.encoder.num_layers,
+            cfg.encoder.bidirectional, cfg.task.embedding_dim) == ("lstm", 16, 2, False, 16)
+    assert task.tokenizer.to_state() == lm.tokenizer.to_state()  # the same vocabulary
+    assert torch.equal(task.model.embedding.weight, lm.model.embedding.weight)
+    lm_encoder = lm.model.encoder.state_dict()
+    for name, value in task.model.encoder.state_dict().items():
+        assert torch.equal(value, lm_encoder[name]), name
+
+
+def test_language_model_continues_with_its_output_layer(lm_run, tmp_path):
+    lm, _, _ = load_task(lm_run)
+    task, _, _ = transferred(["task=generation", f"encoder.init_from={lm_run}"], tmp_path)
+    for name, value in lm.model.state_dict().items():
+        assert torch.equal(task.model.state_dict()[name], value), name
+
+
+def test_translation_starts_both_sides(lm_run, tmp_path):
+    lm, _, _ = load_task(lm_run)
+    task, _, _ = transferred(["task=translation", f"encoder.init_from={lm_run}",
+                              f"task.decoder.init_from={lm_run}",
+                              "task.decoder.input_feeding=false"], tmp_path)
+    model = task.model
+    assert task.tokenizer.source.to_state() == lm.tokenizer.to_state()
+    assert task.tokenizer.target.to_state() == lm.tokenizer.to_state()
+    assert torch.equal(model.source_embedding.weight, lm.model.embedding.weight)
+    assert torch.equal(model.target_embedding.weight, lm.model.embedding.weight)
+    assert torch.equal(model.encoder.rnn.weight_hh_l1, lm.model.encoder.rnn.weight_hh_l1)
+    assert torch.equal(model.decoder.rnn.weight_ih_l0, lm.model.encoder.rnn.weight_ih_l0)
+
+
+def test_settings_that_do_not_fit_are_refused(lm_run, tmp_path):
+    init = f"encoder.init_from={lm_run}"
+    ckpt = lm_run / "checkpoints" / "best.ckpt"
+    cases = [
+        (("train", init, "encoder=gru"),
+         "error: encoder.cell='gru' does not match encoder.init_from: the checkpoint has "
+         "encoder.cell='lstm'"),
+        (("train", init, "encoder.hidden_size=32"),
+         "error: encoder.hidden_size=32 does not match encoder.init_from: the checkpoint has "
+         "encoder.hidden_size=16"),
+        (("train", init, "encoder.bidirectional=true"),
+         "error: encoder.bidirectional=True does not match encoder.init_from: the checkpoint "
+         "has encoder.bidirectional=False"),
+        (("train", init, "tokenizer=bpe"),
+         "error: tokenizer.model='bpe' does not match encoder.init_from: the checkpoint has "
+         "tokenizer.model='word' (its tokenizer is used)"),
+        (("train", "task=translation", f"task.decoder.init_from={lm_run}"),
+         "error: task.decoder.init_from needs task.decoder.input_feeding=false and an "
+         "attention other than bahdanau: the decoder's RNN then reads the target embedding "
+         "alone, as the language model's did"),
+        (("train", init, "task=probe"),
+         f"error: encoder.init_from={ckpt} does not fit this model: recurrent weight "
+         "weight_ih_l0 has shape (64, 16) there and (64, 2) here"),
+        (("train", f"encoder.init_from={tmp_path}/nothing"),
+         f"error: Checkpoint not found: '{tmp_path}/nothing'"),
+    ]
+    results = run_cli_cases([("train", *without_probe_options(ONE_EPOCH, args), *args[1:],
+                              f"hydra.run.dir={tmp_path}/{i}")
+                             for i, (args, _) in enumerate(cases)])
+    for (args, expected), result in zip(cases, results, strict=True):
+        assert result.returncode == 2, (args, result.stderr[-2000:])
+        assert error_line(result) == expected, args
+
+
+def without_probe_options(common, args):
+    """A probe has no embedding size to set."""
+    return [o for o in common if "task=probe" not in args or not o.startswith("task.")]
+
+
+def test_transferred_run_freezes_and_loads_without_the_pretrained_run(lm_run, tmp_path):
+    pretrained = tmp_path / "lm"
+    shutil.copytree(lm_run, pretrained)
+    run = tmp_path / "sentiment"
+    result = run_cli("train", *ONE_EPOCH, f"encoder.init_from={pretrained}",
+                     "task.finetune.freeze_encoder=true", f"hydra.run.dir={run}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["init_from"] == str(pretrained / "checkpoints" / "best.ckpt")
+    lm, _, _ = load_task(pretrained)
+    task, _, _ = load_task(run)
+    for name, value in lm.model.encoder.state_dict().items():  # frozen: never trained
+        assert torch.equal(task.model.encoder.state_dict()[name], value), name
+    assert torch.equal(task.model.embedding.weight, lm.model.embedding.weight)
+
+    shutil.rmtree(pretrained)  # the transferred checkpoint holds every weight it needs
+    evaluated = run_cli("evaluate", f"ckpt_path={run}", f"hydra.run.dir={tmp_path}/eval")
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    predicted = run_cli("predict", f"ckpt_path={run}", "text=a wonderful film .")
+    assert predicted.returncode == 0, predicted.stderr[-3000:]
+    assert json.loads(predicted.stdout)["label"] in ("negative", "positive")
