@@ -5,6 +5,7 @@ runs ``--clients`` concurrent clients that each POST one text at a time to /pred
 ``--seconds``, and prints requests/s, p50/p99 latency and errors (medians over rounds).
 
     python scripts/bench_serve.py --ckpt outputs/sst2_run --clients 64 --seconds 30
+    python scripts/bench_serve.py --ckpt outputs/multi30k_run --input test.de
 """
 
 from __future__ import annotations
@@ -30,9 +31,11 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(ckpt: str, port: int, batching: bool) -> subprocess.Popen:
+def start_server(ckpt: str, port: int, batching: bool, max_wait_ms: float
+                 ) -> subprocess.Popen:
     command = [str(Path(sys.executable).with_name("nlpseq-serve")), f"ckpt_path={ckpt}",
-               f"port={port}", f"batching={str(batching).lower()}", "accelerator=cpu"]
+               f"port={port}", f"batching={str(batching).lower()}",
+               f"max_wait_ms={max_wait_ms}", "accelerator=cpu"]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -45,7 +48,7 @@ def start_server(ckpt: str, port: int, batching: bool) -> subprocess.Popen:
     raise SystemExit(f"the server did not start: {server.stderr.read().decode()[-2000:]}")
 
 
-async def load(port: int, clients: int, seconds: float) -> dict:
+async def load(port: int, clients: int, seconds: float, texts: list[str] = TEXTS) -> dict:
     latencies, errors = [], 0
     stop = time.monotonic() + seconds
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
@@ -58,7 +61,7 @@ async def load(port: int, clients: int, seconds: float) -> dict:
                 started = time.perf_counter()
                 try:
                     answer = await client.post("/predict",
-                                               json={"texts": [TEXTS[sent % len(TEXTS)]]})
+                                               json={"texts": [texts[sent % len(texts)]]})
                     ok = answer.status_code == 200
                 except httpx.HTTPError:
                     ok = False
@@ -81,20 +84,27 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--input", help="texts to send, one a line (default: five film reviews)")
+    parser.add_argument("--max-wait-ms", type=float, default=0.0,
+                        help="how long a batch waits for more requests (the server's option)")
     args = parser.parse_args()
+    texts = (Path(args.input).read_text(encoding="utf-8").splitlines()[:1000] if args.input
+             else TEXTS)
 
     results: dict[bool, list[dict]] = {True: [], False: []}
     for number in range(args.rounds):
         for batching in (True, False) if number % 2 == 0 else (False, True):
             port = free_port()
-            server = start_server(args.ckpt, port, batching)
+            server = start_server(args.ckpt, port, batching, args.max_wait_ms)
             try:
                 asyncio.run(load(port, 4, 2))  # warm-up
-                results[batching].append(asyncio.run(load(port, args.clients, args.seconds)))
+                results[batching].append(asyncio.run(load(port, args.clients, args.seconds,
+                                                          texts)))
             finally:
                 server.terminate()
                 server.wait(timeout=30)
-    print(f"{args.clients} clients, {args.seconds:.0f} s, medians of {args.rounds} round(s)\n")
+    print(f"{args.clients} clients, {args.seconds:.0f} s, max_wait_ms={args.max_wait_ms}, "
+          f"medians of {args.rounds} round(s)\n")
     print("| batching | requests/s | p50 ms | p99 ms | errors | requests |")
     print("|---|---|---|---|---|---|")
     for batching in (True, False):

@@ -91,7 +91,7 @@ class ServeConfig:
     port: int = 8000
     batching: bool = True  # answer concurrent requests with the same options in one batch
     max_batch_size: int = 64  # texts in one batch
-    max_wait_ms: float = 5.0  # how long the first request waits for others
+    max_wait_ms: float = 0.0  # how long a batch waits for more requests
     max_text_chars: int = 10_000  # a longer text is refused (413)
     max_texts: int = 256  # texts in one request
     accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"

@@ -41,7 +41,7 @@ class PredictRequest(BaseModel):
 SERVER_OPTIONS = {"batch_size", "attention_file"}  # the server's to decide, not a request's
 
 
-def create_app(model, max_batch_size: int = 64, max_wait_ms: float = 5.0,
+def create_app(model, max_batch_size: int = 64, max_wait_ms: float = 0.0,
                batching: bool = True, max_text_chars: int = 10_000,
                max_texts: int = 256) -> FastAPI:
     """The app for ``model`` (``nlpseq.load``); ``batching=false`` answers each request on

@@ -1,10 +1,11 @@
 """Dynamic batching: concurrent requests with the same options are answered by one call of
 the model, so a busy server runs full batches instead of one short one per request.
 
-One worker takes the oldest waiting request, waits up to ``max_wait_ms`` for others with
-the same options (up to ``max_batch_size`` texts in all), runs the model once in a worker
-thread (the event loop keeps accepting requests) and hands each request its rows.
-"""
+One worker takes the oldest waiting request and every other queued one with the same
+options (up to ``max_batch_size`` texts in all; ``max_wait_ms`` > 0 also waits that long
+for more), runs the model once in a worker thread, and hands each request its rows. While
+the model runs, the event loop keeps accepting requests, so batches grow with the load
+without any waiting: at low load a request is answered alone, at once."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ class Batcher:
     """Queue requests; answer them in batches with ``predict(texts, **options) -> rows``."""
 
     def __init__(self, predict: Callable[..., list[dict]], max_batch_size: int = 64,
-                 max_wait_ms: float = 5.0, enabled: bool = True) -> None:
+                 max_wait_ms: float = 0.0, enabled: bool = True) -> None:
         self.predict = predict
         self.max_batch_size = max_batch_size if enabled else 1
         self.max_wait = max_wait_ms / 1000 if enabled else 0.0
