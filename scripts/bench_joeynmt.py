@@ -11,7 +11,7 @@ test_2016_flickr with beam 5 from the best validation checkpoint and prints one 
      "epochs": ..., "budget_s": ..., ...more detail keys}
 
     python scripts/bench_joeynmt.py --budget-s 600 --joey-python /tmp/joey/bin/python \
-        --data-dir /work/shared/data/multi30k --out outputs/bench_joeynmt
+        --data-dir ../shared/data/multi30k --out outputs/bench_joeynmt
     python scripts/bench_joeynmt.py --budget-s 60 --max-sentences 2000 --validation-freq 20 \
         --dev-subset 100 --out outputs/bench_joeynmt_quick                # pipeline check
 
@@ -394,7 +394,7 @@ def parse_args(argv=None):
     p.add_argument("--budget-from", choices=["train", "launch"], default="train",
                    help="start the clock at JoeyNMT's 'EPOCH 1' record (default) or at launch")
     p.add_argument("--joey-python", default="/tmp/joey/bin/python")
-    p.add_argument("--data-dir", type=Path, default=Path("/work/shared/data/multi30k"))
+    p.add_argument("--data-dir", type=Path, default=Path("../shared/data/multi30k"))
     p.add_argument("--out", type=Path, default=Path("outputs/bench_joeynmt"))
     p.add_argument("--work-dir", type=Path, default=None,
                    help="where --max-sentences writes its data subset (default: a new "
