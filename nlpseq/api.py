@@ -149,16 +149,16 @@ def _run(config_name: str, module: str, overrides: list[str], lock: bool) -> Run
 
     from nlpseq.cli.common import (
         CONFIG_DIR,
-        check_overrides,
+        checked_run,
         flush_denormals,
-        prepare_run_dir,
         user_error,
     )
 
-    if any(item.startswith("-") for item in overrides):
-        raise NlpseqError(f"{[i for i in overrides if i.startswith('-')][0]}: flags are the "
-                          "command line's; give key=value overrides (sweeps: nlpseq-train -m)")
-    work = getattr(importlib.import_module(f"nlpseq.cli.{module}"), _WORK[module])
+    flag = next((item for item in overrides if item.startswith("-")), None)
+    if flag is not None:
+        raise NlpseqError(f"{flag}: flags are the command line's; give key=value overrides "
+                          "(sweeps: nlpseq-train -m)")
+    work = getattr(importlib.import_module(f"nlpseq.cli.{module}"), module)  # train.train, ...
 
     def task_function(cfg):
         flush_denormals()
@@ -170,22 +170,14 @@ def _run(config_name: str, module: str, overrides: list[str], lock: bool) -> Run
                 raise
             raise cause from None
 
-    cfg = check_overrides(config_name, overrides, module)
-    pinned, held = prepare_run_dir(config_name, cfg, overrides, lock)
-    try:
+    with checked_run(config_name, overrides, module, lock) as pinned:
         GlobalHydra.instance().clear()
         with initialize_config_dir(CONFIG_DIR, version_base="1.3", job_name=module):
             job = GlobalHydra.instance().hydra.run(config_name, task_function, pinned)
-    finally:
-        if held is not None:
-            held.release()
     run_dir = Path(job.hydra_cfg.hydra.runtime.output_dir)
     metrics_file = run_dir / "metrics.json"
     metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
     return Run(run_dir, metrics)
-
-
-_WORK = {"train": "train", "evaluate": "evaluate"}  # each module's function that does it
 
 
 def _run_dir_override(run_dir: str | Path | None) -> list[str]:

@@ -8,6 +8,7 @@ import os
 import shutil
 import sys
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -64,13 +65,11 @@ def run_entry_point(config_name: str, hydra_main: Callable[[], object], job_name
     directory pinned, checked and (``lock``) locked before Hydra writes anything in it
     (``nlpseq.cli.rundir``); then Hydra. A run stopped by SIGTERM or Ctrl-C ends with one
     line and exit status 143 or 130."""
-    held = None
     try:
-        cfg = check_overrides(config_name, sys.argv[1:], job_name)
-        if cfg is not None and not secondary_rank():
-            sys.argv[1:], held = prepare_run_dir(config_name, cfg, sys.argv[1:], lock)
-        with sigterm_stops_run():
-            hydra_main()
+        with checked_run(config_name, sys.argv[1:], job_name, lock) as argv:
+            sys.argv[1:] = argv
+            with sigterm_stops_run():
+                hydra_main()
     except NlpseqError as err:  # the command line's and the run directory's checks
                                 # (run_command handles the rest)
         print(f"error: {err}", file=sys.stderr)
@@ -81,6 +80,19 @@ def run_entry_point(config_name: str, hydra_main: Callable[[], object], job_name
     except KeyboardInterrupt:
         print("error: interrupted (Ctrl-C)", file=sys.stderr)
         sys.exit(130)
+
+
+@contextmanager
+def checked_run(config_name: str, argv: list[str], job_name: str, lock: bool):
+    """The overrides checked (``check_overrides``: NlpseqError on a bad one), then the run
+    directory pinned, checked and (``lock``) locked until the block ends; yields the argv
+    to hand to Hydra. Shared by the console commands and the Python API."""
+    cfg = check_overrides(config_name, argv, job_name)
+    held = None
+    if cfg is not None and not secondary_rank():
+        argv, held = prepare_run_dir(config_name, cfg, argv, lock)
+    try:
+        yield argv
     finally:
         if held is not None:
             held.release()
@@ -235,17 +247,20 @@ def check_overrides(config_name: str, argv: list[str], job_name: str = "app"
     except MissingConfigException as err:
         raise NlpseqError(missing_choice_message(err, job)) from None
     except OverrideParseException as err:
-        raise NlpseqError(first_line(err) + quoting_hint(overrides)) from None
+        raise NlpseqError(hydra_message(err) + quoting_hint(overrides)) from None
     except ConfigCompositionException as err:
-        raise NlpseqError(first_line(err)) from None
+        raise NlpseqError(hydra_message(err)) from None
     return cfg
 
 
-def first_line(err: BaseException) -> str:
+def hydra_message(err: BaseException) -> str:
+    """The first line of Hydra's own message (its text is written for users; no type)."""
     return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
 
 
-STDIN_HINT = " (nlpseq-predict also reads texts from standard input)"
+def quote_advice(key: str, value: str) -> str:
+    return (f"quote the value inside the shell's quotes, '{key}=\"{value}\"' "
+            "(nlpseq-predict also reads texts from standard input)")
 
 
 def sweep_without_multirun(overrides: list[str]) -> str | None:
@@ -256,9 +271,8 @@ def sweep_without_multirun(overrides: list[str]) -> str | None:
             key, _, value = override.input_line.partition("=")
             if key.lstrip("+~").split("@")[0] in config_groups():
                 return f"'{override.input_line}' is a sweep: add -m to run each choice"
-            return (f"'{override.input_line}' reads as a list of values: quote the value "
-                    f"inside the shell's quotes, '{key}=\"{value}\"'{STDIN_HINT}, or add -m "
-                    "to sweep over the values")
+            return (f"'{override.input_line}' reads as a list of values: "
+                    f"{quote_advice(key, value)}, or add -m to sweep over the values")
     return None
 
 
@@ -271,7 +285,7 @@ def quoting_hint(overrides: list[str]) -> str:
             parser.parse_overrides([text])
         except OverrideParseException:
             key, _, value = text.partition("=")
-            return f": quote the value inside the shell's quotes, '{key}=\"{value}\"'{STDIN_HINT}"
+            return f": {quote_advice(key, value)}"
     return ""
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import datasets
 
 from nlpseq.data import readers
-from nlpseq.errors import NlpseqError
+from nlpseq.errors import NlpseqError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -129,13 +129,6 @@ def _load_parquet(path: Path, split: str) -> datasets.Dataset:
             raise NlpseqError(f"The {split} split is empty: '{path}' holds no examples") from None
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise NlpseqError(f"Could not read '{path}' as parquet: {reason}") from None
-
-
-def first_line(err: Exception) -> str:
-    """``Type: first line of the message``: what a one-line error can say of an exception
-    raised inside ``datasets`` (whose messages vary and may span lines)."""
-    lines = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {lines[0][:300]}" if lines else type(err).__name__
 
 
 def cache_key(*parts) -> str:

@@ -21,7 +21,7 @@ from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
 from nlpseq.config.targets import check_stored_config
-from nlpseq.errors import NlpseqError
+from nlpseq.errors import NlpseqError, first_line
 from nlpseq.tasks.base import RecurrentTask
 from nlpseq.tasks.rng import rng_state, set_rng_state
 from nlpseq.tokenization import tokenizer_from_state
@@ -143,18 +143,6 @@ def describe(value) -> str:
     short = reprlib.Repr()
     short.maxstring = short.maxother = 60
     return f"{type(value).__name__} {short.repr(value)}"
-
-
-def first_line(err: BaseException) -> str:
-    """One line for a failure: the message of the NlpseqError behind ``err`` (Hydra wraps
-    what a constructor raised), else the type and first line of its root cause."""
-    while not isinstance(err, NlpseqError) and err.__cause__ is not None:
-        err = err.__cause__
-    text = str(err).strip()
-    line = text.splitlines()[0] if text else ""
-    if isinstance(err, NlpseqError):
-        return line
-    return f"{type(err).__name__}: {line}" if line else type(err).__name__
 
 
 def check_task(name: str, path, expected_task: str) -> None:

@@ -71,14 +71,23 @@ class FineTuning:
         return [self.layer_lr_decay ** (num_groups - 1 - i) for i in range(num_groups)]
 
 
+def canonical_name(name: str) -> str:
+    """A recurrent parameter's name whatever module holds it: ``rnn.`` dropped,
+    ``layers.i.*_l0`` (locked dropout) as ``*_li``, weight-drop's
+    ``parametrizations.X.original`` as ``X``."""
+    name = re.sub(r"parametrizations\.(\w+)\.original", r"\1", name).removeprefix("rnn.")
+    stacked = re.fullmatch(r"layers\.(\d+)\.(\w+)_l0(_reverse)?", name)
+    if stacked:
+        index, weight, reverse = stacked.groups()
+        name = f"{weight}_l{index}{reverse or ''}"
+    return name
+
+
 def encoder_layer(name: str) -> int:
     """The layer index of a ``RecurrentEncoder`` parameter name: ``rnn.weight_ih_l1``,
     ``rnn.layers.1.weight_ih_l0`` (locked dropout) and weight-drop's
     ``rnn.parametrizations.weight_hh_l1.original`` are all layer 1."""
-    stacked = re.match(r"rnn\.layers\.(\d+)\.", name)
-    if stacked:
-        return int(stacked.group(1))
-    return int(re.search(r"_l(\d+)", name).group(1))
+    return int(re.search(r"_l(\d+)", canonical_name(name)).group(1))
 
 
 def layer_groups(model: nn.Module, parts: dict[str, nn.Module]) -> list[list[nn.Parameter]]:

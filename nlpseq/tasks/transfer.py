@@ -14,7 +14,6 @@ A checkpoint of the new run holds all its weights: loading it never reads ``init
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from torch import nn
 
 from nlpseq.errors import NlpseqError
 from nlpseq.tasks.checkpoint import checkpoint_file, read_checkpoint, task_from_checkpoint
+from nlpseq.tasks.finetune import canonical_name
 
 log = logging.getLogger("nlpseq.transfer")
 
@@ -126,18 +126,6 @@ def apply_pretrained_settings(cfg: DictConfig, pretrained: dict[str, Pretrained]
 def pretrained_tokenizers(pretrained: dict[str, Pretrained]) -> dict:
     """Each side's tokenizer: the pretrained task's for that side."""
     return {side: run.task.transfer_tokenizer(side) for side, run in pretrained.items()}
-
-
-def canonical_name(name: str) -> str:
-    """A recurrent parameter's name whatever module holds it: ``rnn.`` dropped,
-    ``layers.i.*_l0`` (locked dropout) as ``*_li``, weight-drop's
-    ``parametrizations.X.original`` as ``X``."""
-    name = re.sub(r"parametrizations\.(\w+)\.original", r"\1", name).removeprefix("rnn.")
-    stacked = re.fullmatch(r"layers\.(\d+)\.(\w+)_l0(_reverse)?", name)
-    if stacked:
-        index, weight, reverse = stacked.groups()
-        name = f"{weight}_l{index}{reverse or ''}"
-    return name
 
 
 def canonical_state(module: nn.Module) -> dict[str, tuple[str, torch.Tensor]]:
