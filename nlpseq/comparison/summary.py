@@ -16,6 +16,9 @@ from pathlib import Path
 from nlpseq.comparison.runs import Run
 
 NOT_A_FIELD = {"seed", "hydra.run.dir", "hydra.sweep.dir"}  # runs differing only here are repeats
+# metrics.json keys of the runs a run started from (encoder.init_from, ...), shown in one column
+INIT_FROM = {"init_from": "", "backward_init_from": "backward ", "decoder_init_from": "decoder "}
+INIT_FROM_KEYS = {"encoder.init_from", "encoder.init_from_backward", "task.decoder.init_from"}
 COST_COLUMNS = {  # metrics.json key -> column title
     "params": "params",
     "train/time_s": "train time (s)",
@@ -44,17 +47,33 @@ class Group:
 
 def swept_fields(runs: list[Run]) -> list[str]:
     """Overridden keys whose value differs between runs (the seed excluded)."""
-    keys = sorted({key for run in runs for key in run.overrides} - NOT_A_FIELD)
+    keys = sorted({key for run in runs for key in run.overrides} - NOT_A_FIELD - INIT_FROM_KEYS)
     return [key for key in keys
             if len({run.overrides.get(key) for run in runs}) > 1 and key != "encoder"]
 
 
+def initialised_from(run: Run) -> str:
+    """The runs ``run`` started from (``encoder.init_from`` and the like, set anywhere), or
+    ``scratch``."""
+    starts = []
+    for key, side in INIT_FROM.items():
+        path = Path(str(run.metrics.get(key, "")))
+        if str(path) != ".":
+            starts.append(side + str(path.parent.parent if path.parent.name == "checkpoints"
+                                     else path))
+    return "; ".join(starts) or "scratch"
+
+
 def group_runs(runs: list[Run]) -> list[Group]:
-    """Finished runs grouped by cell and swept fields, best mean metric first."""
+    """Finished runs grouped by cell, what they started from (when any run started from
+    another) and swept fields, best mean metric first."""
     fields = swept_fields(runs)
+    starts = {run.path: initialised_from(run) for run in runs}
+    transferred = set(starts.values()) != {"scratch"}
     groups: dict[tuple, Group] = {}
     for run in runs:
-        key = {"cell": run.cell} | {f: run.overrides.get(f, "") for f in fields}
+        key = {"cell": run.cell} | ({"initialised from": starts[run.path]} if transferred
+                                     else {}) | {f: run.overrides.get(f, "") for f in fields}
         groups.setdefault(tuple(key.items()), Group(key, [])).runs.append(run)
     ordered = list(groups.values())
     ordered.sort(key=lambda g: statistics.fmean(g.values(g.metric) or [float("nan")]),

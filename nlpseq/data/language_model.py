@@ -61,6 +61,10 @@ class LanguageModelDataModule(TextDataModule):
         batch_size, eval_batch_size: parallel streams (``stream``) or examples per batch.
         max_length: ``lines`` mode: rows longer than this many tokens are cut to it,
             counted in the log (None: no limit). A ``stream`` is never cut.
+        reverse: read the text right to left: each row's tokens (``lines``) or the whole
+            stream (``stream``) reversed. A backward language model, whose encoder then
+            starts the reverse direction of a bidirectional one
+            (``encoder.init_from_backward``; ULMFiT and ELMo pretrain both directions).
     """
 
     task_name = "generation"  # the task this data trains; train checks they match
@@ -88,6 +92,7 @@ class LanguageModelDataModule(TextDataModule):
         eval_batch_size: int = 32,
         validation_fraction: float = 0.1,
         max_length: int | None = 512,
+        reverse: bool = False,
         pool_batches: int = 100,
         num_workers: int = 0,
         seed: int = 0,
@@ -108,6 +113,7 @@ class LanguageModelDataModule(TextDataModule):
                          pool_batches=pool_batches, num_workers=num_workers, seed=seed)
         self.text_column = text_column
         self.mode, self.line_end, self.block_size = mode, line_end, block_size
+        self.reverse = reverse
         # stream mode: split -> (N,) token ids; lines mode: encoded[split] = [{"ids", "index"}]
         self.streams: dict[str, torch.Tensor] = {}
         self.strip = line_end == "eos"  # rows lose their surrounding whitespace
@@ -158,12 +164,18 @@ class LanguageModelDataModule(TextDataModule):
             log.info("Dropped %d empty rows of the %s split", len(self.raw[split]) - len(encoded),
                      split)
         if self.mode == "lines":
-            self.encoded[split] = encoded.to_list()
+            rows = encoded.to_list()
+            if self.reverse:  # <bos> and <eos> still open and close each row
+                for row in rows:
+                    row["ids"].reverse()
+            self.encoded[split] = rows
             return
         ids = np.zeros(0, dtype=np.int64)
         if len(encoded):
             flat = pc.list_flatten(encoded.with_format("arrow")[:]["ids"])
             ids = flat.to_numpy(zero_copy_only=False).astype(np.int64)
+        if self.reverse:  # "a b <eos> c <eos>" -> "<eos> c <eos> b a"
+            ids = ids[::-1].copy()
         self.streams[split] = torch.from_numpy(ids)  # (N,)
         self._blocks(split)  # a split too small fails now, not at its first batch
 

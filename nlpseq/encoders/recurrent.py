@@ -125,8 +125,9 @@ class RecurrentEncoder(nn.Module):
             CPU (whose packed backward pass is several times slower, the more so the
             longer the sequences) except for a short batch that is mostly padding. A batch
             whose rows all have one length is never packed.
-        init_from: a run or checkpoint to start from (``encoder.init_from``); the encoder
-            never reads it: the task copies the weights after building the model.
+        init_from, init_from_backward: runs or checkpoints to start from
+            (``encoder.init_from``, ``encoder.init_from_backward``); the encoder never reads
+            them: the task copies the weights after building the model.
     """
 
     def __init__(
@@ -145,9 +146,10 @@ class RecurrentEncoder(nn.Module):
         forget_bias: float | None = None,
         execution: Literal["auto", "packed", "dense"] = "auto",
         init_from: str | None = None,
+        init_from_backward: str | None = None,
     ) -> None:
         super().__init__()
-        del init_from  # read by the task that builds the model (nlpseq.tasks.transfer)
+        del init_from, init_from_backward  # read by the task building the model (tasks.transfer)
         rnn_class, _ = _check_cell(cell)
         if execution not in EXECUTIONS:
             raise NlpseqError(f"Unknown execution {execution!r}; choose one of "

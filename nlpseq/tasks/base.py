@@ -159,12 +159,21 @@ class RecurrentTask(pl.LightningModule):
         into this model's: embedding and recurrent weights must fit (else NlpseqError), an
         output layer is copied where both have one of the same shape. Returns the roles
         copied per side."""
-        from nlpseq.tasks.transfer import SIDES, copy_part
+        from nlpseq.tasks.transfer import SIDES, combine_directions, copy_part
 
         copied = {}
         for side, run in pretrained.items():
-            ours, theirs = self.transfer_parts(side), run.task.transfer_parts(side)
+            part = "encoder" if side == "backward" else side
+            ours, theirs = self.transfer_parts(part), run.task.transfer_parts(part)
             where = f"{SIDES[side]}={run.path}"
+            if side == "backward":  # with the forward model's, into both directions
+                copied[side] = combine_directions(
+                    ours, pretrained["encoder"].task.transfer_parts(part), theirs, where)
+                log.info("%s and %s: copied %s, one direction each", SIDES["encoder"], where,
+                         ", ".join(copied[side]))
+                continue
+            if "backward" in pretrained and side == "encoder":  # done with the backward one
+                continue
             copied[side] = []
             for role in ("embedding", "recurrent", "output"):
                 if role in ours and role in theirs and copy_part(

@@ -285,5 +285,7 @@ class TextSample(Callback):
         text = pl_module.complete(self.prompt, self.max_new_tokens, stop_at_eos=False,
                                   **self.options)
         pl_module.train(was_training)
-        log.info("sample at epoch %d step %d:\n%s%s", trainer.current_epoch,
-                 trainer.global_step, self.prompt, text)
+        backward = " (a backward model: it reads right to left)" if getattr(
+            pl_module, "reverse", False) else ""
+        log.info("sample at epoch %d step %d%s:\n%s%s", trainer.current_epoch,
+                 trainer.global_step, backward, self.prompt, text)

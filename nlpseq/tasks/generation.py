@@ -102,6 +102,8 @@ class GenerationTask(RecurrentTask):
         finetune: how pretrained layers train (``nlpseq.tasks.finetune.FineTuning``).
         char_level: the tokenizer is character level: also report bits per character.
         tokenizer, start_id: for generating text during training and from checkpoints.
+        reverse: the model reads text right to left (``data.reverse``, a backward language
+            model): it is evaluated and transferred, not asked to continue a prompt.
     """
 
     task_name = "generation"
@@ -129,6 +131,7 @@ class GenerationTask(RecurrentTask):
         tokenizer=None,
         start_id: int = 2,
         finetune: FineTuning | None = None,
+        reverse: bool = False,
     ) -> None:
         super().__init__(optimizer, scheduler, finetune)
         self.model = RecurrentLanguageModel(
@@ -137,7 +140,7 @@ class GenerationTask(RecurrentTask):
             locked_dropout=locked_dropout, tie_weights=tie_weights,
         )
         self.pad_id, self.char_level = pad_id, char_level
-        self.tokenizer, self.start_id = tokenizer, start_id
+        self.tokenizer, self.start_id, self.reverse = tokenizer, start_id, reverse
         self.monitor, self.monitor_mode = monitor, monitor_mode
         self._states: dict[str, object] = {}  # carried state per loop: train / val
         self._resumed_state = None  # the training stream's state in a resumed checkpoint
@@ -146,7 +149,8 @@ class GenerationTask(RecurrentTask):
     def runtime_arguments(cls, cfg, tokenizer, label_names) -> dict:
         return {**super().runtime_arguments(cfg, tokenizer, label_names),
                 "char_level": tokenizer.kind == "char", "tokenizer": tokenizer,
-                "start_id": start_token_id(cfg.data, tokenizer)}
+                "start_id": start_token_id(cfg.data, tokenizer),
+                "reverse": bool(cfg.data.get("reverse", False))}
 
     @classmethod
     def check_config(cls, cfg) -> None:
@@ -312,6 +316,10 @@ class GenerationTask(RecurrentTask):
         (None: the model's way): a model of separate lines ends its text at ``<eos>``; in
         a stream ``<eos>`` is a line break and generation goes on to ``max_new_tokens``.
         ``options``: greedy, temperature, top_k, top_p, seed."""
+        if self.reverse:
+            raise NlpseqError("this is a backward language model (data.reverse=true): it reads "
+                              "text right to left and starts the reverse direction of an "
+                              "encoder (encoder.init_from_backward); it does not continue a prompt")
         check_sampling_options(max_new_tokens, options.get("temperature", 1.0),
                                options.get("top_k"), options.get("top_p", 1.0))
         options["stop_at_eos"] = self.reads_lines if stop_at_eos is None else stop_at_eos
@@ -330,7 +338,7 @@ class GenerationTask(RecurrentTask):
         if len(ids) < 2:
             log.info("No gradient-flow curve: the text needs 2 tokens or more")
             return None
-        tokens = torch.tensor([ids])
+        tokens = torch.tensor([ids[::-1] if self.reverse else ids])
 
         def loss() -> Tensor:
             logits, _ = self.model(tokens[:, :-1], None)  # (1, T - 1, V)

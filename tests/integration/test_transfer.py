@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from nlpseq.cli.train import prepare_data, start_from_pretrained
+from nlpseq.errors import NlpseqError
 from nlpseq.tasks.checkpoint import build_task, load_task
 from nlpseq.tasks.transfer import pretrained_tokenizers
 from tests.integration.conftest import TINY, compose_config, error_line, run_cli, run_cli_cases
@@ -132,3 +133,87 @@ def test_transferred_run_freezes_and_loads_without_the_pretrained_run(lm_run, tm
     predicted = run_cli("predict", f"ckpt_path={run}", "text=a wonderful film .")
     assert predicted.returncode == 0, predicted.stderr[-3000:]
     assert json.loads(predicted.stdout)["label"] in ("negative", "positive")
+
+
+@pytest.fixture(scope="module")
+def backward_lm_run(tmp_path_factory):
+    """The same language model as lm_run, reading the text right to left."""
+    run_dir = tmp_path_factory.mktemp("backward_lm") / "run"
+    result = run_cli("train", "task=generation", *ONE_EPOCH, "encoder.num_layers=2",
+                     "data.reverse=true", f"hydra.run.dir={run_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir
+
+
+def test_a_forward_and_a_backward_model_make_one_bidirectional_encoder(
+        lm_run, backward_lm_run, tmp_path):
+    forward, backward = load_task(lm_run)[0], load_task(backward_lm_run)[0]
+    task, _, cfg = transferred([f"encoder.init_from={lm_run}",
+                                f"encoder.init_from_backward={backward_lm_run}"], tmp_path)
+    assert (cfg.encoder.bidirectional, cfg.encoder.num_layers, cfg.task.embedding_dim) == (
+        True, 2, 32)  # two 16-wide embeddings side by side
+    assert torch.equal(task.model.embedding.weight[:, :16], forward.model.embedding.weight)
+    assert torch.equal(task.model.embedding.weight[:, 16:], backward.model.embedding.weight)
+    # before fine-tuning the encoder computes what the two language models compute: the
+    # forward direction the forward model on the text, the reverse direction the backward
+    # model on each text reversed
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.randint(4, forward.tokenizer.vocab_size, (3, 7), generator=generator)
+    lengths = torch.tensor([7, 4, 1])
+    for model in (task, forward, backward):
+        model.eval()
+    with torch.no_grad():
+        both = task.model.encoder(task.model.embedding(ids), lengths).outputs  # (3, 7, 32)
+        left_to_right = forward.model.encoder(forward.model.embedding(ids), lengths).outputs
+        for row, length in enumerate(lengths.tolist()):
+            text = ids[row, :length]
+            torch.testing.assert_close(both[row, :length, :16], left_to_right[row, :length])
+            right_to_left = backward.model.encoder(
+                backward.model.embedding(text.flip(0)[None]), None).outputs[0].flip(0)
+            torch.testing.assert_close(both[row, :length, 16:], right_to_left)
+
+
+def test_directions_that_do_not_fit_are_refused(lm_run, backward_lm_run, tmp_path):
+    forward, backward = (f"encoder.init_from={lm_run}",
+                         f"encoder.init_from_backward={backward_lm_run}")
+    cases = [
+        ([backward], "encoder.init_from_backward needs encoder.init_from: the forward "
+                     "language model whose encoder starts the forward direction"),
+        ([forward, f"encoder.init_from_backward={lm_run}"],
+         f"encoder.init_from_backward={lm_run}/checkpoints/best.ckpt reads text left to "
+         "right; train the backward model with data.reverse=true"),
+        ([f"encoder.init_from={backward_lm_run}", backward],
+         f"encoder.init_from={backward_lm_run}/checkpoints/best.ckpt reads text right to left "
+         "(data.reverse=true); it must be the forward model"),
+        ([forward, backward, "task.embedding_dim=16"],
+         "task.embedding_dim=16 does not match encoder.init_from and "
+         "encoder.init_from_backward: two left-to-right models side by side make "
+         "task.embedding_dim=32"),
+    ]
+    for i, (overrides, expected) in enumerate(cases):
+        with pytest.raises(NlpseqError) as refused:
+            transferred(overrides, tmp_path / str(i))
+        assert str(refused.value) == expected
+
+
+def test_backward_model_trains_exports_and_refuses_prompts(lm_run, backward_lm_run, tmp_path):
+    backward, _, _ = load_task(backward_lm_run)
+    with pytest.raises(NlpseqError, match="this is a backward language model"):
+        backward.predict(["the film"])
+    run = tmp_path / "sentiment"
+    two_directions = [o for o in ONE_EPOCH if not o.startswith("task.embedding_dim")]
+    result = run_cli("train", *two_directions, f"encoder.init_from={lm_run}",
+                     f"encoder.init_from_backward={backward_lm_run}",
+                     "task.finetune.unfreeze_schedule=gradual", f"hydra.run.dir={run}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["backward_init_from"] == str(backward_lm_run / "checkpoints" / "best.ckpt")
+    exported = run_cli("export", f"ckpt_path={run}", "format=onnx")
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    text = "text=a wonderful film ."
+    from_onnx = run_cli("predict", f"ckpt_path={run}/export/onnx/model.onnx", text)
+    from_torch = run_cli("predict", f"ckpt_path={run}", text)
+    assert from_onnx.returncode == from_torch.returncode == 0, from_onnx.stderr[-3000:]
+    onnx_row, torch_row = json.loads(from_onnx.stdout), json.loads(from_torch.stdout)
+    assert onnx_row["label"] == torch_row["label"]
+    assert onnx_row["probability"] == pytest.approx(torch_row["probability"], abs=1e-4)

@@ -78,6 +78,22 @@ def test_a_swept_field_splits_the_groups_and_lower_is_better_for_a_loss(tmp_path
         ("gru", "32"), ("lstm", "32"), ("lstm", "16"), ("gru", "16")]
 
 
+def test_runs_started_from_another_run_get_a_column_set_anywhere(tmp_path):
+    """An experiment file sets encoder.init_from, not the command line: the column comes
+    from metrics.json; runs from scratch read "scratch"."""
+    lm = "outputs/sst2_lm/checkpoints/best.ckpt"
+    for job, (seed, start) in enumerate([(1, {}), (2, {}), (1, {"init_from": lm}),
+                                         (2, {"init_from": lm,
+                                              "backward_init_from": "bw/checkpoints/best.ckpt"})]):
+        make_run(tmp_path, str(job), "lstm", seed, {"val/acc": 0.8 + job / 100, **start})
+    rows = summary_rows(group_runs([load_run(d) for d in find_run_dirs(tmp_path)]))
+    assert [(r["initialised from"], r["runs"]) for r in rows] == [
+        ("outputs/sst2_lm; backward bw", 1), ("outputs/sst2_lm", 1), ("scratch", 2)]
+    alone = tmp_path / "scratch_only"
+    make_run(alone, "0", "lstm", 1, {"val/acc": 0.8})
+    assert "initialised from" not in summary_rows(group_runs([load_run(alone / "0")]))[0]
+
+
 def test_report_writes_markdown_csv_and_plots_and_lists_failed_runs(tmp_path):
     root = sweep(tmp_path / "multirun", {"rnn": [0.7], "gru": [0.8], "lstm": [0.82]})
     make_run(root, "3", "gru", 2, status={"status": "failed", "error": "hidden_size must be >= 1"})

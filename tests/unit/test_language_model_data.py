@@ -216,3 +216,21 @@ def test_a_json_line_without_the_text_is_refused_with_its_line(tmp_path):
     with pytest.raises(NlpseqError, match=r"t.jsonl, line 2: no value for 'text' "
                                           r"\(data.text_column\)"):
         LanguageModelDataModule(train_file=path).load()
+
+
+@pytest.mark.parametrize("mode", ["stream", "lines"])
+def test_reverse_reads_each_text_right_to_left(tmp_path, mode):
+    """data.reverse=true: a backward language model sees the stream, or each row, reversed;
+    rows still start with <bos> and end with <eos>."""
+    (tmp_path / "f").mkdir()
+    (tmp_path / "b").mkdir()
+    forward = encoded(tmp_path / "f", mode=mode)
+    backward = encoded(tmp_path / "b", mode=mode, reverse=True)
+    if mode == "stream":
+        assert torch.equal(backward.streams["train"], forward.streams["train"].flip(0))
+        return
+    rows = [row["ids"] for row in forward.examples("train")]
+    assert [row["ids"] for row in backward.examples("train")] == [r[::-1] for r in rows]
+    batch = next(iter(backward.val_dataloader()))
+    assert int(batch["tokens"][0, 0]) == BOS_ID
+    assert EOS_ID in batch["targets"][0].tolist()
