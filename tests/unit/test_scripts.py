@@ -5,6 +5,7 @@ label per text at the regime's size."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -97,3 +98,39 @@ def test_bench_quantization_prints_a_row_per_contender(task, tmp_path, monkeypat
             for line in capsys.readouterr().out.splitlines() if line.startswith("| ")}
     assert set(rows) >= {"torch fp32", "onnx fp32", "onnx int8", "torch int8"}
     assert float(rows["onnx fp32"][1]) == 0  # fp32 ONNX scores as PyTorch fp32 does
+
+
+def test_whole_sentences_are_the_rows_no_other_row_contains(monkeypatch):
+    bench = load_script("bench_transfer", monkeypatch)
+    rows = [("a fine film", "1"), ("fine", "1"), ("a fine film , but long", "0"),
+            ("film , but", "0"), ("but long", "0"), ("finest hour", "1"), ("a fine film", "1"),
+            ("long", "0")]
+    # "fine" lies inside "a fine film" (not inside "finest": token boundaries count); the
+    # repeated row is kept once
+    assert bench.whole_sentences(rows) == [("a fine film , but long", "0"),
+                                           ("finest hour", "1")]
+
+
+@pytest.mark.slow  # trains two language models and eight classifiers (make test-all)
+def test_bench_transfer_writes_a_table_and_a_plot(tmp_path, monkeypatch, capsys):
+    sample = SCRIPTS.parent / "nlpseq" / "data" / "sample"
+    data = tmp_path / "data" / "sst2"
+    data.mkdir(parents=True)
+    lines = (sample / "sentiment_train.tsv").read_text().splitlines()
+    (data / "train.tsv").write_text("\n".join(lines) + "\n")
+    (data / "dev.tsv").write_text((sample / "sentiment_test.tsv").read_text())
+    tiny = ["task.embedding_dim=16", "encoder.hidden_size=16", "trainer.max_epochs=1",
+            "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
+            "logger=none"]
+    bench = load_script("bench_transfer", monkeypatch)
+    monkeypatch.setattr(sys, "argv", [
+        "bench_transfer.py", "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "out"),
+        "--sizes", "100", "200", "--seeds", "1", "2", "--validation", "50", "--backward",
+        "--extra", *[o for o in tiny if not o.startswith(("task.", "encoder."))],
+        "--lm-extra", *tiny[:2], "encoder.num_layers=1"])
+    bench.main()
+    results = json.loads((tmp_path / "out" / "transfer.json").read_text())
+    assert len(results) == 8 and {r["start"] for r in results} == {"scratch", "transferred"}
+    assert all(0 <= r["dev_acc"] <= 1 for r in results)
+    assert (tmp_path / "out" / "transfer.png").stat().st_size > 0
+    assert "| 200 |" in capsys.readouterr().out

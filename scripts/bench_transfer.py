@@ -1,0 +1,212 @@
+"""Benchmark: what a pretrained language model gives a sentiment classifier, by data size.
+
+The protocol of Dai & Le 2015 and ULMFiT (Howard & Ruder 2018) on SST-2, with nothing but
+SST-2's own text:
+
+1. Whole sentences. SST-2's ``train.tsv`` mixes the training sentences with every phrase of
+   their parse trees; a *whole sentence* is a row that no other row contains. From them,
+   nested subsets of ``--sizes`` sentences are drawn once (``--subset-seed``), and a
+   validation slice of ``--validation`` other whole sentences chooses every checkpoint.
+   ``dev.tsv`` is read once per run, at the end, and reported.
+2. Pretraining. ``experiment=sst2_lm`` trains a language model on the text of every row of
+   ``train.tsv`` (labels unused; dev is never read); ``--backward`` adds the same model
+   reading right to left (``data.reverse=true``).
+3. Fine-tuning. For each size and seed, ``experiment=sst2_transfer`` from the language
+   model(s), and the same recipe from scratch: the same cell, sizes and embedding size,
+   its own tokenizer, no unfreezing schedule, one learning rate.
+
+Writes ``OUT/transfer.json`` (every run's dev accuracy), ``OUT/transfer.md`` (mean ± std
+over seeds per size) and ``OUT/transfer.png`` (dev accuracy against training sentences).
+Runs already finished in OUT are read, not run again. On a 2-core CPU the language model
+takes about half an hour; a 1k-sentence run a few minutes.
+
+    python scripts/bench_transfer.py --data-dir DATA --out outputs/bench_transfer \
+        --sizes 1000 2000 5000 --seeds 1 2 3 [--backward] [--cell lstm]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+
+def read_rows(path: Path) -> list[tuple[str, str]]:
+    """(text, label) rows of an SST-2 TSV (header ``sentence\\tlabel``; a row is split on
+    its last tab, the text stripped)."""
+    lines = path.read_text(encoding="utf-8").splitlines()[1:]
+    rows = [line.rsplit("\t", 1) for line in lines if line.strip()]
+    return [(text.strip(), label) for text, label in rows]
+
+
+def whole_sentences(rows: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The rows that no other row contains (token boundaries respected), in file order.
+    Longest first in one string: a row's containers are longer, so they lie before it."""
+    order = sorted(range(len(rows)), key=lambda i: -len(rows[i][0]))
+    starts, pieces, position = {}, [], 0
+    for i in order:
+        starts[i] = position
+        piece = f"\n {rows[i][0]} "
+        pieces.append(piece)
+        position += len(piece)
+    corpus = "".join(pieces)
+    seen, kept = set(), []
+    for i, (text, label) in enumerate(rows):
+        if text in seen:  # a repeated row: keep the first
+            continue
+        seen.add(text)
+        if corpus.find(f" {text} ") == starts[i] + 1:  # only its own place
+            kept.append((text, label))
+    return kept
+
+
+def write_tsv(path: Path, rows: list[tuple[str, str]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\")
+        writer.writerow(["sentence", "label"])
+        writer.writerows(rows)
+    return path
+
+
+def make_subsets(data_dir: Path, out: Path, sizes: list[int], validation: int,
+                 seed: int) -> tuple[dict[int, Path], Path]:
+    """Nested training subsets and one validation slice, all whole train sentences."""
+    sentences = whole_sentences(read_rows(data_dir / "sst2" / "train.tsv"))
+    if max(sizes) + validation > len(sentences):
+        raise SystemExit(f"error: {len(sentences)} whole sentences in train.tsv, fewer than "
+                         f"the largest size plus the validation slice ({max(sizes)} + "
+                         f"{validation})")
+    random.Random(seed).shuffle(sentences)
+    held_out = write_tsv(out / "data" / "validation.tsv", sentences[:validation])
+    pool = sentences[validation:]
+    subsets = {size: write_tsv(out / "data" / f"train_{size}.tsv", pool[:size])
+               for size in sizes}
+    print(f"{len(sentences)} whole sentences; validation {validation}, sizes {sizes}",
+          flush=True)
+    return subsets, held_out
+
+
+def train(run_dir: Path, overrides: list[str], data_dir: Path) -> dict:
+    """One ``nlpseq-train`` run (skipped when its metrics.json exists); its metrics."""
+    metrics = run_dir / "metrics.json"
+    if not metrics.is_file():
+        command = [sys.executable, "-m", "nlpseq.cli.train", *overrides,
+                   f"hydra.run.dir={run_dir}"]
+        print("+", " ".join(command[2:]), flush=True)
+        env = {**os.environ, "NLPSEQ_DATA_DIR": str(data_dir.resolve())}
+        result = subprocess.run(command, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if result.returncode != 0:
+            raise SystemExit(f"error: {run_dir} failed:\n{result.stderr[-2000:]}")
+    return json.loads(metrics.read_text())
+
+
+def language_models(out: Path, data_dir: Path, args) -> list[str]:
+    """Train the language model(s); the init_from overrides that start from them."""
+    common = ["experiment=sst2_lm", f"encoder={args.cell}", *args.extra, *args.lm_extra]
+    forward = out / "lm_forward"
+    train(forward, common, data_dir)
+    starts = [f"encoder.init_from={forward}"]
+    if args.backward:
+        backward = out / "lm_backward"
+        train(backward, [*common, "data.reverse=true"], data_dir)
+        starts.append(f"encoder.init_from_backward={backward}")
+    return starts
+
+
+def scratch_settings(out: Path, backward: bool) -> list[str]:
+    """The transferred model's shape, from the forward language model's stored config."""
+    import yaml
+
+    config = yaml.safe_load((out / "lm_forward" / ".hydra" / "config.yaml").read_text())
+    embedding = config["task"]["embedding_dim"] * (2 if backward else 1)
+    encoder = config["encoder"]
+    return [f"encoder.hidden_size={encoder['hidden_size']}",
+            f"encoder.num_layers={encoder['num_layers']}",
+            f"encoder.bidirectional={str(backward).lower()}",
+            f"task.embedding_dim={embedding}", "tokenizer.lowercase=true",
+            "task.finetune.unfreeze_schedule=null", "task.finetune.layer_lr_decay=1.0"]
+
+
+def summarize(results: list[dict], out: Path) -> None:
+    """transfer.md (mean ± std per size and start) and transfer.png."""
+    table = ["| training sentences | from scratch (dev acc %) | transferred (dev acc %) | seeds |",
+             "|---|---|---|---|"]
+    curves: dict[str, tuple[list[int], list[float], list[float]]] = {}
+    for size in sorted({r["size"] for r in results}):
+        cells = []
+        for start in ("scratch", "transferred"):
+            values = [100 * r["dev_acc"] for r in results
+                      if r["size"] == size and r["start"] == start]
+            mean = statistics.fmean(values)
+            std = statistics.stdev(values) if len(values) > 1 else 0.0
+            cells.append(f"{mean:.2f} ± {std:.2f}")
+            xs, ys, es = curves.setdefault(start, ([], [], []))
+            xs.append(size), ys.append(mean), es.append(std)
+        table.append(f"| {size:,} | {cells[0]} | {cells[1]} | {len(values)} |")
+    (out / "transfer.md").write_text("\n".join(table) + "\n")
+    print("\n".join(table))
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(5, 3.5))
+    for start, (xs, ys, es) in curves.items():
+        axes.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=start)
+    axes.set(xscale="log", xlabel="training sentences (SST-2, whole sentences)",
+             ylabel="dev accuracy (%)", title="Pretrained LM vs from scratch")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(out / "transfer.png", dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", type=Path, required=True,
+                        help="holds sst2/train.tsv and sst2/dev.tsv")
+    parser.add_argument("--out", type=Path, default=Path("outputs/bench_transfer"))
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 2000, 5000])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--validation", type=int, default=500,
+                        help="whole train sentences that choose the checkpoints")
+    parser.add_argument("--subset-seed", type=int, default=0)
+    parser.add_argument("--cell", default="lstm", choices=["rnn", "lstm", "gru"])
+    parser.add_argument("--backward", action="store_true",
+                        help="also a backward LM: a bidirectional classifier, one direction each")
+    parser.add_argument("--extra", nargs="*", default=[],
+                        help="overrides for every run (e.g. trainer.max_epochs=2)")
+    parser.add_argument("--lm-extra", nargs="*", default=[],
+                        help="overrides for the language models only")
+    args = parser.parse_args()
+    out = args.out.resolve()
+    subsets, validation = make_subsets(args.data_dir, out, args.sizes, args.validation,
+                                       args.subset_seed)
+    starts = language_models(out, args.data_dir, args)
+    scratch = scratch_settings(out, args.backward)
+    results = []
+    for size, seed in ((size, seed) for size in args.sizes for seed in args.seeds):
+        data = [f"data.train_file={subsets[size]}", f"data.validation_file={validation}",
+                "data.test_file=dev.tsv", f"seed={seed}"]
+        # alternate which start runs first, so neither always meets a warmer machine
+        order = [("transferred", starts), ("scratch", ["encoder.init_from=null", *scratch])]
+        for start, overrides in order[::1 if seed % 2 else -1]:
+            metrics = train(out / "runs" / f"{start}_{size}_s{seed}",
+                            ["experiment=sst2_transfer", f"encoder={args.cell}", *overrides,
+                             *data, *args.extra], args.data_dir)
+            results.append({"size": size, "seed": seed, "start": start,
+                            "dev_acc": metrics["test/acc"],
+                            "chosen_on": "validation slice of whole train sentences"})
+    (out / "transfer.json").write_text(json.dumps(results, indent=2) + "\n")
+    summarize(results, out)
+
+
+if __name__ == "__main__":
+    main()
