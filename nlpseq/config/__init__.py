@@ -1,6 +1,6 @@
 """Config checks that run before any work: top-level schemas and target signatures."""
 
-from nlpseq.config import resolvers  # noqa: F401  (registers nlpseq.line_end)
+from nlpseq.config import resolvers  # noqa: F401  (registers nlpseq.line_end, nlpseq.stage)
 from nlpseq.config.schema import (
     EvalConfig,
     ExportConfig,

@@ -1,6 +1,7 @@
 """Helpers for integration tests: compose the real configs, run the real commands."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -34,11 +35,13 @@ def compose_config(config_name: str, overrides: list[str], run_dir: Path):
     return cfg
 
 
-def run_cli(command: str, *args: str, stdin: str | None = None, cwd=None):
-    """Run ``python -m nlpseq.cli.<command> args...``; return the CompletedProcess."""
+def run_cli(command: str, *args: str, stdin: str | None = None, cwd=None, env=None):
+    """Run ``python -m nlpseq.cli.<command> args...`` (``env``: variables to add); return
+    the CompletedProcess."""
     return subprocess.run(
         [sys.executable, "-m", f"nlpseq.cli.{command}", *args],
         input=stdin, capture_output=True, text=True, cwd=cwd, timeout=600,
+        env={**os.environ, **env} if env else None,
     )
 
 

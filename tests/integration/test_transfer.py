@@ -4,9 +4,11 @@ that do not fit are refused; the transferred model loads without the pretrained 
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from nlpseq.cli.train import prepare_data, start_from_pretrained
 from nlpseq.errors import NlpseqError
@@ -217,3 +219,27 @@ def test_backward_model_trains_exports_and_refuses_prompts(lm_run, backward_lm_r
     onnx_row, torch_row = json.loads(from_onnx.stdout), json.loads(from_torch.stdout)
     assert onnx_row["label"] == torch_row["label"]
     assert onnx_row["probability"] == pytest.approx(torch_row["probability"], abs=1e-4)
+
+
+def test_one_sweep_runs_both_stages_each_transfer_from_its_own_language_model(tmp_path):
+    """nlpseq-train -m experiment=sst2_lm,sst2_transfer seed=1,2: the language models run
+    first, then each classifier starts from the one of its seed."""
+    sample = Path(__file__).resolve().parents[2] / "nlpseq" / "data" / "sample"
+    data = tmp_path / "data" / "sst2"
+    data.mkdir(parents=True)
+    rows = (sample / "sentiment_train.tsv").read_text().splitlines()[:301]
+    (data / "train.tsv").write_text("\n".join(rows) + "\n")
+    (data / "dev.tsv").write_text((sample / "sentiment_test.tsv").read_text())
+    sweep = tmp_path / "sweep"
+    result = run_cli("train", "-m", "experiment=sst2_lm,sst2_transfer", "seed=1,2", *ONE_EPOCH,
+                     "data.batch_size=8", f"hydra.sweep.dir={sweep}",
+                     env={"NLPSEQ_DATA_DIR": str(tmp_path / "data")})
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = {}
+    for overrides in sweep.glob("*/.hydra/overrides.yaml"):
+        given = dict(o.split("=", 1) for o in yaml.safe_load(overrides.read_text()))
+        jobs[given["experiment"], given["seed"]] = overrides.parent.parent
+    assert len(jobs) == 4
+    for seed in ("1", "2"):
+        metrics = json.loads((jobs["sst2_transfer", seed] / "metrics.json").read_text())
+        assert metrics["init_from"] == str(jobs["sst2_lm", seed] / "checkpoints" / "best.ckpt")
