@@ -78,7 +78,7 @@ def text_example(task, tokenizer, text: str):
     """The text as encoder inputs (1, T, E), its lengths, its tokens, and the loss its
     model defines on it (``task.text_loss``; None when it has none)."""
     source = getattr(tokenizer, "source", tokenizer)  # a tokenizer pair: the source side
-    ids = source.encode(" ".join(text.split()))
+    ids = task.reading_order(source.encode(" ".join(text.split())))
     if not ids:
         raise NlpseqError('text has no tokens; give text="some sentence"')
     with torch.no_grad():

@@ -49,9 +49,9 @@ class RecurrentTask(pl.LightningModule):
       ``predict_options`` names the ``nlpseq-predict`` keys it reads, and
       ``prediction_lines(rows, **options)`` how rows are written out.
     - ``report_tables(report, prefix)``: what a report prints (default: one table).
-    - ``encoder_inputs(batch)``, ``text_batch(ids)`` and ``text_loss(ids)``: what
-      ``nlpseq-inspect`` traces and differentiates; ``split_example(batch)`` for a task
-      that reads no text (``text_option = None``).
+    - ``reading_order(ids)``, ``encoder_inputs(batch)``, ``text_batch(ids)`` and
+      ``text_loss(ids)``: what ``nlpseq-inspect`` traces and differentiates;
+      ``split_example(batch)`` for a task that reads no text (``text_option = None``).
 
     - ``transfer_parts(side)`` and ``transfer_tokenizer(side)``: what another run can start
       from (``encoder.init_from``) and what this task starts from another's
@@ -333,6 +333,11 @@ class RecurrentTask(pl.LightningModule):
         Shape: (B, T, I), (B,)."""
         lengths = None if "block" in batch else batch["lengths"]  # a language model's stream
         return self.model.embedding(batch["tokens"]), lengths
+
+    def reading_order(self, ids: list[int]) -> list[int]:
+        """A text's token ids in the order the model reads them (a backward language model
+        reads them reversed)."""
+        return ids
 
     def text_batch(self, ids: list[int]) -> dict[str, Tensor]:
         """One tokenized text as a batch of one."""

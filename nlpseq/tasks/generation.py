@@ -333,12 +333,15 @@ class GenerationTask(RecurrentTask):
                 for prompt in texts]
 
     # ---------------------------------------------------------------- inspection
+    def reading_order(self, ids: list[int]) -> list[int]:
+        return ids[::-1] if self.reverse else ids
+
     def text_loss(self, ids: list[int]):
         """The next-token loss on the text (None for a single token)."""
         if len(ids) < 2:
             log.info("No gradient-flow curve: the text needs 2 tokens or more")
             return None
-        tokens = torch.tensor([ids[::-1] if self.reverse else ids])
+        tokens = torch.tensor([ids])
 
         def loss() -> Tensor:
             logits, _ = self.model(tokens[:, :-1], None)  # (1, T - 1, V)

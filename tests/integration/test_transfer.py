@@ -10,6 +10,7 @@ import pytest
 import torch
 import yaml
 
+from nlpseq.cli.inspect_cells import text_example
 from nlpseq.cli.train import prepare_data, start_from_pretrained
 from nlpseq.errors import NlpseqError
 from nlpseq.tasks.checkpoint import build_task, load_task
@@ -202,6 +203,11 @@ def test_backward_model_trains_exports_and_refuses_prompts(lm_run, backward_lm_r
     backward, _, _ = load_task(backward_lm_run)
     with pytest.raises(NlpseqError, match="this is a backward language model"):
         backward.predict(["the film"])
+    forward, _, _ = load_task(lm_run)
+    text = "the king of the land"
+    _, _, read_backward, _ = text_example(backward, backward.tokenizer, text)
+    _, _, read_forward, _ = text_example(forward, forward.tokenizer, text)
+    assert read_backward == read_forward[::-1] != read_forward  # nlpseq-inspect: as read
     run = tmp_path / "sentiment"
     two_directions = [o for o in ONE_EPOCH if not o.startswith("task.embedding_dim")]
     result = run_cli("train", *two_directions, f"encoder.init_from={lm_run}",
