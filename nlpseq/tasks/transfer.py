@@ -85,6 +85,13 @@ def read_pretrained(cfg: DictConfig, trusted: Sequence[str] = ()) -> dict[str, P
                  checkpoint["nlpseq"]["config"]["encoder"]["cell"])
     if "backward" in found:
         check_directions(found.get("encoder"), found["backward"])
+    for side in ("encoder", "decoder"):
+        run = found.get(side)
+        continues = side == "encoder" and OmegaConf.select(cfg, "data.reverse", default=False)
+        if run is not None and reads_backward(run) and "backward" not in found and not continues:
+            raise NlpseqError(f"{SIDES[side]}={run.path} reads text right to left "
+                              "(data.reverse=true): give it as encoder.init_from_backward "
+                              "beside a forward model (or continue it with data.reverse=true)")
     return found
 
 

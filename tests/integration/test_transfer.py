@@ -188,6 +188,10 @@ def test_directions_that_do_not_fit_are_refused(lm_run, backward_lm_run, tmp_pat
         ([f"encoder.init_from={backward_lm_run}", backward],
          f"encoder.init_from={backward_lm_run}/checkpoints/best.ckpt reads text right to left "
          "(data.reverse=true); it must be the forward model"),
+        ([f"encoder.init_from={backward_lm_run}"],
+         f"encoder.init_from={backward_lm_run}/checkpoints/best.ckpt reads text right to left "
+         "(data.reverse=true): give it as encoder.init_from_backward beside a forward model "
+         "(or continue it with data.reverse=true)"),
         ([forward, backward, "task.embedding_dim=16"],
          "task.embedding_dim=16 does not match encoder.init_from and "
          "encoder.init_from_backward: two left-to-right models side by side make "
@@ -197,6 +201,9 @@ def test_directions_that_do_not_fit_are_refused(lm_run, backward_lm_run, tmp_pat
         with pytest.raises(NlpseqError) as refused:
             transferred(overrides, tmp_path / str(i))
         assert str(refused.value) == expected
+    task, _, _ = transferred(["task=generation", f"encoder.init_from={backward_lm_run}",
+                              "data.reverse=true"], tmp_path / "continued")
+    assert task.reverse  # a backward language model continued on new text, still backward
 
 
 def test_backward_model_trains_exports_and_refuses_prompts(lm_run, backward_lm_run, tmp_path):
