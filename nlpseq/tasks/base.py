@@ -216,7 +216,15 @@ class RecurrentTask(pl.LightningModule):
     def configure_optimizers(self):
         parameters = self.optimizer_parameters()
         scales = [p.pop("lr_scale") for p in parameters if isinstance(p, dict)]
-        optimizer = self.optimizer_factory(parameters)
+        options = {}
+        if (getattr(self.optimizer_factory, "keywords", {}).get("fused") and self._trainer
+                and "mixed" in str(self.trainer.precision)):
+            # Lightning clips gradients under mixed precision only for an optimizer that
+            # leaves unscaling to it, which a fused one does not
+            log.info("trainer.precision=%s: the optimizer runs unfused (fused=false)",
+                     self.trainer.precision)
+            options["fused"] = False
+        optimizer = self.optimizer_factory(parameters, **options)
         for group, scale in zip(optimizer.param_groups, scales or [1.0], strict=True):
             group["lr"] *= scale  # before the schedule reads each group's initial lr
         if self.scheduler_factory is None:

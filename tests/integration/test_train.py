@@ -58,6 +58,16 @@ def test_options_train(overrides, tmp_path):
     assert (tmp_path / "checkpoints" / "best.ckpt").is_file()
 
 
+def test_mixed_precision_trains_with_the_fused_optimizer_unfused(tmp_path, caplog):
+    """trainer.precision=bf16-mixed with AdamW(fused=True) and gradient clipping: Lightning
+    refuses a fused optimizer there, so the task builds it unfused (it crashed before)."""
+    cfg = compose_config("train", [*SHORT, "trainer.precision=bf16-mixed"], tmp_path)
+    with caplog.at_level("INFO", logger="nlpseq.task"):
+        metrics = train(cfg)
+    assert metrics["val/loss"] > 0
+    assert "the optimizer runs unfused (fused=false)" in caplog.text
+
+
 def test_ema_validates_saves_and_evaluates_the_averaged_weights(tmp_path):
     overrides = ["callbacks=ema", "callbacks.ema.decay=0.9", "optimizer.lr=0.01", "logger=csv"]
     metrics = train(compose_config("train", [*TINY, *overrides], tmp_path))
