@@ -11,7 +11,9 @@ batches, and the process's peak memory.
 With ``--baseline packed`` the second loop is nlpseq's own Lightning loop again with the
 encoder's ``execution`` set to ``packed`` (the execution before dense became the CPU's
 default): the same batches, weights and arithmetic, so the ratio is dense over packed. This
-works for translation too.
+works for translation too. With ``--baseline bf16-mixed`` the second loop is nlpseq's own
+loop under ``trainer.precision=bf16-mixed`` (autocast to bfloat16; on a CPU with AVX-512
+BF16 the matrix products run in bf16): the ratio is fp32 over bf16-mixed.
 
     python scripts/bench_train_step.py                       # embedded sample
     python scripts/bench_train_step.py --shipped             # + logger, callbacks, progress bar
@@ -21,6 +23,8 @@ works for translation too.
     python scripts/bench_train_step.py experiment=sst2 --accelerator gpu --sync-debug  # + syncs
     NLPSEQ_DATA_DIR=../shared/data python scripts/bench_train_step.py \
         experiment=tiny_shakespeare encoder.num_layers=2 encoder.hidden_size=256 --batches 60
+    NLPSEQ_DATA_DIR=../shared/data python scripts/bench_train_step.py experiment=sst2 \
+        --baseline bf16-mixed
     NLPSEQ_DATA_DIR=../shared/data python scripts/bench_train_step.py experiment=multi30k \
         --baseline packed
 """
@@ -113,7 +117,8 @@ def plain_loop(task, batches, cfg, device: torch.device) -> float:
     return tokens / (time.perf_counter() - started)
 
 
-def lightning_loop(task, batches, cfg, accelerator: str, shipped: bool = False) -> float:
+def lightning_loop(task, batches, cfg, accelerator: str, shipped: bool = False,
+                   precision: str = "32-true") -> float:
     """Train with nlpseq's task under a Lightning Trainer; return tokens/s. ``shipped``:
     the Trainer ``nlpseq-train`` builds, with the config's logger, callbacks (last.ckpt at
     the end, learning-rate monitor, ...) and progress bar — what a real run pays — less
@@ -132,6 +137,7 @@ def lightning_loop(task, batches, cfg, accelerator: str, shipped: bool = False) 
         max_epochs=1, accelerator=accelerator, devices=1, logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
         num_sanity_val_steps=0, gradient_clip_val=cfg.trainer.gradient_clip_val,
+        precision=precision,
         use_distributed_sampler=False, callbacks=[monitor],
     )
     trainer.fit(task, train_dataloaders=torch.utils.data.DataLoader(
@@ -152,9 +158,11 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="config overrides, as for nlpseq-train")
     parser.add_argument("--batches", type=int, default=100, help="training batches per round")
     parser.add_argument("--rounds", type=int, default=6, help="alternating rounds per loop")
-    parser.add_argument("--baseline", choices=["plain", "packed"], default="plain",
+    parser.add_argument("--baseline", choices=["plain", "packed", "bf16-mixed"],
+                        default="plain",
                         help="what nlpseq is compared with: a hand-written loop over the same "
-                             "model, or nlpseq with encoder.execution=packed")
+                             "model, nlpseq with encoder.execution=packed, or nlpseq under "
+                             "trainer.precision=bf16-mixed")
     parser.add_argument("--shipped", action="store_true",
                         help="run nlpseq's loop with the shipped logger, callbacks and progress "
                              "bar, as nlpseq-train builds it (default: all of them off)")
@@ -206,6 +214,9 @@ def main() -> None:
                     if isinstance(module, RecurrentEncoder):
                         module.execution = "packed"
                 plain.append(lightning_loop(task, batches, cfg, args.accelerator))
+            elif loop == "plain" and args.baseline == "bf16-mixed":
+                plain.append(lightning_loop(task, batches, cfg, args.accelerator,
+                                            precision="bf16-mixed"))
             elif loop == "plain":
                 plain.append(plain_loop(task, batches, cfg, device))
             else:
