@@ -77,6 +77,9 @@ def read_pretrained(cfg: DictConfig, trusted: Sequence[str] = ()) -> dict[str, P
         value = OmegaConf.select(cfg, key, default=None)
         if not value:
             continue
+        if not Path(str(value)).expanduser().exists():
+            raise NlpseqError(f"{key}: Checkpoint not found: '{value}' (train the run to start "
+                              "from first, or give a run directory or .ckpt that exists)")
         path = checkpoint_file(value)
         checkpoint = read_checkpoint(path, trusted)
         task, _, _ = task_from_checkpoint(checkpoint, path)

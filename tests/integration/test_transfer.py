@@ -100,7 +100,8 @@ def test_settings_that_do_not_fit_are_refused(lm_run, tmp_path):
          f"error: encoder.init_from={ckpt} does not fit this model: recurrent weight "
          "weight_ih_l0 has shape (64, 16) there and (64, 2) here"),
         (("train", f"encoder.init_from={tmp_path}/nothing"),
-         f"error: Checkpoint not found: '{tmp_path}/nothing'"),
+         f"error: encoder.init_from: Checkpoint not found: '{tmp_path}/nothing' (train the "
+         "run to start from first, or give a run directory or .ckpt that exists)"),
     ]
     results = run_cli_cases([("train", *without_probe_options(ONE_EPOCH, args), *args[1:],
                               f"hydra.run.dir={tmp_path}/{i}")
