@@ -11,8 +11,10 @@ import torch
 import yaml
 
 from nlpseq.cli.inspect_cells import text_example
-from nlpseq.cli.train import prepare_data, start_from_pretrained
+from nlpseq.cli.train import prepare_data, start_from_pretrained, train
 from nlpseq.errors import NlpseqError
+from nlpseq.export.exporter import export_checkpoint
+from nlpseq.export.runtime import load as load_exported
 from nlpseq.tasks.checkpoint import build_task, load_task
 from nlpseq.tasks.transfer import pretrained_tokenizers
 from tests.integration.conftest import TINY, compose_config, error_line, run_cli, run_cli_cases
@@ -24,9 +26,8 @@ ONE_EPOCH = [*TINY, "trainer.max_epochs=1"]
 def lm_run(tmp_path_factory):
     """A tiny 2-layer LSTM language model on the sample text."""
     run_dir = tmp_path_factory.mktemp("lm") / "run"
-    result = run_cli("train", "task=generation", *ONE_EPOCH, "encoder.num_layers=2",
-                     f"hydra.run.dir={run_dir}")
-    assert result.returncode == 0, result.stderr[-3000:]
+    train(compose_config("train", ["task=generation", *ONE_EPOCH, "encoder.num_layers=2"],
+                         run_dir))
     return run_dir
 
 
@@ -120,9 +121,8 @@ def test_transferred_run_freezes_and_loads_without_the_pretrained_run(lm_run, tm
     pretrained = tmp_path / "lm"
     shutil.copytree(lm_run, pretrained)
     run = tmp_path / "sentiment"
-    result = run_cli("train", *ONE_EPOCH, f"encoder.init_from={pretrained}",
-                     "task.finetune.freeze_encoder=true", f"hydra.run.dir={run}")
-    assert result.returncode == 0, result.stderr[-3000:]
+    train(compose_config("train", [*ONE_EPOCH, f"encoder.init_from={pretrained}",
+                                   "task.finetune.freeze_encoder=true"], run))
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["init_from"] == str(pretrained / "checkpoints" / "best.ckpt")
     lm, _, _ = load_task(pretrained)
@@ -143,9 +143,8 @@ def test_transferred_run_freezes_and_loads_without_the_pretrained_run(lm_run, tm
 def backward_lm_run(tmp_path_factory):
     """The same language model as lm_run, reading the text right to left."""
     run_dir = tmp_path_factory.mktemp("backward_lm") / "run"
-    result = run_cli("train", "task=generation", *ONE_EPOCH, "encoder.num_layers=2",
-                     "data.reverse=true", f"hydra.run.dir={run_dir}")
-    assert result.returncode == 0, result.stderr[-3000:]
+    train(compose_config("train", ["task=generation", *ONE_EPOCH, "encoder.num_layers=2",
+                                   "data.reverse=true"], run_dir))
     return run_dir
 
 
@@ -218,21 +217,19 @@ def test_backward_model_trains_exports_and_refuses_prompts(lm_run, backward_lm_r
     assert read_backward == read_forward[::-1] != read_forward  # nlpseq-inspect: as read
     run = tmp_path / "sentiment"
     two_directions = [o for o in ONE_EPOCH if not o.startswith("task.embedding_dim")]
-    result = run_cli("train", *two_directions, f"encoder.init_from={lm_run}",
-                     f"encoder.init_from_backward={backward_lm_run}",
-                     "task.finetune.unfreeze_schedule=gradual", f"hydra.run.dir={run}")
-    assert result.returncode == 0, result.stderr[-3000:]
+    train(compose_config("train", [*two_directions, f"encoder.init_from={lm_run}",
+                                   f"encoder.init_from_backward={backward_lm_run}",
+                                   "task.finetune.unfreeze_schedule=gradual"], run))
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["backward_init_from"] == str(backward_lm_run / "checkpoints" / "best.ckpt")
-    exported = run_cli("export", f"ckpt_path={run}", "format=onnx")
-    assert exported.returncode == 0, exported.stderr[-3000:]
-    text = "text=a wonderful film ."
-    from_onnx = run_cli("predict", f"ckpt_path={run}/export/onnx/model.onnx", text)
-    from_torch = run_cli("predict", f"ckpt_path={run}", text)
-    assert from_onnx.returncode == from_torch.returncode == 0, from_onnx.stderr[-3000:]
-    onnx_row, torch_row = json.loads(from_onnx.stdout), json.loads(from_torch.stdout)
-    assert onnx_row["label"] == torch_row["label"]
-    assert onnx_row["probability"] == pytest.approx(torch_row["probability"], abs=1e-4)
+    pytest.importorskip("onnxruntime")
+    directory = export_checkpoint(run, "onnx")
+    texts = ["a wonderful film .", "dull and slow ."]
+    from_onnx = load_exported(directory / "model.onnx").predict(texts)
+    from_torch = load_task(run)[0].predict(texts)
+    assert [r["label"] for r in from_onnx] == [r["label"] for r in from_torch]
+    for ours, theirs in zip(from_onnx, from_torch, strict=True):
+        assert ours["probability"] == pytest.approx(theirs["probability"], abs=1e-4)
 
 
 def test_one_sweep_runs_both_stages_each_transfer_from_its_own_language_model(tmp_path):
