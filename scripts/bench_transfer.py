@@ -17,8 +17,9 @@ SST-2's own text:
 
 Writes ``OUT/transfer.json`` (every run's dev accuracy), ``OUT/transfer.md`` (mean ± std
 over seeds per size) and ``OUT/transfer.png`` (dev accuracy against training sentences).
-Runs already finished in OUT are read, not run again. On a 2-core CPU the language model
-takes about half an hour; a 1k-sentence run a few minutes.
+Runs already finished in OUT are read, not run again. On one thread of a busy 2-core CPU
+the language model took about 40 minutes (4 epochs), a run on 1,000 sentences about a minute,
+on 5,000 a few minutes.
 
     python scripts/bench_transfer.py --data-dir DATA --out outputs/bench_transfer \
         --sizes 1000 2000 5000 --seeds 1 2 3 --extra trainer.max_epochs=30 \
