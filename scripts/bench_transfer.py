@@ -207,18 +207,20 @@ def main() -> None:
     starts = language_models(out, args.data_dir, args)
     scratch = scratch_settings(out, args.backward)
     results = []
-    for size, seed in ((size, seed) for size in args.sizes for seed in args.seeds):
-        data = [f"data.train_file={subsets[size]}", f"data.validation_file={validation}",
-                "data.test_file=dev.tsv", f"seed={seed}"]
-        # alternate which start runs first, so neither always meets a warmer machine
-        order = [("transferred", starts), ("scratch", ["encoder.init_from=null", *scratch])]
-        for start, overrides in order[::1 if seed % 2 else -1]:
-            metrics = train(out / "runs" / f"{start}_{size}_s{seed}",
-                            ["experiment=sst2_transfer", f"encoder={args.cell}", *overrides,
-                             *data, *args.extra], args.data_dir)
-            results.append({"size": size, "seed": seed, "start": start,
-                            "dev_acc": metrics["test/acc"],
-                            "chosen_on": "validation slice of whole train sentences"})
+    for size in args.sizes:
+        for seed in args.seeds:
+            data = [f"data.train_file={subsets[size]}", f"data.validation_file={validation}",
+                    "data.test_file=dev.tsv", f"seed={seed}"]
+            order = [("transferred", starts), ("scratch", ["encoder.init_from=null", *scratch])]
+            if seed % 2 == 0:  # alternate which runs first: neither always meets a warmer machine
+                order.reverse()
+            for start, overrides in order:
+                metrics = train(out / "runs" / f"{start}_{size}_s{seed}",
+                                ["experiment=sst2_transfer", f"encoder={args.cell}",
+                                 *overrides, *data, *args.extra], args.data_dir)
+                results.append({"size": size, "seed": seed, "start": start,
+                                "dev_acc": metrics["test/acc"],
+                                "chosen_on": "validation slice of whole train sentences"})
     (out / "transfer.json").write_text(json.dumps(results, indent=2) + "\n")
     summarize(results, out)
 

@@ -57,9 +57,9 @@ def initialised_from(run: Run) -> str:
     ``scratch``."""
     starts = []
     for key, side in INIT_FROM.items():
-        path = Path(str(run.metrics.get(key, "")))
-        if str(path) != ".":
-            starts.append(side + str(path.parent.parent if path.parent.name == "checkpoints"
+        if run.metrics.get(key):
+            path = Path(str(run.metrics[key]))  # a run's checkpoints/*.ckpt: the run
+            starts.append(side + str(path.parents[1] if path.parent.name == "checkpoints"
                                      else path))
     return "; ".join(starts) or "scratch"
 

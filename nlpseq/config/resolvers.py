@@ -31,9 +31,9 @@ def stage_run(experiment: str, default: str) -> str:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+    hydra = HydraConfig.get() if HydraConfig.initialized() else None
+    if hydra is None or hydra.mode != RunMode.MULTIRUN:
         return default
-    hydra = HydraConfig.get()
     wanted = sorted([*(o for o in hydra.overrides.task if not o.startswith("experiment=")),
                      f"experiment={experiment}"])
     for overrides in sorted(Path(hydra.sweep.dir).glob("*/.hydra/overrides.yaml")):

@@ -162,18 +162,18 @@ class RecurrentTask(pl.LightningModule):
         from nlpseq.tasks.transfer import SIDES, combine_directions, copy_part
 
         copied = {}
-        for side, run in pretrained.items():
-            part = "encoder" if side == "backward" else side
-            ours, theirs = self.transfer_parts(part), run.task.transfer_parts(part)
+        sides = dict(pretrained)
+        if "backward" in sides:  # two left-to-right models, one direction each
+            forward, backward = sides.pop("encoder"), sides.pop("backward")
+            where = f"{SIDES['backward']}={backward.path}"
+            copied["encoder"] = combine_directions(
+                self.transfer_parts("encoder"), forward.task.transfer_parts("encoder"),
+                backward.task.transfer_parts("encoder"), where)
+            log.info("%s=%s and %s: copied %s, one direction each", SIDES["encoder"],
+                     forward.path, where, ", ".join(copied["encoder"]))
+        for side, run in sides.items():
+            ours, theirs = self.transfer_parts(side), run.task.transfer_parts(side)
             where = f"{SIDES[side]}={run.path}"
-            if side == "backward":  # with the forward model's, into both directions
-                copied[side] = combine_directions(
-                    ours, pretrained["encoder"].task.transfer_parts(part), theirs, where)
-                log.info("%s and %s: copied %s, one direction each", SIDES["encoder"], where,
-                         ", ".join(copied[side]))
-                continue
-            if "backward" in pretrained and side == "encoder":  # done with the backward one
-                continue
             copied[side] = []
             for role in ("embedding", "recurrent", "output"):
                 if role in ours and role in theirs and copy_part(

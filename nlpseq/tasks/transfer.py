@@ -77,10 +77,11 @@ def read_pretrained(cfg: DictConfig, trusted: Sequence[str] = ()) -> dict[str, P
         value = OmegaConf.select(cfg, key, default=None)
         if not value:
             continue
-        if not Path(str(value)).expanduser().exists():
-            raise NlpseqError(f"{key}: Checkpoint not found: '{value}' (train the run to start "
-                              "from first, or give a run directory or .ckpt that exists)")
-        path = checkpoint_file(value)
+        try:
+            path = checkpoint_file(value)
+        except NlpseqError as err:
+            raise NlpseqError(f"{key}: {err} (train the run to start from first, or give a run "
+                              "directory or .ckpt that exists)") from None
         checkpoint = read_checkpoint(path, trusted)
         task, _, _ = task_from_checkpoint(checkpoint, path)
         found[side] = Pretrained(side, path, task, checkpoint["nlpseq"]["config"])
@@ -157,8 +158,9 @@ def apply_pretrained_settings(cfg: DictConfig, pretrained: dict[str, Pretrained]
         if side == "decoder" and run.config["encoder"].get("bidirectional"):
             raise NlpseqError(f"{SIDES[side]}={run.path} has a bidirectional encoder; a "
                               "decoder starts from a left-to-right language model")
+        stored = OmegaConf.create(run.config)
         for ours, theirs in settings.items():
-            value = OmegaConf.select(OmegaConf.create(run.config), theirs, default=None)
+            value = OmegaConf.select(stored, theirs, default=None)
             why = f"{SIDES[side]}: the checkpoint has {theirs}={value!r}"
             if side == "encoder" and both_directions and ours in TWO_DIRECTIONS:
                 value = TWO_DIRECTIONS[ours](value)
