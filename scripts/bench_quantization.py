@@ -10,7 +10,7 @@ fp32 and each export, and times them as ``bench_export.py`` does (sentences/s at
   contender decoding greedily;
 - generation, ``--data TEXT``: loss in nats a token on the run's validation split of
   ``TEXT`` (its last ``validation_fraction``), read as the run validates: the split's
-  stream cut into ``eval_batch_size`` parallel rows and blocks of ``block_size`` tokens,
+  stream cut into ``eval_num_streams`` parallel rows and blocks of ``block_size`` tokens,
   the state carried from block to block; every contender reads the same blocks.
 
     python scripts/bench_quantization.py RUN --data data/sst2/dev.tsv --rounds 5
@@ -58,7 +58,7 @@ def validation_blocks(train_cfg, tokenizer, text_file: str) -> StreamBlocks:
     datamodule = instantiate(data)
     datamodule.load(("train", "validation"))
     datamodule.encode(tokenizer, splits=("validation",))
-    return StreamBlocks(datamodule.streams["validation"], data.eval_batch_size, data.block_size,
+    return StreamBlocks(datamodule.streams["validation"], data.eval_num_streams, data.block_size,
                         "validation")
 
 

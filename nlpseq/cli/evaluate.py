@@ -14,7 +14,7 @@ import logging
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from nlpseq.cli import entry
@@ -79,9 +79,11 @@ def evaluate_checkpoint(cfg: DictConfig, checkpoint: Path, run_dir: Path) -> dic
     data_cfg = evaluation_data_config(cfg, train_cfg, type(task))
     task.check_data(data_cfg)
     log.info("Instantiating data <%s> (%s split)", data_cfg._target_, cfg.split)
-    runtime = {"label_names": getattr(task, "label_names", None),
-               "eval_batch_size": cfg.batch_size}
-    datamodule = instantiate(data_cfg, **{k: v for k, v in runtime.items() if v is not None})
+    if cfg.batch_size is not None:
+        data_cfg[get_class(data_cfg._target_).eval_batch_key(data_cfg)] = cfg.batch_size
+    label_names = getattr(task, "label_names", None)
+    datamodule = instantiate(data_cfg, **({} if label_names is None else
+                                          {"label_names": label_names}))
     datamodule.load_for_evaluation(cfg.split)
     datamodule.encode(tokenizer, splits=(cfg.split,))
 

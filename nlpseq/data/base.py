@@ -64,6 +64,11 @@ class SplitDataModule(pl.LightningDataModule):
         self.train_loader: ResumableLoader | None = None  # the last one built
         self._resumed_position: dict | None = None  # for the next training loader built
 
+    @classmethod
+    def eval_batch_key(cls, data_cfg) -> str:
+        """The data key that sizes an evaluation batch (``nlpseq-eval batch_size=N``)."""
+        return "eval_batch_size"
+
     def setup(self, stage: str | None = None) -> None:
         """Under DDP each process trains on its share of every batch (see
         ``BucketBatchSampler``); evaluation loaders give every process all the data."""

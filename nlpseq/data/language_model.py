@@ -58,7 +58,9 @@ class LanguageModelDataModule(TextDataModule):
         line_end: ``eos`` (rows stripped, ``<eos>`` after each, empty rows dropped) or
             ``newline`` (rows kept as written, line breaks included).
         block_size: time steps per block in ``stream`` mode.
-        batch_size, eval_batch_size: parallel streams (``stream``) or examples per batch.
+        num_streams, eval_num_streams: ``stream`` mode: the parallel streams the text is
+            cut into, the rows of every batch (training; validation and test).
+        batch_size, eval_batch_size: ``lines`` mode: rows per batch.
         max_length: ``lines`` mode: rows longer than this many tokens are cut to it,
             counted in the log (None: no limit). A ``stream`` is never cut.
         reverse: read the text right to left: each row's tokens (``lines``) or the whole
@@ -88,6 +90,8 @@ class LanguageModelDataModule(TextDataModule):
         mode: Literal["stream", "lines"] = "stream",
         line_end: Literal["eos", "newline"] = "eos",
         block_size: int = 128,
+        num_streams: int = 32,
+        eval_num_streams: int = 32,
         batch_size: int = 32,
         eval_batch_size: int = 32,
         validation_fraction: float = 0.1,
@@ -101,8 +105,9 @@ class LanguageModelDataModule(TextDataModule):
             if value not in choices:
                 raise NlpseqError(f"Unknown data.{option} {value!r}; choose one of "
                                   f"{', '.join(map(repr, choices))}")
-        for option, value in (("block_size", block_size), ("batch_size", batch_size),
-                              ("eval_batch_size", eval_batch_size)):
+        for option, value in (("block_size", block_size), ("num_streams", num_streams),
+                              ("eval_num_streams", eval_num_streams),
+                              ("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
             if value < 1:
                 raise NlpseqError(f"data.{option} must be >= 1, got {value}")
         files = {"train": train_file, "validation": validation_file, "test": test_file}
@@ -113,11 +118,17 @@ class LanguageModelDataModule(TextDataModule):
                          pool_batches=pool_batches, num_workers=num_workers, seed=seed)
         self.text_column = text_column
         self.mode, self.line_end, self.block_size = mode, line_end, block_size
+        self.num_streams, self.eval_num_streams = num_streams, eval_num_streams
         self.reverse = reverse
         # stream mode: split -> (N,) token ids; lines mode: encoded[split] = [{"ids", "index"}]
         self.streams: dict[str, torch.Tensor] = {}
         self.strip = line_end == "eos"  # rows lose their surrounding whitespace
         self.drop_empty = mode == "lines" or line_end == "eos"
+
+    @classmethod
+    def eval_batch_key(cls, data_cfg) -> str:
+        return "eval_num_streams" if data_cfg.get("mode", "stream") == "stream" else \
+            "eval_batch_size"
 
     # ----------------------------------------------------------------- raw splits
     def load(self, splits: tuple[str, ...] = SPLITS) -> None:
@@ -187,9 +198,9 @@ class LanguageModelDataModule(TextDataModule):
 
     # ---------------------------------------------------------------- dataloaders
     def _blocks(self, split: str) -> StreamBlocks:
-        """Stream mode: ``batch_size`` streams for train (each DDP process takes its share
-        of them), ``eval_batch_size`` for the other splits."""
-        size = self.batch_size if split == "train" else self.eval_batch_size
+        """Stream mode: ``num_streams`` streams for train (each DDP process takes its share
+        of them), ``eval_num_streams`` for the other splits."""
+        size = self.num_streams if split == "train" else self.eval_num_streams
         blocks = StreamBlocks(self.loaded(self.streams, split), size, self.block_size, split)
         if split == "train" and self.replicas > 1:  # DDP: this process's streams (rows)
             blocks.data = blocks.data[self.rank::self.replicas]
@@ -218,16 +229,16 @@ class StreamBlocks(Dataset):
     with l = min(L, S - 1 - iL), ``lengths`` (B,) all l and ``block`` = i (0-dim).
     """
 
-    def __init__(self, ids: torch.Tensor, batch_size: int, block_size: int,
+    def __init__(self, ids: torch.Tensor, num_streams: int, block_size: int,
                  split: str = "train") -> None:
-        steps = len(ids) // batch_size
+        steps = len(ids) // num_streams
         if steps < 2:
-            option = "batch_size" if split == "train" else "eval_batch_size"
+            option = "num_streams" if split == "train" else "eval_num_streams"
             raise NlpseqError(
-                f"The {split} split has {len(ids)} tokens, too few for {batch_size} streams of "
-                f"at least 2 tokens (data.{option}={batch_size}); use a smaller data.{option}"
+                f"The {split} split has {len(ids)} tokens, too few for {num_streams} streams of "
+                f"at least 2 tokens (data.{option}={num_streams}); use a smaller data.{option}"
             )
-        self.data = ids[: batch_size * steps].view(batch_size, steps)  # (B, S)
+        self.data = ids[: num_streams * steps].view(num_streams, steps)  # (B, S)
         self.block_size = block_size
 
     @property

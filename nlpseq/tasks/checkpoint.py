@@ -62,7 +62,17 @@ def read_checkpoint(path: str | Path, trusted: Sequence[str] = ()) -> dict:
     if not isinstance(checkpoint, dict) or "nlpseq" not in checkpoint:
         raise NlpseqError(f"'{path}' is not an nlpseq checkpoint (no 'nlpseq' section)")
     check_section(checkpoint, path, trusted)
+    upgrade_config(checkpoint["nlpseq"]["config"])
     return checkpoint
+
+
+def upgrade_config(config: dict) -> None:
+    """Bring a config stored by an earlier nlpseq to today's keys, in place: a stream-mode
+    language model's streams were ``data.batch_size`` and ``data.eval_batch_size``."""
+    data = config["data"]
+    if data.get("mode") == "stream" and "num_streams" not in data:
+        data["num_streams"] = data.get("batch_size", 32)
+        data["eval_num_streams"] = data.get("eval_batch_size", 32)
 
 
 def unreadable(err: Exception) -> str:

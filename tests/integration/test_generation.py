@@ -4,10 +4,11 @@ import json
 import math
 
 import pytest
+import torch
 
 from nlpseq.cli.train import train
 from nlpseq.errors import NlpseqError
-from nlpseq.tasks.checkpoint import load_task
+from nlpseq.tasks.checkpoint import load_task, read_checkpoint
 from tests.integration.conftest import TINY, compose_config, error_line, run_cli, run_cli_cases
 
 LM = ["task=generation", *TINY, "encoder.num_layers=2", "data.block_size=32"]
@@ -132,3 +133,16 @@ def test_a_bad_sampling_option_prints_nothing_of_the_prompt(trained_lm):
     assert result.returncode == 2
     assert result.stdout == ""  # refused before the prompt is shown
     assert "temperature must be" in error_line(result)
+
+
+def test_a_checkpoint_from_before_num_streams_reads_its_streams_from_batch_size(
+        trained_lm, tmp_path):
+    """Earlier nlpseq stored a stream-mode model's streams as data.batch_size."""
+    checkpoint = torch.load(trained_lm / "checkpoints" / "best.ckpt", weights_only=True)
+    data = checkpoint["nlpseq"]["config"]["data"]
+    del data["num_streams"], data["eval_num_streams"]
+    data["batch_size"], data["eval_batch_size"] = 5, 3
+    torch.save(checkpoint, tmp_path / "old.ckpt")
+    data = read_checkpoint(tmp_path / "old.ckpt")["nlpseq"]["config"]["data"]
+    assert (data["num_streams"], data["eval_num_streams"]) == (5, 3)
+    assert load_task(tmp_path / "old.ckpt")[2].data.num_streams == 5

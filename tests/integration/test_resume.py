@@ -114,7 +114,7 @@ def test_a_checkpoint_from_a_validation_mid_epoch_resumes_exactly(tmp_path):
     assert_resumes_to(killed, expected, twice)
 
 
-LM = [*TINY, "task=generation", "trainer.max_epochs=3", "data.batch_size=4",
+LM = [*TINY, "task=generation", "trainer.max_epochs=3", "data.num_streams=4",
       "data.block_size=16", "callbacks.text_sample=null"]
 
 

@@ -38,7 +38,7 @@ def encoded(tmp_path, text: str = "\n".join(LINES) + "\n", valid: str | None = N
 
 
 def test_stream_blocks_are_contiguous_shifted_and_in_the_same_order_every_epoch(tmp_path):
-    dm = encoded(tmp_path, batch_size=3, block_size=7)
+    dm = encoded(tmp_path, num_streams=3, block_size=7)
     epochs = [list(dm.train_dataloader()) for _ in range(2)]
     blocks = epochs[0]
     assert [int(b["block"]) for b in blocks] == list(range(len(blocks)))
@@ -59,7 +59,7 @@ def test_stream_blocks_are_contiguous_shifted_and_in_the_same_order_every_epoch(
 
 def test_newline_mode_keeps_the_text_and_cuts_validation_like_nanogpt(tmp_path):
     text = "First Citizen:\nBefore we proceed, hear me speak.\n\nAll:\nSpeak, speak.\n" * 3
-    dm = encoded(tmp_path, text, line_end="newline", batch_size=1, eval_batch_size=1)
+    dm = encoded(tmp_path, text, line_end="newline", num_streams=1, eval_num_streams=1)
     cut = int(len(text) * 0.9)
     assert "".join(dm.train_texts()) == text[:cut]
     tokenizer = char_tokenizer(dm)
@@ -71,7 +71,7 @@ def test_newline_mode_keeps_the_text_and_cuts_validation_like_nanogpt(tmp_path):
 def test_eos_mode_ends_every_non_empty_line_with_one_eos(tmp_path, caplog):
     caplog.set_level("INFO")
     valid = "the cat sat.\n\n   \nthe dog sat.\n"
-    dm = encoded(tmp_path, valid=valid, eval_batch_size=1)
+    dm = encoded(tmp_path, valid=valid, eval_num_streams=1)
     ids = dm.streams["validation"].tolist()
     assert ids.count(EOS_ID) == 2 and ids[-1] == EOS_ID
     tokenizer = char_tokenizer(dm)
@@ -110,19 +110,19 @@ def test_lines_mode_holds_out_a_seeded_fraction_of_the_rows(tmp_path):
 
 
 @settings(max_examples=60, deadline=None)
-@given(n=st.integers(2, 200), batch_size=st.integers(1, 12), block_size=st.integers(1, 20))
-def test_stream_batching_visits_every_token_once_in_order(n, batch_size, block_size):
+@given(n=st.integers(2, 200), num_streams=st.integers(1, 12), block_size=st.integers(1, 20))
+def test_stream_batching_visits_every_token_once_in_order(n, num_streams, block_size):
     ids = torch.arange(n)
-    if n // batch_size < 2:
+    if n // num_streams < 2:
         with pytest.raises(NlpseqError, match="too few"):
-            StreamBlocks(ids, batch_size, block_size)
+            StreamBlocks(ids, num_streams, block_size)
         return
-    blocks = StreamBlocks(ids, batch_size, block_size)
-    steps = n // batch_size
+    blocks = StreamBlocks(ids, num_streams, block_size)
+    steps = n // num_streams
     assert len(blocks) == math.ceil((steps - 1) / block_size)
     items = [blocks[i] for i in range(len(blocks))]
     rows = torch.cat([b["tokens"] for b in items] + [items[-1]["targets"][:, -1:]], dim=1)
-    assert torch.equal(rows.flatten(), ids[: batch_size * steps])
+    assert torch.equal(rows.flatten(), ids[: num_streams * steps])
     assert torch.equal(torch.cat([b["targets"] for b in items], dim=1), rows[:, 1:])
 
 
@@ -136,15 +136,15 @@ def test_missing_text_column_lists_the_columns_found(tmp_path):
 
 def test_a_text_file_reads_the_same_whatever_the_text_column_is_called(tmp_path):
     # data=ptb names the hub's column "sentence"; the local ptb.*.txt copy must load too.
-    dm = encoded(tmp_path, text_column="sentence", batch_size=2, block_size=5)
+    dm = encoded(tmp_path, text_column="sentence", num_streams=2, block_size=5)
     assert dm.raw["train"].column_names == ["sentence"]
     assert dm.num_tokens("train") > 0
 
 
-def test_split_too_small_for_the_batch_size_says_which_and_what_to_change(tmp_path):
+def test_split_too_small_for_the_streams_says_which_and_what_to_change(tmp_path):
     with pytest.raises(NlpseqError, match=r"The validation split has 6 tokens, too few for 8 "
-                                          r"streams.*use a smaller data.eval_batch_size"):
-        encoded(tmp_path, valid="hello\n", eval_batch_size=8)
+                                          r"streams.*use a smaller data.eval_num_streams"):
+        encoded(tmp_path, valid="hello\n", eval_num_streams=8)
 
 
 def test_empty_train_file_is_refused(tmp_path):
@@ -171,7 +171,7 @@ def test_second_encoding_of_the_same_data_is_read_from_the_cache(tmp_path):
 
     streams = []
     for _ in range(2):
-        dm = LanguageModelDataModule(train_file=path, batch_size=2, eval_batch_size=2)
+        dm = LanguageModelDataModule(train_file=path, num_streams=2, eval_num_streams=2)
         dm.load()
         dm.encode(CountingTokenizer(char_tokenizer(dm)))
         streams.append(dm.streams)
@@ -183,7 +183,7 @@ def test_second_encoding_of_the_same_data_is_read_from_the_cache(tmp_path):
 def test_embedded_sample_loads_and_batches():
     dm = LanguageModelDataModule(name="sample", train_file="lm_train.txt",
                                  validation_file="lm_validation.txt", test_file="lm_test.txt",
-                                 block_size=32, batch_size=8, eval_batch_size=4)
+                                 block_size=32, num_streams=8, eval_num_streams=4)
     dm.load()
     assert {split: len(ds) for split, ds in dm.raw.items()} == LM_SPLIT_SIZES
     assert not dm.test_is_validation and dm.label_names is None
@@ -204,8 +204,8 @@ def test_lines_mode_cuts_rows_over_max_length_by_default_and_says_how_many(tmp_p
 def test_a_stream_is_never_cut(tmp_path, caplog):
     long = "x" * 700 + "\n"
     with caplog.at_level("INFO", logger="nlpseq"):
-        dm = encoded(tmp_path, long + "\n".join(LINES) + "\n", valid=long * 2, batch_size=2,
-                     eval_batch_size=2)
+        dm = encoded(tmp_path, long + "\n".join(LINES) + "\n", valid=long * 2, num_streams=2,
+                     eval_num_streams=2)
     assert len(dm.streams["validation"]) == 2 * 701  # 700 x's and <eos>, twice
     assert "data.max_length" not in caplog.text
 

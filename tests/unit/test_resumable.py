@@ -41,7 +41,7 @@ def language_model(mode: str):
     def build():
         data = LanguageModelDataModule(name="sample", train_file="lm_train.txt",
                                        validation_file="lm_validation.txt", mode=mode,
-                                       batch_size=8, block_size=16)
+                                       num_streams=8, batch_size=8, block_size=16)
         data.load()
         data.encode(word_tokenizer(data.train_texts()))
         return data
