@@ -33,6 +33,9 @@ test: install
 test-all: install
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile -m "slow or not slow" $(ARGS)
 
+test-slow: install
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest -q -n 2 --dist loadfile -m slow $(ARGS)
+
 lint: install
 	$(BIN)/ruff check nlpseq tests scripts
 

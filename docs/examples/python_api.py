@@ -1,7 +1,7 @@
 """nlpseq from Python: train, evaluate, load and use the three kinds of model.
 
-Runs on the embedded sample data in about a minute on a laptop CPU (tiny models, a few
-epochs; drop the size overrides for real ones):
+Runs on the embedded sample data in about a minute on a laptop CPU (small models, a few
+epochs; drop the size and epoch overrides for real ones):
 
     python docs/examples/python_api.py [OUTPUT_DIR]
 """
@@ -15,9 +15,10 @@ import nlpseq
 out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp())
 small = ["task.embedding_dim=32", "encoder.hidden_size=32", "trainer.enable_progress_bar=false"]
 
-# Sentiment: the same overrides as on the command line; the run directory and its metrics
-run = nlpseq.train([*small, "encoder=gru", "optimizer.lr=0.01", "trainer.max_epochs=6"],
-                   run_dir=out / "sentiment")
+# Sentiment (default sizes: its regularisation is set for them): the same overrides as on
+# the command line; the run directory and its metrics
+run = nlpseq.train(["encoder=gru", "optimizer.lr=0.01", "trainer.max_epochs=6",
+                    "trainer.enable_progress_bar=false"], run_dir=out / "sentiment")
 print(run.dir, f"validation accuracy {run.metrics['val/acc']:.3f}")
 model = nlpseq.load(run.dir)                      # a run directory or a .ckpt file
 for row in model.predict(["a gripping film", "dull and lifeless"]):

@@ -1,8 +1,8 @@
 """Group finished runs by cell and swept fields and summarise each group over its seeds.
 
 "Which cell, at what cost?": per group the monitored metric (mean ± std over the runs,
-which differ only in seed), parameters, training time, training tokens/s, peak memory and
-epochs to the best checkpoint — as rows for a Markdown table and a CSV file.
+which differ only in seed), parameters, training time and tokens/s (mean ± std), peak
+memory and epochs to the best checkpoint — as rows for a Markdown table and a CSV file.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ COST_COLUMNS = {  # metrics.json key -> column title
     "train/peak_rss_mib": "peak memory (MiB)",
     "train/best_epoch": "epochs to best",
 }
+# costs that vary from run to run: shown as mean ± std, so that disagreeing seeds show
+SPREAD_COSTS = {"train/time_s", "train/tokens_per_s", "train/steady_tokens_per_s"}
 
 
 @dataclass
@@ -90,7 +92,7 @@ def mean_std(values: list[float]) -> tuple[float, float]:
 
 def summary_rows(groups: list[Group]) -> list[dict[str, object]]:
     """One row per group: the grouping fields, runs, metric mean and std, then the costs
-    (means over the group's runs)."""
+    (means over the group's runs; time and tokens/s with their std)."""
     rows = []
     for group in groups:
         metric = group.metric
@@ -104,6 +106,9 @@ def summary_rows(groups: list[Group]) -> list[dict[str, object]]:
                 group.values(test_metric))
         for key, title in COST_COLUMNS.items():
             values = group.values(key)
+            if key in SPREAD_COSTS:
+                row[f"{title} mean"], row[f"{title} std"] = mean_std(values)
+                continue
             mean = statistics.fmean(values) if values else None
             row[title] = round(mean) if key == "params" and mean is not None else mean
         rows.append(row)

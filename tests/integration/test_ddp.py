@@ -7,7 +7,8 @@ import pytest
 
 from tests.integration.conftest import TINY, run_cli
 
-RUN = [*TINY, "task.dropout=0", "task.embedding_dropout=0", "data.batch_size=16"]
+RUN = [*TINY, "task.dropout=0", "task.embedding_dropout=0", "task.word_dropout=0",
+       "data.batch_size=16"]
 DDP = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2"]
 
 

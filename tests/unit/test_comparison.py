@@ -63,6 +63,9 @@ def test_groups_by_cell_with_mean_and_sample_std_over_seeds(tmp_path):
     assert gru["val/acc std"] == pytest.approx(statistics.stdev([0.80, 0.84, 0.82]))
     assert gru["test/acc mean"] == pytest.approx(0.81)
     assert gru["params"] == 300 and gru["epochs to best"] == 1.5
+    assert gru["train time (s) mean"] == pytest.approx(30.0)  # jobs 2, 3, 4: 20, 30, 40 s
+    assert gru["train time (s) std"] == pytest.approx(10.0)
+    assert gru["train tokens/s std"] == 0.0
     assert rows[2]["val/acc std"] == pytest.approx(0.02 * 2**0.5)
 
 
