@@ -73,27 +73,29 @@ def bleu_by_time(run_dir: Path, metrics: dict) -> list[tuple[float, float]]:
     return [(step * per_step, bleu) for step, bleu in checks]
 
 
-def transfer_lane(out: Path, data_dir: Path, seed: int, files, args) -> dict:
-    runs = out / "runs"
-    models = {}
-    for lang in ("de", "en"):
-        models[lang] = runs / f"lm_{lang}_s{seed}"
-        train(models[lang], [*LANGUAGE_MODEL, *files[lang], f"seed={seed}",
-                             budget(args.lm_minutes)], data_dir)
-    run_dir = runs / f"transfer_s{seed}"
-    metrics = train(run_dir, [*TRANSLATION, f"seed={seed}", budget(args.minutes),
-                              f"encoder.init_from={models['de']}",
-                              f"task.decoder.init_from={models['en']}"], data_dir)
-    return {"setting": "transfer", "seed": seed, "metrics": metrics,
+def translate(out: Path, data_dir: Path, setting: str, seed: int, minutes: float,
+              extra: list[str]) -> dict:
+    """One translation run of a lane: its metrics and its validation curve."""
+    run_dir = out / "runs" / f"{setting}_s{seed}"
+    metrics = train(run_dir, [*TRANSLATION, f"seed={seed}", budget(minutes), *extra], data_dir)
+    return {"setting": setting, "seed": seed, "metrics": metrics,
             "curve": bleu_by_time(run_dir, metrics)}
+
+
+def transfer_lane(out: Path, data_dir: Path, seed: int, files, args) -> dict:
+    """The two language models, then the translation model started from them."""
+    models = {lang: out / "runs" / f"lm_{lang}_s{seed}" for lang in ("de", "en")}
+    for lang, run_dir in models.items():
+        train(run_dir, [*LANGUAGE_MODEL, *files[lang], f"seed={seed}", budget(args.lm_minutes)],
+              data_dir)
+    return translate(out, data_dir, "transfer", seed, args.minutes,
+                     [f"encoder.init_from={models['de']}",
+                      f"task.decoder.init_from={models['en']}"])
 
 
 def scratch_lane(out: Path, data_dir: Path, seed: int, args) -> dict:
-    run_dir = out / "runs" / f"scratch_s{seed}"
-    minutes = args.minutes + 2 * args.lm_minutes
-    metrics = train(run_dir, [*TRANSLATION, f"seed={seed}", budget(minutes)], data_dir)
-    return {"setting": "scratch", "seed": seed, "metrics": metrics,
-            "curve": bleu_by_time(run_dir, metrics)}
+    """The translation model from scratch, for the transfer lane's whole time."""
+    return translate(out, data_dir, "scratch", seed, args.minutes + 2 * args.lm_minutes, [])
 
 
 def bleu_at(curve: list[tuple[float, float]], seconds: float) -> float | None:

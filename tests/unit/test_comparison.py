@@ -105,6 +105,7 @@ def test_report_writes_markdown_csv_and_plots_and_lists_failed_runs(tmp_path):
     text = report.read_text()
     assert "5 runs" in text and "3 finished, 1 failed, 1 unfinished" in text
     assert "| lstm | 1 | 0.8200 ± 0.0000 | 0.8100 ± 0.0000 | 400 |" in text
+    assert "| train time (s) (mean ± std) | train tokens/s (mean ± std) |" in text
     assert "failed: hidden_size must be >= 1" in text
     assert "unfinished (no metrics.json" in text
     for name in ("sentiment_summary.csv", "sentiment_runs.csv", "sentiment_learning_curves.png",
