@@ -111,6 +111,44 @@ def test_whole_sentences_are_the_rows_no_other_row_contains(monkeypatch):
                                            ("finest hour", "1")]
 
 
+def test_bench_transfer_full_size_runs_the_shipped_protocol_and_tables_last(tmp_path, monkeypatch):
+    bench = load_script("bench_transfer", monkeypatch)
+    assert bench.size_arg("all") == "all" and bench.size_arg("2000") == 2000
+    overrides, chosen_on = bench.run_data("all", {}, None, seed=3)
+    assert overrides == ["seed=3"] and "5 % of train.tsv" in chosen_on
+    overrides, chosen_on = bench.run_data(100, {100: Path("t.tsv")}, Path("v.tsv"), seed=1)
+    assert "data.train_file=t.tsv" in overrides and "whole train sentences" in chosen_on
+    results = [{"size": size, "seed": seed, "start": start, "dev_acc": acc}
+               for size, acc in (("all", 0.8), (100, 0.6))
+               for seed in (1, 2) for start in ("scratch", "transferred")]
+    bench.summarize(results, tmp_path)
+    rows = (tmp_path / "transfer.md").read_text().splitlines()[2:]
+    assert rows == ["| 100 | 60.00 ± 0.00 | 60.00 ± 0.00 | 2 |",
+                    "| all rows (95 % of train.tsv) | 80.00 ± 0.00 | 80.00 ± 0.00 | 2 |"]
+
+
+def test_bench_transfer_extra_overrides_reach_the_transferred_runs_only(tmp_path, monkeypatch):
+    bench = load_script("bench_transfer", monkeypatch)
+    calls = {}
+
+    def fake_train(run_dir, overrides, data_dir):
+        calls[run_dir.name] = overrides
+        return {"test/acc": 0.5}
+
+    monkeypatch.setattr(bench, "train", fake_train)
+    monkeypatch.setattr(bench, "scratch_settings", lambda out, backward: ["encoder.num_layers=2"])
+    monkeypatch.setattr(sys, "argv", [
+        "bench_transfer.py", "--data-dir", str(tmp_path), "--out", str(tmp_path / "out"),
+        "--sizes", "all", "--seeds", "1", "--backward",
+        "--transfer-extra", "task.finetune.unfreeze_schedule=null"])
+    bench.main()
+    assert set(calls) == {"lm_forward", "lm_backward", "transferred_all_s1", "scratch_all_s1"}
+    assert calls["transferred_all_s1"][-2:] == ["task.finetune.unfreeze_schedule=null", "seed=1"]
+    assert "task.finetune.unfreeze_schedule=null" not in calls["scratch_all_s1"]
+    assert "encoder.init_from=null" in calls["scratch_all_s1"]
+    assert any(o.startswith("encoder.init_from_backward=") for o in calls["transferred_all_s1"])
+
+
 @pytest.mark.slow  # trains two language models and eight classifiers (make test-all)
 def test_bench_transfer_writes_a_table_and_a_plot(tmp_path, monkeypatch, capsys):
     sample = SCRIPTS.parent / "nlpseq" / "data" / "sample"
