@@ -13,7 +13,7 @@ PIP_CONSTRAINTS = $(if $(CONSTRAINTS),-c $(CONSTRAINTS),)
 
 DATA_DIR ?= $(abspath ../shared/data)
 
-.PHONY: install train test test-all lint bench bench-generate bench-translate sst2 compare clean
+.PHONY: install train test test-all lint bench bench-generate bench-translate bench-bleu-vs-time sst2 compare clean
 
 $(BIN)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,12 @@ bench-generate: install
 # nlpseq vs JoeyNMT on Multi30k (same model, data and budget), then greedy vs beam-5 speed.
 bench-translate: install
 	NLPSEQ_DATA_DIR=$(DATA_DIR) $(BIN)/python scripts/bench_translation.py $(ARGS)
+
+# Test BLEU against training time: nlpseq with and without length buckets, JoeyNMT 2.3.0 in
+# the matched and in its own recommended set-up, 3 seeds (CPU-hours; ARGS: --budgets, --seeds,
+# --joey-python; see scripts/bench_bleu_vs_time.py).
+bench-bleu-vs-time: install
+	$(BIN)/python scripts/bench_bleu_vs_time.py --data-dir $(DATA_DIR) $(ARGS)
 
 # The SST-2 table of docs/results.md: the three cells, one run each (11-30 min a cell on 2 CPU cores).
 sst2: install

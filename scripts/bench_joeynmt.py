@@ -1,11 +1,16 @@
 """Benchmark: JoeyNMT 2.3.0 on Multi30k de->en under a wall-clock budget (baseline for nlpseq).
 
-Trains JoeyNMT's recurrent model (scripts/joeynmt/multi30k_gru.yaml: bi-GRU 1x256 encoder,
-GRU 1x256 decoder, Luong "general" attention, input feeding, bridge init, tied target
-softmax, emb 256, dropout 0.2, label smoothing 0.1, Adam 1e-3, gradient norm clip 1.0,
-batches of 64 sentences) for --budget-s seconds of training,
-stops it with SIGINT (JoeyNMT catches it and saves the current weights), then decodes
-test_2016_flickr with beam 5 from the best validation checkpoint and prints one JSON line:
+Trains a JoeyNMT recurrent model for --budget-s seconds of training: with `--setup matched`
+(default) the model nlpseq's side trains (scripts/joeynmt/multi30k_gru.yaml: bi-GRU 1x256
+encoder, GRU 1x256 decoder, Luong "general" attention, input feeding, bridge init, tied
+target softmax, emb 256, dropout 0.2, label smoothing 0.1, Adam 1e-3, gradient norm clip
+1.0, batches of 64 sentences, the loss per target token or with `--normalization batch` per
+sentence); with `--setup recommended` JoeyNMT's own published recurrent recipe
+(scripts/joeynmt/multi30k_rnn_recommended.yaml: 620/500x2/1000 GRUs, Bahdanau attention,
+Adam 2e-4 with a plateau schedule, 80 sentences a batch). Then it
+stops it with SIGINT (JoeyNMT catches it and saves the current weights), decodes
+test_2016_flickr with beam 5 from the best validation checkpoint (the config's
+early_stopping_metric: greedy BLEU matched, loss recommended) and prints one JSON line:
 
     {"tool": "joeynmt", "tokens_per_s": ..., "bleu_test_beam5": ..., "steps": ...,
      "epochs": ..., "budget_s": ..., ...more detail keys}
@@ -63,7 +68,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-TEMPLATE = REPO / "scripts" / "joeynmt" / "multi30k_gru.yaml"
+TEMPLATES = {  # --setup: the model nlpseq matches, or JoeyNMT's own recommended recipe
+    "matched": REPO / "scripts" / "joeynmt" / "multi30k_gru.yaml",
+    "recommended": REPO / "scripts" / "joeynmt" / "multi30k_rnn_recommended.yaml",
+}
 SRC, TRG = "de", "en"
 
 
@@ -77,6 +85,9 @@ def install_commands() -> list[str]:
     - sentencepiece 0.2.3 (the newest, picked by default) has no
       SentencePieceProcessor.SetVocabulary, which joeynmt calls when loading data
       (AttributeError): pin sentencepiece==0.2.1.
+    - torch 2.13's ReduceLROnPlateau no longer takes the `verbose` argument JoeyNMT 2.3.0
+      passes with `scheduling: plateau` (TypeError): a `sitecustomize.py` in the venv drops
+      that one argument (JoeyNMT passes verbose=False, the default, so nothing else changes).
     `pip check` is clean afterwards. Verified set: joeynmt 2.3.0, torch 2.13.0+cpu,
     numpy 2.4.6, sentencepiece 0.2.1, sacrebleu 2.6.0, protobuf 3.20.3, PyYAML 6.0.4,
     importlib-metadata 10.2.0.
@@ -86,7 +97,17 @@ def install_commands() -> list[str]:
         "printf 'torch==2.13.0\\nsentencepiece==0.2.1\\n' > /tmp/joey-constraints.txt",
         "/tmp/joey/bin/pip install -c /tmp/joey-constraints.txt joeynmt==2.3.0"
         " importlib-metadata",
+        "/tmp/joey/bin/python -c " + repr(PLATEAU_SHIM_INSTALL),
     ]
+
+
+# Writes sitecustomize.py into the venv: ReduceLROnPlateau without `verbose` (see above).
+PLATEAU_SHIM_INSTALL = (
+    "import sysconfig, pathlib; pathlib.Path(sysconfig.get_paths()['purelib'],"
+    " 'sitecustomize.py').write_text('import torch.optim.lr_scheduler as s\\n"
+    "_init = s.ReduceLROnPlateau.__init__\\n"
+    "def _no_verbose(self, *a, verbose=None, **k):\\n    _init(self, *a, **k)\\n"
+    "s.ReduceLROnPlateau.__init__ = _no_verbose\\n')")
 
 
 class BenchError(RuntimeError):
@@ -155,13 +176,15 @@ def train_spm(
 
 # --------------------------------------------------------------------------- config
 
-def fill_template(values: dict[str, str]) -> str:
-    text = TEMPLATE.read_text(encoding="utf-8")
+def fill_template(template: Path, values: dict[str, str]) -> str:
+    """The template with every @KEY@ replaced; values a template does not use are ignored
+    (the recommended set-up fixes its own learning rate and loss)."""
+    text = template.read_text(encoding="utf-8")
     for key, value in values.items():
         text = text.replace(f"@{key}@", value)
     left = sorted(set(re.findall(r"@[A-Z_]+@", text)))
     if left:
-        raise BenchError(f"placeholders left unfilled in {TEMPLATE}: {left}")
+        raise BenchError(f"placeholders left unfilled in {template}: {left}")
     return text
 
 
@@ -316,7 +339,8 @@ def checkpoint_stats(joey_python: str, ckpt: Path) -> dict:
 
 # --------------------------------------------------------------------------- test
 
-def parse_test_output(path: Path) -> tuple[float, str | None]:
+def parse_test_output(path: Path, search: str = "beam search") -> tuple[float, str | None]:
+    """BLEU and sacrebleu signature of a `joeynmt test` run decoded with ``search``."""
     records = parse_records(path)
     in_test, bleu, signature = False, None, None
     for _, s in records:
@@ -326,8 +350,8 @@ def parse_test_output(path: Path) -> tuple[float, str | None]:
             signature = s
         elif in_test and (m := EVAL.search(s)):
             scores = dict(kv.split(": ") for kv in m.group(2).split(", "))
-            if m.group(1) != "beam search" or "bleu" not in scores:
-                raise BenchError(f"{path}: expected a beam-search BLEU, got: {s}")
+            if m.group(1) != search or "bleu" not in scores:
+                raise BenchError(f"{path}: expected a {search} BLEU, got: {s}")
             bleu = float(scores["bleu"])
             break
     if bleu is None:
@@ -345,9 +369,9 @@ print(sacrebleu.corpus_bleu(hyps, [refs], tokenize="13a").score)
 """
 
 
-def run_test(args, cfg_path: Path, out: Path, env: dict, test_prefix: Path) -> dict:
-    stdout = out / "test.stdout.log"
-    hyps = out / "test_beam5"
+def run_joey_test(args, cfg_path: Path, stdout: Path, hyps: Path, env: dict,
+                  search: str = "beam search") -> tuple[float, str | None, float]:
+    """`joeynmt test CONFIG`: (its BLEU, the sacrebleu signature, seconds)."""
     cmd = [args.joey_python, "-m", "joeynmt", "test", str(cfg_path), "-o", str(hyps)]
     log("test: " + " ".join(cmd))
     t0 = time.monotonic()
@@ -360,9 +384,34 @@ def run_test(args, cfg_path: Path, out: Path, env: dict, test_prefix: Path) -> d
     if rc != 0:
         raise BenchError(f"JoeyNMT test failed (rc={rc}). Last lines of {stdout}:\n"
                          + tail(stdout))
-    bleu, signature = parse_test_output(stdout)
-    result = {"bleu_test_beam5": bleu, "sacrebleu_signature": signature,
-              "test_s": time.monotonic() - t0}
+    return (*parse_test_output(stdout, search), time.monotonic() - t0)
+
+
+def validate_at_stop(args, template: Path, values: dict, out: Path, env: dict,
+                     data: Path, latest: Path, best_score: float | None) -> bool:
+    """Whether the weights at the stop beat the best validated checkpoint on val.
+
+    nlpseq validates once more when its time limit stops training, so its final weights
+    can be chosen; JoeyNMT, stopped by SIGINT, saves them unvalidated. Here they get the
+    validation JoeyNMT would have run: greedy BLEU on all of val (its validation decodes
+    greedily), compared with the best validation score the checkpoint records."""
+    cfg_text = fill_template(template, {**values, "TEST_PREFIX": str(data / "val"),
+                                        "DEV_PREFIX": "null", "LOAD_MODEL": q(latest)})
+    if cfg_text.count("    beam_size: 5\n") != 1:
+        raise BenchError(f"{template}: expected one 'beam_size: 5' line under testing")
+    cfg = out / "validate_stop.yaml"
+    cfg.write_text(cfg_text.replace("    beam_size: 5\n", "    beam_size: 1\n"), encoding="utf-8")
+    bleu, _, seconds = run_joey_test(args, cfg, out / "validate_stop.stdout.log",
+                                     out / "validate_stop", env, search="greedy")
+    log(f"weights at the stop: val greedy BLEU {bleu:.2f} (best validated: {best_score}) "
+        f"in {seconds:.0f}s")
+    return best_score is None or bleu > best_score
+
+
+def run_test(args, cfg_path: Path, out: Path, env: dict, test_prefix: Path) -> dict:
+    hyps = out / "test_beam5"
+    bleu, signature, seconds = run_joey_test(args, cfg_path, out / "test.stdout.log", hyps, env)
+    result = {"bleu_test_beam5": bleu, "sacrebleu_signature": signature, "test_s": seconds}
     hyp_file = Path(f"{hyps}.test")
     res = subprocess.run([args.joey_python, "-c", BLEU_CHECK, str(hyp_file),
                           f"{test_prefix}.{TRG}"], capture_output=True, text=True)
@@ -391,6 +440,14 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--budget-s", type=float, default=600.0, help="training seconds")
+    p.add_argument("--setup", choices=sorted(TEMPLATES), default="matched",
+                   help="matched: the model and training settings nlpseq's side uses "
+                        "(scripts/joeynmt/multi30k_gru.yaml); recommended: JoeyNMT's own "
+                        "published recurrent recipe (multi30k_rnn_recommended.yaml)")
+    p.add_argument("--seed", type=int, default=42, help="JoeyNMT's random_seed")
+    p.add_argument("--normalization", choices=["tokens", "batch"], default="tokens",
+                   help="matched set-up's loss normalisation: per target token (as nlpseq) "
+                        "or per sentence (JoeyNMT's default)")
     p.add_argument("--budget-from", choices=["train", "launch"], default="train",
                    help="start the clock at JoeyNMT's 'EPOCH 1' record (default) or at launch")
     p.add_argument("--joey-python", default="/tmp/joey/bin/python")
@@ -406,9 +463,11 @@ def parse_args(argv=None):
     p.add_argument("--vocab-size", type=int, default=8000, help="per language, specials in")
     p.add_argument("--spm-model-type", choices=["unigram", "bpe"], default="unigram",
                    help="sentencepiece model type (nlpseq's translation task: sp_unigram)")
-    p.add_argument("--lr", type=float, default=0.001, help="Adam learning rate (constant)")
+    p.add_argument("--lr", type=float, default=0.001,
+                   help="matched set-up: Adam learning rate (constant)")
     p.add_argument("--label-smoothing", type=float, default=0.1,
-                   help="as nlpseq's translation task (0.1); 0 for plain cross-entropy")
+                   help="matched set-up: as nlpseq's translation task (0.1); 0 for plain "
+                        "cross-entropy")
     p.add_argument("--logging-freq", type=int, default=10, help="steps between rate records")
     p.add_argument("--validation-freq", type=int, default=200,
                    help="steps between validations/checkpoints (multiple of --logging-freq)")
@@ -418,6 +477,10 @@ def parse_args(argv=None):
     p.add_argument("--epochs", type=int, default=1000, help="large: the budget stops training")
     p.add_argument("--ckpt", choices=["best", "latest"], default="best",
                    help="checkpoint to test: best greedy dev BLEU, or the weights at the stop")
+    p.add_argument("--no-validate-at-stop", dest="validate_at_stop", action="store_false",
+                   help="test best.ckpt as it is, without validating the weights at the "
+                        "stop (done by default for set-ups that choose by val BLEU, as "
+                        "nlpseq validates when its time limit stops training)")
     p.add_argument("--torch-threads", type=int, default=None,
                    help="OMP_NUM_THREADS for JoeyNMT (default: inherited, i.e. torch's own "
                         "choice = number of cores). Busy CPUs slow 2 OpenMP threads down "
@@ -482,10 +545,12 @@ def main(argv=None) -> dict:
             "EPOCHS": str(args.epochs), "LOGGING_FREQ": str(args.logging_freq),
             "VALIDATION_FREQ": str(args.validation_freq), "DEV_SUBSET": str(args.dev_subset),
             "LR": repr(args.lr), "LABEL_SMOOTHING": repr(args.label_smoothing),
+            "SEED": str(args.seed), "NORMALIZATION": args.normalization,
         }
+        template = TEMPLATES[args.setup]
         train_cfg = out / "train.yaml"
-        train_cfg.write_text(fill_template(
-            {**values, "DEV_PREFIX": q(data / "val"), "LOAD_MODEL": "null"}), encoding="utf-8")
+        train_cfg.write_text(fill_template(template, {**values, "DEV_PREFIX": q(data / "val"),
+                                                      "LOAD_MODEL": "null"}), encoding="utf-8")
 
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         if args.torch_threads:  # JoeyNMT never calls torch.set_num_threads: OpenMP's env rules
@@ -505,11 +570,17 @@ def main(argv=None) -> dict:
         if not ckpt.is_file():
             ckpt, ckpt_note = latest, "latest (no validation checkpoint before the stop)"
             log("no best.ckpt (no validation ran): testing latest.ckpt")
+        elif (args.ckpt == "best" and args.validate_at_stop and ckpt_stats["steps"]
+              > ckpt_stats["best_ckpt_iter"]
+              and 'early_stopping_metric: "bleu"' in template.read_text()
+              and validate_at_stop(args, template, values, out, env, data, latest,
+                                   ckpt_stats.get("best_ckpt_score"))):
+            ckpt, ckpt_note = latest, "latest (validated at the stop: better than best.ckpt)"
         ckpt = ckpt.resolve()
 
         test_cfg = out / "test.yaml"
         test_cfg.write_text(fill_template(
-            {**values, "DEV_PREFIX": "null", "LOAD_MODEL": q(ckpt)}), encoding="utf-8")
+            template, {**values, "DEV_PREFIX": "null", "LOAD_MODEL": q(ckpt)}), encoding="utf-8")
         test = run_test(args, test_cfg, out, env, data / "test_2016_flickr")
     finally:
         if made_work and not args.keep_work_dir:
@@ -542,8 +613,11 @@ def main(argv=None) -> dict:
         "total_params": stats["total_params"],
         "vocab": {"type": f"sentencepiece {args.spm_model_type}, separate {SRC}/{TRG}",
                   SRC: spm[SRC][2], TRG: spm[TRG][2]},
-        "lr": args.lr, "label_smoothing": args.label_smoothing,
-        "batch": "64 sentences, random order (batch_type sentence)",
+        "setup": args.setup, "seed": args.seed,
+        **({"lr": args.lr, "label_smoothing": args.label_smoothing,
+            "normalization": args.normalization,
+            "batch": "64 sentences, random order (batch_type sentence)"}
+           if args.setup == "matched" else {"recipe": TEMPLATES[args.setup].name}),
         "train_pairs": n_train if n_train is not None else "all",
         "tokens_counted": "target only (non-pad target tokens incl. </s>, excl. <s>)",
         "joeynmt": versions["joeynmt"], "torch": versions["torch"],

@@ -108,3 +108,26 @@ def test_lightning_gives_every_training_epoch_a_new_batch_order(tmp_path):
         other.set_epoch(epoch)
     assert [b.tolist() for b in module.first] == [e.batches()[0] for e in expected]
     assert len({tuple(b.tolist()) for b in module.first}) == 3
+
+
+def test_data_pool_batches_reaches_every_task_datamodule_and_one_pool_mixes_lengths():
+    """`data.pool_batches=1` (no length bucketing) is a config option of every text task,
+    and with it a training batch holds lengths as mixed as a random draw."""
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    from nlpseq.config.folder import config_dir
+    with initialize_config_dir(config_dir(), version_base="1.3"):
+        for task in ("sentiment", "translation", "generation"):
+            default = compose("train", [f"task={task}"]).data
+            assert default.pool_batches == 100
+            data = instantiate(compose("train", [f"task={task}", "data.pool_batches=1"]).data)
+            assert data.pool_batches == 1, task
+
+    lengths = [1 + i % 40 for i in range(400)]  # 1..40, ten of each
+    spread = {pools: sum(max(lengths[i] for i in b) - min(lengths[i] for i in b)
+                         for b in BucketBatchSampler(lengths, 20, pool_batches=pools,
+                                                     seed=0).batches())
+              for pools in (1, 20)}
+    assert spread[20] < 20 * 2  # sorted pools: neighbours in length, 20 batches of <= 1-2
+    assert spread[1] > 20 * 25  # one batch per pool: each spans most of 1..40

@@ -172,3 +172,98 @@ def test_bench_transfer_writes_a_table_and_a_plot(tmp_path, monkeypatch, capsys)
     assert all(0 <= r["dev_acc"] <= 1 for r in results)
     assert (tmp_path / "out" / "transfer.png").stat().st_size > 0
     assert "| 200 |" in capsys.readouterr().out
+
+
+def test_bleu_vs_time_runs_short_budgets_first_and_rotates_which_lane_starts(monkeypatch):
+    bench = load_script("bench_bleu_vs_time", monkeypatch)
+    lanes = ["nlpseq", "nlpseq_unbucketed", "joeynmt_matched"]
+    jobs = bench.job_order(lanes, seeds=[1, 2, 3], budgets=[600.0, 150.0])
+    assert [budget for _, _, budget in jobs] == [150.0] * 9 + [600.0] * 9
+    first_of_each_seed = [jobs[i][0] for i in (0, 3, 6)]
+    assert first_of_each_seed == ["nlpseq", "nlpseq_unbucketed", "joeynmt_matched"]
+    for start in range(0, 18, 3):  # every seed runs every lane once per budget
+        assert sorted(lane for lane, _, _ in jobs[start:start + 3]) == sorted(lanes)
+        assert len({seed for _, seed, _ in jobs[start:start + 3]}) == 1
+
+
+def test_bleu_vs_time_table_gives_mean_and_std_per_lane_and_budget(monkeypatch):
+    bench = load_script("bench_bleu_vs_time", monkeypatch)
+    results = [
+        {"lane": "nlpseq", "seed": 2, "budget_s": 150.0, "bleu_test_beam5": 20.0,
+         "tokens_per_s": 3000.0},
+        {"lane": "nlpseq", "seed": 1, "budget_s": 150.0, "bleu_test_beam5": 22.0,
+         "tokens_per_s": 3200.0, "val_bleu_at_steps": {200: 15.0}},
+        {"lane": "joeynmt_matched", "seed": 1, "budget_s": 150.0, "bleu_test_beam5": 5.0,
+         "bleu_test_beam5_joeynmt": 5.1, "tokens_per_s": 1500.0},
+    ]
+    rows = bench.summarize(results, ["nlpseq", "joeynmt_matched"], [150.0]).splitlines()
+    assert rows[2] == "| 150 s | nlpseq | 21.00 ± 1.41 | - | 3100 ± 141 | 15.0 / - | 1 2 |"
+    assert rows[3] == ("| 150 s | joeynmt_matched | 5.00 ± 0.00 | 5.10 ± 0.00 | 1500 ± 0 "
+                       "| - / - | 1 |")
+
+
+def test_bleu_vs_time_reads_val_bleu_at_equal_steps_from_each_tools_log(tmp_path, monkeypatch):
+    bench = load_script("bench_bleu_vs_time", monkeypatch)
+    csv_dir = tmp_path / "n" / "train" / "csv"
+    csv_dir.mkdir(parents=True)
+    (csv_dir / "metrics.csv").write_text(  # nlpseq: 0-based steps, a row per log call
+        "epoch,step,train/loss,val/bleu\n0,49,5.1,\n0,199,,15.5\n0,399,,23.0\n1,653,,24.0\n")
+    assert bench.val_bleu_at_steps(tmp_path / "n", "nlpseq") == {200: 15.5, 400: 23.0}
+    log = tmp_path / "j" / "joeynmt" / "model" / "train.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("".join(  # JoeyNMT: the k-th greedy validation is at step 200 k
+        f"2026-01-01 00:00:0{k},000 - INFO - joeynmt.prediction - Evaluation result (greedy): "
+        f"bleu:   {b}, loss:   4.79, ppl: 120.79, acc:   0.14, 0.0984[sec]\n"
+        for k, b in enumerate(["0.00", "2.12", "5.50"])))
+    assert bench.val_bleu_at_steps(tmp_path / "j", "joeynmt_matched") == {200: 0.0, 400: 2.12}
+
+
+@pytest.mark.parametrize("setup", ["matched", "recommended"])
+def test_joeynmt_configs_fill_every_placeholder_with_the_seed_and_setup(setup, monkeypatch):
+    import yaml
+    bench = load_script("bench_joeynmt", monkeypatch)
+    values = {key: "x" for key in ("MODEL_DIR", "TRAIN_PREFIX", "TEST_PREFIX", "SRC_VOCAB",
+                                   "SRC_SPM", "TRG_VOCAB", "TRG_SPM", "DEV_PREFIX")}
+    values.update(EPOCHS="9", LOGGING_FREQ="10", VALIDATION_FREQ="200", DEV_SUBSET="-1",
+                  LR="0.001", LABEL_SMOOTHING="0.1", SEED="7", NORMALIZATION="tokens",
+                  LOAD_MODEL="null")
+    cfg = yaml.safe_load(bench.fill_template(bench.TEMPLATES[setup], values))
+    assert cfg["random_seed"] == 7
+    assert cfg["training"]["normalization"] == "tokens"
+    assert cfg["training"]["validation_freq"] == 200
+    decoder = cfg["model"]["decoder"]
+    if setup == "matched":  # nlpseq's model: 256 wide, Luong attention, Adam 1e-3
+        assert (decoder["hidden_size"], decoder["attention"]) == (256, "luong")
+        assert cfg["training"]["learning_rate"] == 0.001
+    else:  # JoeyNMT's own recipe, untouched by the matched set-up's options
+        assert (decoder["hidden_size"], decoder["attention"]) == (1000, "bahdanau")
+        assert cfg["training"]["learning_rate"] == 0.0002
+        assert cfg["training"]["scheduling"] == "plateau"
+    with pytest.raises(bench.BenchError, match="NORMALIZATION"):
+        bench.fill_template(bench.TEMPLATES["matched"],
+                            {k: v for k, v in values.items() if k != "NORMALIZATION"})
+
+
+def test_joeynmt_weights_at_the_stop_are_validated_greedily_on_val(tmp_path, monkeypatch):
+    """As nlpseq validates when its time limit stops it, JoeyNMT's weights at the stop get
+    the validation it would have run (greedy, all of val) and win only if they beat best."""
+    bench = load_script("bench_joeynmt", monkeypatch)
+    seen = {}
+
+    def fake_test(args, cfg_path, stdout, hyps, env, search="beam search"):
+        seen["cfg"], seen["search"] = cfg_path.read_text(), search
+        return 12.5, None, 1.0
+
+    monkeypatch.setattr(bench, "run_joey_test", fake_test)
+    values = {key: "x" for key in ("MODEL_DIR", "TRAIN_PREFIX", "SRC_VOCAB", "SRC_SPM",
+                                   "TRG_VOCAB", "TRG_SPM")}
+    values.update(EPOCHS="9", LOGGING_FREQ="10", VALIDATION_FREQ="200", DEV_SUBSET="-1",
+                  LR="0.001", LABEL_SMOOTHING="0.1", SEED="7", NORMALIZATION="tokens")
+    template = bench.TEMPLATES["matched"]
+    latest = tmp_path / "latest.ckpt"
+    assert bench.validate_at_stop(None, template, values, tmp_path, {}, Path("/d"), latest, 12.0)
+    assert not bench.validate_at_stop(None, template, values, tmp_path, {}, Path("/d"), latest,
+                                      13.0)
+    assert seen["search"] == "greedy"
+    assert "    beam_size: 1\n" in seen["cfg"] and "beam_size: 5" not in seen["cfg"]
+    assert 'test: "/d/val"' in seen["cfg"] and f'load_model: "{latest}"' in seen["cfg"]
