@@ -34,6 +34,7 @@ import csv
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -109,7 +110,8 @@ def run_joeynmt(lane: str, seed: int, budget: float, run_dir: Path, env: dict,
                 "--joey-python", args.joey_python, "--data-dir", str(args.data_dir / "multi30k"),
                 "--out", str(run_dir / "joeynmt")], run_dir / "run.log", env)
     joey = json.loads((run_dir / "joeynmt" / "result.json").read_text())
-    return {"bleu_test_beam5": joey["bleu_test_beam5_recheck"],
+    recheck = joey.get("bleu_test_beam5_recheck")  # sacrebleu on its output, as nlpseq's
+    return {"bleu_test_beam5": joey["bleu_test_beam5"] if recheck is None else recheck,
             "bleu_test_beam5_joeynmt": joey["bleu_test_beam5"],
             "tokens_per_s": joey["tokens_per_s"], "train_time_s": joey["train_wall_s"],
             "params": joey["total_params"], "steps": joey["steps"],
@@ -122,7 +124,9 @@ def run_job(job: tuple, args, env: dict) -> dict | None:
     result_file = run_dir / "result.json"
     if result_file.is_file():
         return json.loads(result_file.read_text())
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if run_dir.exists():  # an interrupted attempt: neither tool trains into an old run dir
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
     say(f"start {lane} seed {seed} budget {budget:.0f} s")
     try:
         if lane in LANE_OVERRIDES:
@@ -210,6 +214,9 @@ def plot(results: list[dict], lanes: list[str], path: Path) -> None:
         ax.scatter([r["budget_s"] for r in points], [r["bleu_test_beam5"] for r in points],
                    s=10, color=line.get_color(), alpha=0.5)
     ax.set_xscale("log")
+    ax.minorticks_off()
+    ticks = sorted({r["budget_s"] for r in results})
+    ax.set_xticks(ticks, [f"{tick:.0f}" for tick in ticks])
     ax.set_xlabel("training wall-clock seconds (validation included)")
     ax.set_ylabel("test_2016_flickr BLEU, beam 5")
     ax.set_title("Multi30k de→en: BLEU against training time")

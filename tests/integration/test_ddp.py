@@ -31,6 +31,7 @@ def test_two_processes_give_the_metrics_of_one(tmp_path, loss):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "two"]  # no stray outputs/
 
 
+@pytest.mark.slow  # a sweep of two-process jobs, ~23 s (CI runs it with make test-slow)
 def test_ddp_inside_a_sweep_keeps_every_rank_in_its_job_directory(tmp_path):
     sweep = tmp_path / "sweep"
     result = run_cli("train", "-m", *RUN, *DDP, "encoder=gru,rnn", "trainer.max_epochs=1",
