@@ -33,7 +33,6 @@ import argparse
 import csv
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -42,6 +41,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from bench_joeynmt import validation_bleus
 from bench_translation import MATCHED
 
 HERE = Path(__file__).resolve().parent
@@ -161,10 +161,8 @@ def val_bleu_at_steps(run_dir: Path, lane: str) -> dict[int, float]:
                         scores[int(row["step"]) + 1] = float(row["val/bleu"])
     else:
         log = run_dir / "joeynmt" / "model" / "train.log"
-        text = log.read_text(errors="replace") if log.is_file() else ""
-        greedy = re.findall(r"Evaluation result \(greedy\): bleu:\s+(\S+),", text)
-        scores = {200 * (k + 1): float(b) for k, b in enumerate(greedy)
-                  if 200 * (k + 1) in EQUAL_STEPS}
+        bleus = validation_bleus(log) if log.is_file() else []
+        scores = {200 * (k + 1): b for k, b in enumerate(bleus) if 200 * (k + 1) in EQUAL_STEPS}
     return scores
 
 

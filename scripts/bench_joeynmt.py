@@ -264,6 +264,18 @@ PARAMS = re.compile(r"Total params: (\d+)")
 EVAL = re.compile(r"Evaluation result \((greedy|beam search)\): (.*?), (\S+)\[sec\]")
 
 
+def eval_scores(match: re.Match) -> dict[str, float]:
+    """The scores of an EVAL record: {"bleu": 2.12, "loss": 4.5, ...}."""
+    return {k: float(v) for k, v in (kv.split(": ") for kv in match.group(2).split(", "))}
+
+
+def validation_bleus(path: Path) -> list[float]:
+    """Greedy BLEU of each validation in a JoeyNMT train.log, in order (step
+    validation_freq x k for the k-th)."""
+    return [eval_scores(m)["bleu"] for _, s in parse_records(path)
+            if (m := EVAL.search(s)) and m.group(1) == "greedy"]
+
+
 def parse_records(path: Path) -> list[tuple[float, str]]:
     """(unix time, message) per log record; continuation lines are dropped."""
     records = []
@@ -349,10 +361,10 @@ def parse_test_output(path: Path, search: str = "beam search") -> tuple[float, s
         elif in_test and s.startswith("nrefs:"):
             signature = s
         elif in_test and (m := EVAL.search(s)):
-            scores = dict(kv.split(": ") for kv in m.group(2).split(", "))
+            scores = eval_scores(m)
             if m.group(1) != search or "bleu" not in scores:
                 raise BenchError(f"{path}: expected a {search} BLEU, got: {s}")
-            bleu = float(scores["bleu"])
+            bleu = scores["bleu"]
             break
     if bleu is None:
         raise BenchError(f"{path}: no 'Decoding on test set' followed by 'Evaluation result "
@@ -570,12 +582,13 @@ def main(argv=None) -> dict:
         if not ckpt.is_file():
             ckpt, ckpt_note = latest, "latest (no validation checkpoint before the stop)"
             log("no best.ckpt (no validation ran): testing latest.ckpt")
-        elif (args.ckpt == "best" and args.validate_at_stop and ckpt_stats["steps"]
-              > ckpt_stats["best_ckpt_iter"]
-              and 'early_stopping_metric: "bleu"' in template.read_text()
-              and validate_at_stop(args, template, values, out, env, data, latest,
-                                   ckpt_stats.get("best_ckpt_score"))):
-            ckpt, ckpt_note = latest, "latest (validated at the stop: better than best.ckpt)"
+        elif args.ckpt == "best" and args.validate_at_stop:
+            chooses_by_bleu = 'early_stopping_metric: "bleu"' in template.read_text()
+            trained_past_best = ckpt_stats["steps"] > ckpt_stats["best_ckpt_iter"]
+            if chooses_by_bleu and trained_past_best and validate_at_stop(
+                    args, template, values, out, env, data, latest,
+                    ckpt_stats.get("best_ckpt_score")):
+                ckpt, ckpt_note = latest, "latest (validated at the stop: better than best)"
         ckpt = ckpt.resolve()
 
         test_cfg = out / "test.yaml"
