@@ -45,9 +45,12 @@ from bench_joeynmt import validation_bleus
 from bench_translation import MATCHED
 
 HERE = Path(__file__).resolve().parent
-LANES = ("nlpseq", "nlpseq_unbucketed", "joeynmt_matched", "joeynmt_recommended")
+LANES = ("nlpseq", "nlpseq_unbucketed", "joeynmt_matched", "joeynmt_matched_torch_init",
+         "joeynmt_recommended")
 LANE_OVERRIDES = {"nlpseq": [], "nlpseq_unbucketed": ["data.pool_batches=1"]}
 JOEY_SETUPS = {"joeynmt_matched": ["--setup", "matched", "--normalization", "tokens"],
+               "joeynmt_matched_torch_init": ["--setup", "matched", "--normalization", "tokens",
+                                              "--init", "torch"],
                "joeynmt_recommended": ["--setup", "recommended"]}
 _print_lock = threading.Lock()
 

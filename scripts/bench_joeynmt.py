@@ -73,6 +73,14 @@ TEMPLATES = {  # --setup: the model nlpseq matches, or JoeyNMT's own recommended
     "recommended": REPO / "scripts" / "joeynmt" / "multi30k_rnn_recommended.yaml",
 }
 SRC, TRG = "de", "en"
+INITS = {  # --init: the matched model's initialisers (model.* keys of JoeyNMT 2.3.0)
+    "joeynmt": {"INITIALIZER": "xavier_uniform", "INIT_WEIGHT": "0.01",  # JoeyNMT's defaults
+                "EMBED_INITIALIZER": "xavier_uniform", "EMBED_INIT_WEIGHT": "0.01",
+                "BIAS_INITIALIZER": "zeros"},
+    "torch": {"INITIALIZER": "uniform", "INIT_WEIGHT": "0.0625",  # 1/sqrt(256), as nn.GRU
+              "EMBED_INITIALIZER": "normal", "EMBED_INIT_WEIGHT": "1.0",  # as nn.Embedding
+              "BIAS_INITIALIZER": "uniform"},
+}
 
 
 def install_commands() -> list[str]:
@@ -460,6 +468,9 @@ def parse_args(argv=None):
     p.add_argument("--normalization", choices=["tokens", "batch"], default="tokens",
                    help="matched set-up's loss normalisation: per target token (as nlpseq) "
                         "or per sentence (JoeyNMT's default)")
+    p.add_argument("--init", choices=sorted(INITS), default="joeynmt",
+                   help="matched set-up's initialisers: JoeyNMT's defaults (xavier) or close "
+                        "to PyTorch's (as nlpseq's model starts)")
     p.add_argument("--budget-from", choices=["train", "launch"], default="train",
                    help="start the clock at JoeyNMT's 'EPOCH 1' record (default) or at launch")
     p.add_argument("--joey-python", default="/tmp/joey/bin/python")
@@ -558,6 +569,7 @@ def main(argv=None) -> dict:
             "VALIDATION_FREQ": str(args.validation_freq), "DEV_SUBSET": str(args.dev_subset),
             "LR": repr(args.lr), "LABEL_SMOOTHING": repr(args.label_smoothing),
             "SEED": str(args.seed), "NORMALIZATION": args.normalization,
+            **INITS[args.init],
         }
         template = TEMPLATES[args.setup]
         train_cfg = out / "train.yaml"
@@ -628,7 +640,7 @@ def main(argv=None) -> dict:
                   SRC: spm[SRC][2], TRG: spm[TRG][2]},
         "setup": args.setup, "seed": args.seed,
         **({"lr": args.lr, "label_smoothing": args.label_smoothing,
-            "normalization": args.normalization,
+            "normalization": args.normalization, "init": args.init,
             "batch": "64 sentences, random order (batch_type sentence)"}
            if args.setup == "matched" else {"recipe": TEMPLATES[args.setup].name}),
         "train_pairs": n_train if n_train is not None else "all",

@@ -218,15 +218,16 @@ def test_bleu_vs_time_reads_val_bleu_at_equal_steps_from_each_tools_log(tmp_path
     assert bench.val_bleu_at_steps(tmp_path / "j", "joeynmt_matched") == {200: 0.0, 400: 2.12}
 
 
-@pytest.mark.parametrize("setup", ["matched", "recommended"])
-def test_joeynmt_configs_fill_every_placeholder_with_the_seed_and_setup(setup, monkeypatch):
+@pytest.mark.parametrize(("setup", "init"), [("matched", "joeynmt"), ("matched", "torch"),
+                                           ("recommended", "torch")])
+def test_joeynmt_configs_fill_every_placeholder_with_the_seed_and_setup(setup, init, monkeypatch):
     import yaml
     bench = load_script("bench_joeynmt", monkeypatch)
     values = {key: "x" for key in ("MODEL_DIR", "TRAIN_PREFIX", "TEST_PREFIX", "SRC_VOCAB",
                                    "SRC_SPM", "TRG_VOCAB", "TRG_SPM", "DEV_PREFIX")}
     values.update(EPOCHS="9", LOGGING_FREQ="10", VALIDATION_FREQ="200", DEV_SUBSET="-1",
                   LR="0.001", LABEL_SMOOTHING="0.1", SEED="7", NORMALIZATION="tokens",
-                  LOAD_MODEL="null")
+                  LOAD_MODEL="null", **bench.INITS[init])
     cfg = yaml.safe_load(bench.fill_template(bench.TEMPLATES[setup], values))
     assert cfg["random_seed"] == 7
     assert cfg["training"]["normalization"] == "tokens"
@@ -235,10 +236,19 @@ def test_joeynmt_configs_fill_every_placeholder_with_the_seed_and_setup(setup, m
     if setup == "matched":  # nlpseq's model: 256 wide, Luong attention, Adam 1e-3
         assert (decoder["hidden_size"], decoder["attention"]) == (256, "luong")
         assert cfg["training"]["learning_rate"] == 0.001
+        model = cfg["model"]
+        if init == "joeynmt":  # JoeyNMT's own defaults
+            assert (model["initializer"], model["embed_initializer"],
+                    model["bias_initializer"]) == ("xavier_uniform", "xavier_uniform", "zeros")
+        else:  # PyTorch's: uniform +-1/sqrt(H) for the 256-wide GRUs, N(0, 1) embeddings
+            assert (model["initializer"], model["init_weight"]) == ("uniform", 0.0625)
+            assert (model["embed_initializer"], model["embed_init_weight"]) == ("normal", 1.0)
+            assert (model["bias_initializer"], model["bias_init_weight"]) == ("uniform", 0.0625)
     else:  # JoeyNMT's own recipe, untouched by the matched set-up's options
         assert (decoder["hidden_size"], decoder["attention"]) == (1000, "bahdanau")
         assert cfg["training"]["learning_rate"] == 0.0002
         assert cfg["training"]["scheduling"] == "plateau"
+        assert "initializer" not in cfg["model"]  # the recipe keeps JoeyNMT's default
     with pytest.raises(bench.BenchError, match="NORMALIZATION"):
         bench.fill_template(bench.TEMPLATES["matched"],
                             {k: v for k, v in values.items() if k != "NORMALIZATION"})
