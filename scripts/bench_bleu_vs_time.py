@@ -1,6 +1,6 @@
 """Benchmark: test BLEU against wall-clock training time, nlpseq against JoeyNMT 2.3.0.
 
-Multi30k de -> en, several time budgets and seeds, four lanes:
+Multi30k de -> en, several time budgets and seeds, five lanes:
 
 - ``nlpseq``: ``task=translation`` sized like JoeyNMT's matched config (the overrides of
   ``bench_translation.MATCHED``), nlpseq's own batching (length buckets);
@@ -8,6 +8,9 @@ Multi30k de -> en, several time budgets and seeds, four lanes:
   as JoeyNMT batches): splits the framework's speed from what batching buys;
 - ``joeynmt_matched``: ``scripts/joeynmt/multi30k_gru.yaml``, the same model and training
   settings, the loss normalised per target token as nlpseq's;
+- ``joeynmt_matched_torch_init``: the same with initialisers close to PyTorch's defaults,
+  as nlpseq's model starts (``bench_joeynmt --init torch``), instead of JoeyNMT's xavier:
+  splits what the set-up's initialisation does from what each tool learns per step;
 - ``joeynmt_recommended``: ``scripts/joeynmt/multi30k_rnn_recommended.yaml``, JoeyNMT's own
   published recurrent recipe, adapted only in data paths, vocabulary and validation rate.
 

@@ -14,7 +14,7 @@ run through onnxruntime: the same outputs, translation greedy only.
 from __future__ import annotations
 
 import dataclasses
-import json
+import io
 import logging
 import os
 import sys
@@ -58,13 +58,20 @@ def read_lines(input_file: str | None, keep_empty: bool = False) -> list[str]:
     if input_file in (None, "-"):
         if sys.stdin is None or sys.stdin.isatty():
             raise NlpseqError("No input: give text=..., input_file=PATH or pipe text to stdin")
-        lines = sys.stdin.read().splitlines()
+        text = sys.stdin.read()
     else:
         path = Path(input_file)
+        if path.is_dir():
+            raise NlpseqError(f"input_file '{path}' is a directory; give a file, one input a line")
         if not path.is_file():
             raise NlpseqError(f"input_file not found: '{path}'")
         check_utf8(path)
-        lines = path.read_text(encoding="utf-8").splitlines()
+        text = path.read_text(encoding="utf-8")
+    # lines end as the data readers end them (LF, CRLF, CR; not at U+2028 and the like),
+    # and a byte-order mark is no text
+    lines = io.StringIO(text.removeprefix("\ufeff"), newline=None).read().split("\n")
+    if lines[-1] == "":
+        lines.pop()
     texts = [line for line in lines if line.strip()]
     if keep_empty and texts:
         return lines
@@ -95,6 +102,29 @@ def check_outputs(cfg: DictConfig) -> None:
         if Path(output).suffix == ".ckpt" and Path(output).exists():
             raise NlpseqError(f"{key} '{output}' is a checkpoint: writing it would destroy "
                               f"it; pick another {key}")
+        if is_run_record(Path(output)):
+            raise NlpseqError(f"{key} '{output}' is part of a run's record: writing it would "
+                              f"destroy it; pick another {key}")
+
+
+RECORD_FOLDERS = (".hydra", "checkpoints", "csv", "tensorboard", "source_tokenizer",
+                  "target_tokenizer")  # what nlpseq's commands write in a run directory
+RECORD_FILES = ("metrics.json", "eval_report.json", "tokenizer.json", "tokenizer_meta.json",
+                "tokenizer.model", "hypotheses.*.txt", "*.log")
+
+
+def is_run_record(path: Path) -> bool:
+    """Whether ``path`` is an existing file of a run's record (a directory with ``.hydra/``):
+    its metrics, report, tokenizer, hypotheses or log, or a file in one of its folders."""
+    path = path.expanduser().resolve()
+    if not path.is_file():
+        return False
+    for run in path.parents[:3]:
+        if (run / ".hydra").is_dir():
+            inside = path.relative_to(run)
+            return inside.parts[0] in RECORD_FOLDERS or (
+                len(inside.parts) == 1 and any(inside.match(name) for name in RECORD_FILES))
+    return False
 
 
 def same_file(a, b) -> bool:
@@ -109,57 +139,30 @@ INPUT_OPTIONS = ("text", "prompt")  # the keys of conf/predict.yaml that give in
 
 
 def predict(cfg: DictConfig) -> list[dict]:
-    """Read the inputs, ask the checkpoint's task for its predictions, write them out."""
+    """Read the inputs, ask the checkpoint's task (or the export) for its predictions,
+    write them out."""
     validate_config(cfg, PredictConfig)
     check_outputs(cfg)
-    if is_export(cfg.ckpt_path):
-        return predict_exported(cfg)
-    task, _, _ = load_task(cfg.ckpt_path, trusted=allowed_targets(cfg))
+    if is_export(cfg.ckpt_path):  # onnxruntime, no torch: answers as the task does
+        from nlpseq.export.runtime import load
+
+        model = load(cfg.ckpt_path)
+    else:
+        model, _, _ = load_task(cfg.ckpt_path, trusted=allowed_targets(cfg))
     given = {key: value for key, value in cfg.items() if key in TASK_OPTIONS}
-    options = task.prediction_options(given)
-    check_options_apply(cfg, task)
-    option = task.text_option
-    texts = read_inputs(cfg, option, keep_empty=task.keeps_empty_lines)
-    task.to(pick_device(cfg.accelerator))
-    streamed = task.streams_text and cfg.get(option) is not None and cfg.output_file is None
+    options = model.prediction_options(given)
+    check_options_apply(cfg, model)
+    option = model.text_option
+    texts = read_inputs(cfg, option, keep_empty=model.keeps_empty_lines)
+    streamed = model.streams_text and cfg.get(option) is not None and cfg.output_file is None
+    if not is_export(cfg.ckpt_path):
+        model.to(pick_device(cfg.accelerator))
     if streamed:  # one input to the terminal: the input, then the answer as it is made
-        rows = task.predict(texts, on_text=_print_now, **options)
+        rows = model.predict(texts, on_text=_print_now, **options)
         sys.stdout.write("\n")
         return rows
-    rows = task.predict(texts, **options)
-    write_text_lines(task.prediction_lines(rows, **options), cfg.output_file)
-    return rows
-
-
-def predict_exported(cfg: DictConfig) -> list[dict]:
-    """Predictions of an exported ONNX model, through onnxruntime (``nlpseq.export.runtime``):
-    sentiment as JSON lines, generation as JSON lines (greedy or sampled with temperature and
-    top_k), translation greedy, one line per line."""
-    from nlpseq.export.runtime import load
-
-    model = load(cfg.ckpt_path)
-    if model.task == "translation" and (cfg.beam_size not in (None, 1) or cfg.n_best != 1
-                                        or cfg.attention_file is not None):
-        raise NlpseqError("An exported translation model decodes greedily: leave beam_size, "
-                          "n_best and attention_file out")
-    if model.task == "generation" and cfg.top_p != 1.0:
-        raise NlpseqError("An exported language model samples with temperature and top_k; "
-                          "leave top_p out")
-    if model.task == "sentiment":
-        rows = model.predict(read_inputs(cfg, "text", keep_empty=False), cfg.batch_size)
-    elif model.task == "generation":
-        rows = [{"prompt": prompt, "continuation": model.generate(
-                    prompt, cfg.max_new_tokens, cfg.temperature, cfg.greedy, cfg.top_k,
-                    cfg.seed, cfg.stop_at_eos)}
-                for prompt in read_inputs(cfg, "prompt", keep_empty=False)]
-    else:
-        texts = read_inputs(cfg, "text", keep_empty=True)
-        rows = [{"source": text, "translations": [{"text": found}]}
-                for text, found in zip(texts, model.translate(texts, cfg.batch_size),
-                                       strict=True)]
-        write_text_lines([row["translations"][0]["text"] for row in rows], cfg.output_file)
-        return rows
-    write_text_lines([json.dumps(row, ensure_ascii=False) for row in rows], cfg.output_file)
+    rows = model.predict(texts, **options)
+    write_text_lines(model.prediction_lines(rows, **options), cfg.output_file)
     return rows
 
 

@@ -6,6 +6,7 @@ the validation and test splits at the end, and the run directory gets ``metrics.
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import math
@@ -25,6 +26,7 @@ from pytorch_lightning.callbacks import (
     ModelCheckpoint,
     ProgressBar,
 )
+from pytorch_lightning.loggers import CSVLogger
 from pytorch_lightning.utilities import rank_zero_only
 
 from nlpseq.cli import entry
@@ -82,12 +84,18 @@ def train(cfg: DictConfig) -> dict:
 
     log.info("Instantiating task <%s> with encoder cell '%s'", cfg.task._target_,
              cfg.encoder.cell)
+    if resumed and list(datamodule.label_names or []) != resumed.get("label_names", []):
+        raise NlpseqError(f"The training data's labels are {datamodule.label_names}; {resume_from} "
+                          f"was trained with {resumed.get('label_names')}: resume with the "
+                          "run's own data, or start a new run")
     task = build_task(cfg, tokenizer, datamodule.label_names)
     task.checkpoint_extras = checkpoint_extras(cfg, tokenizer, datamodule.label_names)
     if pretrained and resume_from is None:  # a resumed run restores all its own weights
         task.init_from_pretrained(pretrained)
 
     trainer, throughput, memory = build_trainer(cfg)
+    if resume_from is not None:  # before a logger opens its folder (which empties it)
+        keep_earlier_log_rows(trainer, resumed["global_step"])
     for logger in trainer.loggers:  # TensorBoard's HParams tab, the CSV logger's hparams.yaml
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     if resume_from is not None:
@@ -233,6 +241,24 @@ def check_task_and_data(cfg: DictConfig) -> None:
     task_class.check_data_config(cfg.data, f"train task={task_class.task_name}")
 
 
+def keep_earlier_log_rows(trainer: pl.Trainer, before_step: int) -> None:
+    """A resumed run's metrics.csv goes on from the rows its first part logged up to the
+    checkpoint: Lightning's CSVLogger deletes the file when it opens its folder, so those
+    rows are read first and written back ahead of the new ones (as they were written)."""
+    if rank_zero_only.rank != 0:  # DDP: rank 0 writes the logs
+        return
+    for logger in trainer.loggers:
+        if not isinstance(logger, CSVLogger):
+            continue
+        path = Path(logger.log_dir) / "metrics.csv"
+        if not path.is_file():
+            continue
+        with path.open(newline="", encoding="utf-8") as file:
+            rows = [{key: value for key, value in row.items() if value != ""}
+                    for row in csv.DictReader(file) if int(row["step"]) < before_step]
+        logger.experiment.metrics[:0] = rows  # the logger's write buffer, flushed on save
+
+
 def checkpoint_to_resume(cfg: DictConfig, run_dir: Path) -> tuple[Path | None, dict | None]:
     """``resume=true``: this run directory's ``checkpoints/last.ckpt``; ``ckpt_path=P``: the
     checkpoint P (a run directory means its last.ckpt). It must come from a run with the
@@ -251,7 +277,7 @@ def checkpoint_to_resume(cfg: DictConfig, run_dir: Path) -> tuple[Path | None, d
         return None, None
     checkpoint = read_checkpoint(path, run_targets(cfg))
     check_generator_state(checkpoint, path)
-    saved = checkpoint["nlpseq"]
+    saved = {**checkpoint["nlpseq"], "global_step": int(checkpoint.get("global_step", 0))}
     changed = changed_settings(saved["config"], OmegaConf.to_container(cfg, resolve=True))
     if changed:
         raise NlpseqError(f"{path} was trained with other settings ({'; '.join(changed[:4])}); "

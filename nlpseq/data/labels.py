@@ -9,12 +9,15 @@ refusal names the file and line of the rows involved.
 
 from __future__ import annotations
 
+import logging
 import re
+from collections import Counter
 
 from nlpseq.data.sources import Rows, column_values
 from nlpseq.errors import NlpseqError
 
 INTEGER = re.compile(r"[+-]?\d+")
+log = logging.getLogger(__name__)
 
 
 def label_value(raw, names: dict[str, int] | set[str]) -> str | int | None:
@@ -105,3 +108,32 @@ def label_id(raw, label_ids: dict[str, int]) -> int:
     """The class id of a label ``read_labels`` and ``check_known`` accepted."""
     value = label_value(raw, label_ids)
     return value if isinstance(value, int) else label_ids[value]
+
+
+def check_no_header_rows(rows: Rows, text_column: str, label_column: str) -> None:
+    """Refuse a row that repeats the header (files joined with their headers), which would
+    otherwise become a class of its own."""
+    texts = column_values(rows.dataset, text_column)
+    for index, label in enumerate(column_values(rows.dataset, label_column)):
+        if str(label).strip() == label_column and str(texts[index]).strip() == text_column:
+            raise NlpseqError(f"{rows.where(index)} repeats the header ({text_column}, "
+                              f"{label_column}); remove it (were files joined with their headers?)")
+
+
+def warn_thin_classes(rows: Rows, values: list[str | int], names: list[str]) -> None:
+    """Warn of classes a classifier can barely learn: classes with no training example
+    (integer labels are class ids, so labels 1..5 leave class 0 empty) and classes of one or
+    two examples beside far larger ones (a typo such as ``Pos`` beside ``pos``)."""
+    named = [names[value] if isinstance(value, int) else value for value in values]
+    counts = Counter(named)
+    empty = [name for name in names if not counts[name]]
+    if empty:
+        log.warning("Class(es) %s have no training examples: integer labels are class ids "
+                    "0..C-1 (labels 1..5 leave class 0 empty); relabel the data, or set "
+                    "data.label_names if these classes are meant", empty)
+    largest = max(counts.values())
+    for name, count in sorted(counts.items()):
+        if count <= 2 and largest >= 50 * count:
+            log.warning("Class %r has %d training example(s) (the first at %s) against %d in "
+                        "the largest class: a typo in a label?", name, count,
+                        rows.where(named.index(name)), largest)

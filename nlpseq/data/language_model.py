@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Iterator
 from typing import Literal
 
@@ -47,8 +48,8 @@ class LanguageModelDataModule(TextDataModule):
             ``path`` the dataset's configuration.
         train_file, validation_file, test_file: paths (``.txt``: one row per line). No
             validation file: in ``stream`` mode the last ``validation_fraction`` of the
-            training text (nanoGPT's 90/10 cut), in ``lines`` mode a seeded random
-            fraction of the rows. No test file: the test split is validation.
+            training text (nanoGPT's 90/10 cut, moved to a word's end), in ``lines`` mode a
+            seeded random fraction of the rows. No test file: the test split is validation.
         hub_id, hub_config: Hugging Face dataset loaded when no local copy exists;
             ``hub_splits`` maps a split to the hub split it reads (``{test: validation}``).
         path, splits: ``data=hub``: any dataset, a hub id or a local folder, and the
@@ -298,7 +299,8 @@ def _row_text(text, strip: bool) -> str:
 
 def _cut_tail(dataset: datasets.Dataset, column: str, fraction: float):
     """(train, validation): the text cut at character int(n * (1 - fraction)) of the
-    concatenated rows; the row at the cut is split in two."""
+    concatenated rows (nanoGPT's cut), moved on to the word's end when it falls inside a
+    word (a word tokenizer would learn its halves); the row at the cut is split."""
     lengths = np.array([len(_row_text(text, strip=False))
                         for batch in dataset.iter(batch_size=10_000) for text in batch[column]])
     ends = np.cumsum(lengths)
@@ -307,6 +309,11 @@ def _cut_tail(dataset: datasets.Dataset, column: str, fraction: float):
     cut = int(int(ends[-1]) * (1 - fraction))
     row = int(np.searchsorted(ends, cut, side="right"))  # the row holding character `cut`
     offset = cut - int(ends[row] - lengths[row])
+    text = _row_text(dataset[row][column], strip=False)
+    if 0 < offset < len(text) and text[offset - 1].isalnum() and text[offset].isalnum():
+        word_end = re.compile(r"\W").search(text, offset)  # the cut splits a word: after it
+        if word_end is not None or row + 1 < len(ends):  # (unless the tail would be empty)
+            offset = len(text) if word_end is None else word_end.start()
     parts = dataset.map(_cut_row, batched=True, with_indices=True,
                         remove_columns=dataset.column_names,
                         fn_kwargs={"column": column, "row": row, "offset": offset})

@@ -18,10 +18,12 @@ from nlpseq.data.batching import PadCollator
 from nlpseq.data.labels import (
     check_known,
     check_names,
+    check_no_header_rows,
     class_names,
     label_id,
     names_from,
     read_labels,
+    warn_thin_classes,
 )
 from nlpseq.data.sources import Rows, column_values
 from nlpseq.errors import NlpseqError
@@ -110,6 +112,8 @@ class SentimentDataModule(TextDataModule):
         """Read each split's labels one way (names or ids, ``labels``), fix
         ``label_names`` from train when none are given, and refuse labels a classifier
         cannot train on, naming the file and line."""
+        for rows in parts.values():
+            check_no_header_rows(rows, self.text_column, self.label_column)
         values = {split: read_labels(rows, self.label_column, self.label_names)
                   for split, rows in parts.items()}
         if self.label_names is None:
@@ -121,6 +125,8 @@ class SentimentDataModule(TextDataModule):
                     parts["train"].source if "train" in parts else "")
         for split, rows in parts.items():
             check_known(rows, values[split], self.label_names, split)
+        if "train" in parts:
+            warn_thin_classes(parts["train"], values["train"], self.label_names)
 
     def _unlabelled(self, split: str, dataset: datasets.Dataset) -> bool:
         """Hub test splits often carry label -1 everywhere: treat them as absent."""

@@ -109,6 +109,71 @@ class ExportedModel:
         found = session.run(self.meta["outputs"][part], inputs)
         return dict(zip(self.meta["outputs"][part], found, strict=True))
 
+    # ---------------------------------------------------------------- nlpseq-predict
+    # What nlpseq-predict asks of a model, answered as the checkpoint's task answers it
+    # (``RecurrentTask.text_option``, ``prediction_options``, ``predict``, ...).
+    streams_text = False
+
+    @property
+    def task_name(self) -> str:
+        return self.task
+
+    @property
+    def text_option(self) -> str:
+        """The nlpseq-predict key that gives this model its inputs."""
+        return "prompt" if self.task == "generation" else "text"
+
+    @property
+    def keeps_empty_lines(self) -> bool:
+        """Translation answers an input file line for line."""
+        return self.task == "translation"
+
+    @property
+    def predict_options(self) -> tuple[str, ...]:
+        """The other nlpseq-predict keys this export reads."""
+        if self.task == "generation":
+            return ("max_new_tokens", "temperature", "greedy", "top_k", "seed", "stop_at_eos")
+        if self.task == "translation":  # beam_size 1 and a length penalty: greedy as it is
+            return ("batch_size", "beam_size", "length_penalty")
+        return ("batch_size",)
+
+    def prediction_options(self, given: dict) -> dict:
+        """The given options this export reads; the checkpoint's options that an export
+        does not have (beam search, nucleus sampling) are refused in one line."""
+        if self.task == "translation" and (given.get("beam_size") not in (None, 1)
+                                           or given.get("n_best", 1) != 1
+                                           or given.get("attention_file") is not None):
+            raise NlpseqError("An exported translation model decodes greedily: leave "
+                              "beam_size, n_best and attention_file out")
+        if self.task == "generation" and given.get("top_p", 1.0) != 1.0:
+            raise NlpseqError("An exported language model samples with temperature and "
+                              "top_k; leave top_p out")
+        return {key: given[key] for key in self.predict_options if given.get(key) is not None}
+
+    def predict(self, texts: list[str], batch_size: int = 64, **sampling) -> list[dict]:
+        """One row per text, as ``nlpseq-predict`` gives them: a sentiment model's label,
+        its probability and every label's; a language model's continuation of each prompt
+        (``sampling``: ``generate``'s options); a translation model's greedy translation."""
+        if self.task == "generation":
+            return [{"prompt": prompt, "continuation": self.generate(prompt, **sampling)}
+                    for prompt in texts]
+        if self.task == "translation":
+            return [{"source": text, "translations": [{"text": found}]}
+                    for text, found in zip(texts, self.translate(texts, batch_size), strict=True)]
+        names = self.meta["label_names"]
+        found = []
+        for text, p in zip(texts, softmax(self.logits(texts, batch_size)).tolist(), strict=True):
+            best = max(range(len(p)), key=p.__getitem__)
+            found.append({"text": text, "label": names[best], "probability": p[best],
+                          "probabilities": dict(zip(names, p, strict=True))})
+        return found
+
+    def prediction_lines(self, rows: list[dict], **options) -> list[str]:
+        """Translations one a line; the other tasks' rows as JSON lines."""
+        if self.task == "translation":
+            return [row["translations"][0]["text"] for row in rows]
+        return [json.dumps(row, ensure_ascii=False) for row in rows]
+
     # ---------------------------------------------------------------- sentiment
     def logits(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         """Class logits of each text. Shape (N, C)."""
@@ -120,17 +185,6 @@ class ExportedModel:
             tokens, lengths = pad([ids[i] for i in rows], self.pad_id)
             out[rows] = self.run("model", tokens=tokens, lengths=lengths)["logits"]
         return out
-
-    def predict(self, texts: list[str], batch_size: int = 64) -> list[dict]:
-        """Label, its probability and every label's probability for each text, as
-        ``nlpseq-predict`` gives them."""
-        names = self.meta["label_names"]
-        found = []
-        for text, p in zip(texts, softmax(self.logits(texts, batch_size)).tolist(), strict=True):
-            best = max(range(len(p)), key=p.__getitem__)
-            found.append({"text": text, "label": names[best], "probability": p[best],
-                          "probabilities": dict(zip(names, p, strict=True))})
-        return found
 
     # ---------------------------------------------------------------- generation
     def zero_state(self, batch: int) -> dict[str, np.ndarray]:

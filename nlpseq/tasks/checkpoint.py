@@ -94,8 +94,11 @@ def checkpoint_file(path: str | Path) -> Path:
         raise NlpseqError(f"Checkpoint not found: '{path}'")
     if path.is_dir():
         best = path / "checkpoints" / "best.ckpt"
+        if not best.is_file() and (path / "best.ckpt").is_file():  # RUN/checkpoints itself
+            best = path / "best.ckpt"
         if not best.is_file():
-            raise NlpseqError(f"'{path}' is a directory without checkpoints/best.ckpt")
+            raise NlpseqError(f"'{path}' is a directory without checkpoints/best.ckpt (give a "
+                              "run directory or a .ckpt file)")
         path = best
     return path
 

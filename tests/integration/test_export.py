@@ -222,6 +222,27 @@ def test_export_command_writes_a_model_that_nlpseq_predict_reads(runs, tmp_path)
     assert abs(row["probability"] - expected["probability"]) < 1e-4
 
 
+def test_nlpseq_predict_answers_from_every_tasks_export_as_from_its_checkpoint(runs, exports):
+    generated, translated, refused = run_cli_cases([
+        ("predict", f"ckpt_path={exports['generation', 'onnx', None]}", "prompt=The",
+         "greedy=true", "max_new_tokens=30"),
+        ("predict", f"ckpt_path={exports['translation', 'onnx', None]}",
+         "text=Wo ist die Ente?", "beam_size=1"),
+        ("predict", f"ckpt_path={exports['sentiment', 'onnx', None]}", "prompt=The"),
+    ])
+    assert generated.returncode == 0, generated.stderr[-3000:]
+    language_model, _, _ = load_task(runs["generation"])
+    (expected,) = language_model.predict(["The"], max_new_tokens=30, greedy=True)
+    assert json.loads(generated.stdout)["continuation"] == expected["continuation"]
+    assert translated.returncode == 0, translated.stderr[-3000:]
+    translator, _, _ = load_task(runs["translation"])
+    (best,) = translator.translate(["Wo ist die Ente?"], beam_size=1)
+    assert translated.stdout.splitlines() == [best[0][0]]
+    assert refused.returncode == 2
+    assert "is a 'sentiment' checkpoint; this command needs a 'generation' one" in \
+        error_line(refused)
+
+
 def test_export_errors_are_one_line_with_exit_status_2(runs, exports, tmp_path):
     run = runs["sentiment"]
     cases = [

@@ -3,6 +3,7 @@ stops a job) in the middle of an epoch, and resumed from checkpoints/last.ckpt e
 metrics of a run that never stopped; a stop saves the state at its step and says how to
 resume in one line; bad resumes are one-line errors."""
 
+import csv
 import json
 import signal
 import subprocess
@@ -16,7 +17,7 @@ import torch
 from tests.integration.conftest import TINY, error_line, run_cli
 
 RUN = [*TINY, "trainer.max_epochs=6", "callbacks.early_stopping.patience=20", "data.batch_size=8",
-       "task.embedding_dim=32", "encoder.hidden_size=32", "optimizer.lr=0.01"]
+       "task.embedding_dim=32", "encoder.hidden_size=32", "optimizer.lr=0.01", "logger=csv"]
 COMPARED = ("val/acc", "val/loss", "test/acc", "train/epochs", "train/best_step")
 PER_EPOCH = 75  # training batches of the sample (600 texts, data.batch_size=8)
 MID_EPOCH = PER_EPOCH + 30  # a step in the middle of the second epoch (epoch 1)
@@ -24,10 +25,10 @@ MID_EPOCH = PER_EPOCH + 30  # a step in the middle of the second epoch (epoch 1)
 
 @pytest.fixture(scope="module")
 def whole_run(tmp_path_factory):
-    """The metrics of the run that never stopped."""
+    """The run directory of the run that never stopped."""
     whole = tmp_path_factory.mktemp("whole") / "run"
     assert run_cli("train", *RUN, f"hydra.run.dir={whole}").returncode == 0
-    return json.loads((whole / "metrics.json").read_text())
+    return whole
 
 
 def stop_mid_training(run_dir, sig: signal.Signals) -> subprocess.CompletedProcess:
@@ -60,20 +61,33 @@ def saved_step(path) -> int:
     return torch.load(path, map_location="cpu", weights_only=True)["global_step"]
 
 
-def assert_resumes_to(run_dir, expected: dict, overrides=tuple(RUN), compared=COMPARED) -> None:
+def logged_validations(run_dir) -> list[tuple[int, int, float]]:
+    """(epoch, step, val/loss) of every validation in the run's csv/metrics.csv."""
+    with (run_dir / "csv" / "metrics.csv").open(newline="") as file:
+        return [(int(row["epoch"]), int(row["step"]), float(row["val/loss"]))
+                for row in csv.DictReader(file) if row.get("val/loss")]
+
+
+def assert_resumes_to(run_dir, whole_dir, overrides=tuple(RUN), compared=COMPARED) -> None:
+    """The resumed run ends with the whole run's metrics, and its metrics.csv holds every
+    validation of both parts, as the whole run's does."""
     resumed = run_cli("train", *overrides, f"hydra.run.dir={run_dir}", "resume=true")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "Resuming from" in resumed.stderr
     got = json.loads((run_dir / "metrics.json").read_text())
+    expected = json.loads((whole_dir / "metrics.json").read_text())
     for key in compared:
         assert got[key] == pytest.approx(expected[key], abs=1e-6), key
+    ours, theirs = logged_validations(run_dir), logged_validations(whole_dir)
+    assert [row[:2] for row in ours] == [row[:2] for row in theirs]
+    assert [row[2] for row in ours] == pytest.approx([row[2] for row in theirs], abs=1e-6)
 
 
-def whole(run_dir, overrides) -> dict:
-    """The metrics of a run that never stopped."""
+def whole(run_dir, overrides):
+    """The run directory of a run that never stopped."""
     result = run_cli("train", *overrides, f"hydra.run.dir={run_dir}")
     assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads((run_dir / "metrics.json").read_text())
+    return run_dir
 
 
 def test_a_run_killed_mid_training_resumes_to_the_same_metrics(tmp_path, whole_run):
@@ -116,7 +130,7 @@ def test_a_checkpoint_from_a_validation_mid_epoch_resumes_exactly(tmp_path):
 
 
 LM = [*TINY, "task=generation", "trainer.max_epochs=3", "data.num_streams=4",
-      "data.block_size=16", "callbacks.text_sample=null"]
+      "data.block_size=16", "callbacks.text_sample=null", "logger=csv"]
 
 
 @pytest.mark.slow  # two trainings, ~33 s (CI runs it with make test-slow)
@@ -170,3 +184,21 @@ def test_how_the_encoder_runs_is_not_a_change_of_settings():
     assert changed_settings(older, same) == []
     wider = {**saved, "encoder": {"cell": "gru", "hidden_size": 48, "execution": "auto"}}
     assert changed_settings(saved, wider) == ["encoder.hidden_size: 32 -> 48"]
+
+
+def test_a_resume_on_data_whose_labels_changed_is_refused(tmp_path):
+    def write(names: tuple[str, str]) -> None:
+        rows = [f"{word} film\t{names[i % 2]}\n" for i, word in enumerate(["great", "awful"] * 10)]
+        for split in ("train", "dev"):
+            (tmp_path / f"{split}.tsv").write_text("sentence\tlabel\n" + "".join(rows))
+
+    files = ["data=files", f"data.train_file={tmp_path / 'train.tsv'}",
+             f"data.validation_file={tmp_path / 'dev.tsv'}", f"hydra.run.dir={tmp_path / 'run'}"]
+    write(("pos", "neg"))
+    assert run_cli("train", *TINY, *files, "trainer.max_epochs=1").returncode == 0
+    write(("b", "a"))  # the same rows with other names: sorted, a would take neg's id 0
+    resumed = run_cli("train", *TINY, *files, "trainer.max_epochs=2", "resume=true")
+    assert resumed.returncode == 2
+    assert error_line(resumed) == (
+        f"error: The training data's labels are ['a', 'b']; {tmp_path}/run/checkpoints/last.ckpt "
+        "was trained with ['neg', 'pos']: resume with the run's own data, or start a new run")

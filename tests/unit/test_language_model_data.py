@@ -57,10 +57,18 @@ def test_stream_blocks_are_contiguous_shifted_and_in_the_same_order_every_epoch(
     assert dm.num_tokens("train") == 3 * (data.shape[1] - 1)
 
 
+def test_the_held_out_tail_starts_at_a_word_boundary_after_nanogpts_cut(tmp_path):
+    text = "the cat sat on the mat\n" * 4 + "a dog ran away\n"
+    assert text[int(len(text) * 0.9):] == "g ran away\n"  # nanoGPT's cut: inside "dog"
+    dm = encoded(tmp_path, text, line_end="newline", num_streams=1, eval_num_streams=1)
+    assert "".join(dm.train_texts()) == text[:-10]  # "... a dog" | " ran away\n"
+    assert "".join(dm.raw["validation"]["text"]) == " ran away\n"
+
+
 def test_newline_mode_keeps_the_text_and_cuts_validation_like_nanogpt(tmp_path):
     text = "First Citizen:\nBefore we proceed, hear me speak.\n\nAll:\nSpeak, speak.\n" * 3
     dm = encoded(tmp_path, text, line_end="newline", num_streams=1, eval_num_streams=1)
-    cut = int(len(text) * 0.9)
+    cut = int(len(text) * 0.9)  # at a line end: where nanoGPT cuts
     assert "".join(dm.train_texts()) == text[:cut]
     tokenizer = char_tokenizer(dm)
     assert tokenizer.decode(dm.streams["train"]) == text[:cut]

@@ -260,3 +260,35 @@ def test_label_names_given_twice_and_a_zero_max_length_are_refused(write_tsv):
         dm.load()
     with pytest.raises(NlpseqError, match=r"data.max_length must be >= 1 or null, got 0"):
         SentimentDataModule(train_file="t.tsv", max_length=0)
+
+
+def test_a_row_repeating_the_header_is_refused_with_its_line(write_tsv):
+    rows = TRAIN[:5] + [("sentence", "label")] + TRAIN[5:]  # two files joined, headers kept
+    dm = SentimentDataModule(train_file=str(write_tsv("t.tsv", rows)),
+                             validation_file=str(write_tsv("v.tsv", TRAIN)))
+    with pytest.raises(NlpseqError, match=r"t.tsv, line 7 repeats the header \(sentence, label\)"):
+        dm.load()
+
+
+def test_classes_without_examples_or_with_a_stray_one_are_warned_of(write_tsv, caplog):
+    stars = [(f"film {i}", 1 + i % 2) for i in range(20)]  # ids 1 and 2: class 0 is empty
+    typo = [(f"good film {i}", "pos") for i in range(50)] + [("fine", "Pos")] + \
+           [(f"bad film {i}", "neg") for i in range(50)]
+    warned = []
+    for rows in (stars, typo):
+        dm = SentimentDataModule(train_file=str(write_tsv("t.tsv", rows)),
+                                 validation_file=str(write_tsv("v.tsv", rows)))
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="nlpseq"):
+            dm.load()
+        warned.append([r.getMessage() for r in caplog.records])
+    assert dm.label_names == ["Pos", "neg", "pos"]
+    assert any(m.startswith("Class(es) ['0'] have no training examples") for m in warned[0])
+    assert any(re.match(r"Class 'Pos' has 1 training example\(s\) \(the first at .*t.tsv, "
+                        r"line 52\) against 50 in the largest class", m) for m in warned[1])
+    dm = SentimentDataModule(train_file=str(write_tsv("t.tsv", TRAIN)),
+                             validation_file=str(write_tsv("v.tsv", TRAIN)))
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="nlpseq"):
+        dm.load()
+    assert not [r for r in caplog.records if "Class" in r.getMessage()]

@@ -1,0 +1,46 @@
+"""nlpseq-predict reads its input lines as the data readers read training lines."""
+
+import pytest
+
+from nlpseq.cli.predict import read_lines
+from nlpseq.errors import NlpseqError
+
+
+def test_input_lines_end_at_line_breaks_only_and_lose_a_byte_order_mark(tmp_path):
+    path = tmp_path / "in.txt"
+    path.write_bytes("\ufeffloved it\r\nwell\u2028made\n\nthe end".encode())
+    assert read_lines(str(path)) == ["loved it", "well\u2028made", "the end"]
+    assert read_lines(str(path), keep_empty=True) == ["loved it", "well\u2028made", "", "the end"]
+
+
+def test_a_directory_as_input_file_is_named_as_one(tmp_path):
+    with pytest.raises(NlpseqError, match="is a directory; give a file"):
+        read_lines(str(tmp_path))
+
+
+def test_a_runs_record_files_are_known_and_other_files_beside_them_are_not(tmp_path):
+    from nlpseq.cli.predict import is_run_record
+
+    for name in (".hydra/config.yaml", "metrics.json", "csv/version_0/metrics.csv",
+                 "hypotheses.test.txt", "train.log", "mine.jsonl", "sub/mine.txt"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    assert [is_run_record(tmp_path / name) for name in (
+        ".hydra/config.yaml", "metrics.json", "csv/version_0/metrics.csv",
+        "hypotheses.test.txt", "train.log")] == [True] * 5
+    assert not is_run_record(tmp_path / "mine.jsonl")  # a user's earlier predictions
+    assert not is_run_record(tmp_path / "sub" / "mine.txt")
+    assert not is_run_record(tmp_path / "new.jsonl")  # not written yet
+
+
+def test_a_run_or_its_checkpoints_folder_names_the_best_checkpoint(tmp_path):
+    from nlpseq.tasks.checkpoint import checkpoint_file
+
+    best = tmp_path / "checkpoints" / "best.ckpt"
+    best.parent.mkdir()
+    best.write_bytes(b"")
+    (tmp_path / ".hydra").mkdir()
+    assert checkpoint_file(tmp_path) == best
+    assert checkpoint_file(tmp_path / "checkpoints") == best
+    with pytest.raises(NlpseqError, match="is a directory without checkpoints/best.ckpt"):
+        checkpoint_file(best.parent.parent / ".hydra")  # a folder of a run that holds none
