@@ -128,8 +128,9 @@ def run_job(job: tuple, args, env: dict) -> dict | None:
     lane, seed, budget = job
     run_dir = args.out / lane / f"b{int(budget)}_s{seed}"
     result_file = run_dir / "result.json"
-    if result_file.is_file():
-        return json.loads(result_file.read_text())
+    if result_file.is_file():  # done before: its steps read again as numbers (JSON keys are text)
+        return {**json.loads(result_file.read_text()),
+                "val_bleu_at_steps": val_bleu_at_steps(run_dir, lane)}
     if run_dir.exists():  # an interrupted attempt: neither tool trains into an old run dir
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True)

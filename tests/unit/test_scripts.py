@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -216,6 +218,15 @@ def test_bleu_vs_time_reads_val_bleu_at_equal_steps_from_each_tools_log(tmp_path
         f"bleu:   {b}, loss:   4.79, ppl: 120.79, acc:   0.14, 0.0984[sec]\n"
         for k, b in enumerate(["0.00", "2.12", "5.50"])))
     assert bench.val_bleu_at_steps(tmp_path / "j", "joeynmt_matched") == {200: 0.0, 400: 2.12}
+    run_dir = tmp_path / "out" / "nlpseq" / "b600_s1"  # a run done before: not rerun, and its
+    (run_dir / "train").mkdir(parents=True)             # steps are numbers as when it was run
+    shutil.copytree(csv_dir, run_dir / "train" / "csv")
+    (run_dir / "result.json").write_text('{"lane": "nlpseq", "val_bleu_at_steps": {"200": 1.0}}')
+    done = bench.run_job(("nlpseq", 1, 600.0), SimpleNamespace(out=tmp_path / "out"), {})
+    assert done["val_bleu_at_steps"] == {200: 15.5, 400: 23.0}
+    assert bench.summarize([{**done, "seed": 1, "budget_s": 600.0, "bleu_test_beam5": 1.0,
+                             "tokens_per_s": 9.0}], ["nlpseq"], [600.0]).splitlines()[2] == \
+        "| 600 s | nlpseq | 1.00 ± 0.00 | - | 9 ± 0 | 15.5 / 23.0 | 1 |"
 
 
 @pytest.mark.parametrize(("setup", "init"), [("matched", "joeynmt"), ("matched", "torch"),
@@ -268,7 +279,8 @@ def test_joeynmt_weights_at_the_stop_are_validated_greedily_on_val(tmp_path, mon
     values = {key: "x" for key in ("MODEL_DIR", "TRAIN_PREFIX", "SRC_VOCAB", "SRC_SPM",
                                    "TRG_VOCAB", "TRG_SPM")}
     values.update(EPOCHS="9", LOGGING_FREQ="10", VALIDATION_FREQ="200", DEV_SUBSET="-1",
-                  LR="0.001", LABEL_SMOOTHING="0.1", SEED="7", NORMALIZATION="tokens")
+                  LR="0.001", LABEL_SMOOTHING="0.1", SEED="7", NORMALIZATION="tokens",
+                  **bench.INITS["joeynmt"])
     template = bench.TEMPLATES["matched"]
     latest = tmp_path / "latest.ckpt"
     assert bench.validate_at_stop(None, template, values, tmp_path, {}, Path("/d"), latest, 12.0)
