@@ -184,15 +184,16 @@ def train_spm(
 
 # --------------------------------------------------------------------------- config
 
-def fill_template(template: Path, values: dict[str, str]) -> str:
-    """The template with every @KEY@ replaced; values a template does not use are ignored
-    (the recommended set-up fixes its own learning rate and loss)."""
-    text = template.read_text(encoding="utf-8")
+def fill_template(template: str, values: dict[str, str]) -> str:
+    """The template's text with every @KEY@ replaced; values a template does not use are
+    ignored (the recommended set-up fixes its own learning rate and loss). The text is read
+    once, when the benchmark starts: editing the file while a run trains changes nothing."""
+    text = template
     for key, value in values.items():
         text = text.replace(f"@{key}@", value)
     left = sorted(set(re.findall(r"@[A-Z_]+@", text)))
     if left:
-        raise BenchError(f"placeholders left unfilled in {template}: {left}")
+        raise BenchError(f"placeholders left unfilled in the JoeyNMT template: {left}")
     return text
 
 
@@ -407,7 +408,7 @@ def run_joey_test(args, cfg_path: Path, stdout: Path, hyps: Path, env: dict,
     return (*parse_test_output(stdout, search), time.monotonic() - t0)
 
 
-def validate_at_stop(args, template: Path, values: dict, out: Path, env: dict,
+def validate_at_stop(args, template: str, values: dict, out: Path, env: dict,
                      data: Path, latest: Path, best_score: float | None) -> bool:
     """Whether the weights at the stop beat the best validated checkpoint on val.
 
@@ -418,7 +419,7 @@ def validate_at_stop(args, template: Path, values: dict, out: Path, env: dict,
     cfg_text = fill_template(template, {**values, "TEST_PREFIX": str(data / "val"),
                                         "DEV_PREFIX": "null", "LOAD_MODEL": q(latest)})
     if cfg_text.count("    beam_size: 5\n") != 1:
-        raise BenchError(f"{template}: expected one 'beam_size: 5' line under testing")
+        raise BenchError("the JoeyNMT template: expected one 'beam_size: 5' line under testing")
     cfg = out / "validate_stop.yaml"
     cfg.write_text(cfg_text.replace("    beam_size: 5\n", "    beam_size: 1\n"), encoding="utf-8")
     bleu, _, seconds = run_joey_test(args, cfg, out / "validate_stop.stdout.log",
@@ -571,7 +572,7 @@ def main(argv=None) -> dict:
             "SEED": str(args.seed), "NORMALIZATION": args.normalization,
             **INITS[args.init],
         }
-        template = TEMPLATES[args.setup]
+        template = TEMPLATES[args.setup].read_text(encoding="utf-8")
         train_cfg = out / "train.yaml"
         train_cfg.write_text(fill_template(template, {**values, "DEV_PREFIX": q(data / "val"),
                                                       "LOAD_MODEL": "null"}), encoding="utf-8")
@@ -595,7 +596,7 @@ def main(argv=None) -> dict:
             ckpt, ckpt_note = latest, "latest (no validation checkpoint before the stop)"
             log("no best.ckpt (no validation ran): testing latest.ckpt")
         elif args.ckpt == "best" and args.validate_at_stop:
-            chooses_by_bleu = 'early_stopping_metric: "bleu"' in template.read_text()
+            chooses_by_bleu = 'early_stopping_metric: "bleu"' in template
             trained_past_best = ckpt_stats["steps"] > ckpt_stats["best_ckpt_iter"]
             if chooses_by_bleu and trained_past_best and validate_at_stop(
                     args, template, values, out, env, data, latest,

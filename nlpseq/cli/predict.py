@@ -14,7 +14,6 @@ run through onnxruntime: the same outputs, translation greedy only.
 from __future__ import annotations
 
 import dataclasses
-import io
 import logging
 import os
 import sys
@@ -30,6 +29,7 @@ from nlpseq.cli.common import (
 )
 from nlpseq.config import PredictConfig, validate_config
 from nlpseq.config.targets import allowed_targets
+from nlpseq.data import readers
 from nlpseq.data.sources import check_utf8
 from nlpseq.errors import NlpseqError
 from nlpseq.export.runtime import is_export
@@ -58,7 +58,7 @@ def read_lines(input_file: str | None, keep_empty: bool = False) -> list[str]:
     if input_file in (None, "-"):
         if sys.stdin is None or sys.stdin.isatty():
             raise NlpseqError("No input: give text=..., input_file=PATH or pipe text to stdin")
-        text = sys.stdin.read()
+        text, source = sys.stdin.read(), "standard input"
     else:
         path = Path(input_file)
         if path.is_dir():
@@ -66,12 +66,10 @@ def read_lines(input_file: str | None, keep_empty: bool = False) -> list[str]:
         if not path.is_file():
             raise NlpseqError(f"input_file not found: '{path}'")
         check_utf8(path)
-        text = path.read_text(encoding="utf-8")
-    # lines end as the data readers end them (LF, CRLF, CR; not at U+2028 and the like),
-    # and a byte-order mark is no text
-    lines = io.StringIO(text.removeprefix("\ufeff"), newline=None).read().split("\n")
-    if lines[-1] == "":
-        lines.pop()
+        text, source = path.read_text(encoding="utf-8"), str(path)
+    # the lines as a training .txt file's are read: a byte-order mark dropped, LF, CRLF and
+    # CR end a line, U+2028 and the like do not
+    lines = readers.parse(text, ".txt", source).columns["text"]
     texts = [line for line in lines if line.strip()]
     if keep_empty and texts:
         return lines
@@ -143,7 +141,8 @@ def predict(cfg: DictConfig) -> list[dict]:
     write them out."""
     validate_config(cfg, PredictConfig)
     check_outputs(cfg)
-    if is_export(cfg.ckpt_path):  # onnxruntime, no torch: answers as the task does
+    exported = is_export(cfg.ckpt_path)
+    if exported:  # onnxruntime, no torch: answers as the task does
         from nlpseq.export.runtime import load
 
         model = load(cfg.ckpt_path)
@@ -155,7 +154,7 @@ def predict(cfg: DictConfig) -> list[dict]:
     option = model.text_option
     texts = read_inputs(cfg, option, keep_empty=model.keeps_empty_lines)
     streamed = model.streams_text and cfg.get(option) is not None and cfg.output_file is None
-    if not is_export(cfg.ckpt_path):
+    if not exported:
         model.to(pick_device(cfg.accelerator))
     if streamed:  # one input to the terminal: the input, then the answer as it is made
         rows = model.predict(texts, on_text=_print_now, **options)

@@ -239,7 +239,7 @@ def test_joeynmt_configs_fill_every_placeholder_with_the_seed_and_setup(setup, i
     values.update(EPOCHS="9", LOGGING_FREQ="10", VALIDATION_FREQ="200", DEV_SUBSET="-1",
                   LR="0.001", LABEL_SMOOTHING="0.1", SEED="7", NORMALIZATION="tokens",
                   LOAD_MODEL="null", **bench.INITS[init])
-    cfg = yaml.safe_load(bench.fill_template(bench.TEMPLATES[setup], values))
+    cfg = yaml.safe_load(bench.fill_template(bench.TEMPLATES[setup].read_text(), values))
     assert cfg["random_seed"] == 7
     assert cfg["training"]["normalization"] == "tokens"
     assert cfg["training"]["validation_freq"] == 200
@@ -261,7 +261,7 @@ def test_joeynmt_configs_fill_every_placeholder_with_the_seed_and_setup(setup, i
         assert cfg["training"]["scheduling"] == "plateau"
         assert "initializer" not in cfg["model"]  # the recipe keeps JoeyNMT's default
     with pytest.raises(bench.BenchError, match="NORMALIZATION"):
-        bench.fill_template(bench.TEMPLATES["matched"],
+        bench.fill_template(bench.TEMPLATES["matched"].read_text(),
                             {k: v for k, v in values.items() if k != "NORMALIZATION"})
 
 
@@ -281,7 +281,7 @@ def test_joeynmt_weights_at_the_stop_are_validated_greedily_on_val(tmp_path, mon
     values.update(EPOCHS="9", LOGGING_FREQ="10", VALIDATION_FREQ="200", DEV_SUBSET="-1",
                   LR="0.001", LABEL_SMOOTHING="0.1", SEED="7", NORMALIZATION="tokens",
                   **bench.INITS["joeynmt"])
-    template = bench.TEMPLATES["matched"]
+    template = bench.TEMPLATES["matched"].read_text()
     latest = tmp_path / "latest.ckpt"
     assert bench.validate_at_stop(None, template, values, tmp_path, {}, Path("/d"), latest, 12.0)
     assert not bench.validate_at_stop(None, template, values, tmp_path, {}, Path("/d"), latest,
