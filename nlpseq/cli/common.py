@@ -203,7 +203,7 @@ def write_hypotheses(run_dir: Path, report: dict, prefix: str) -> Path | None:
     if hypotheses is None:
         return None
     path = run_dir / f"hypotheses.{prefix}.txt"
-    path.write_text("".join(line + "\n" for line in hypotheses), encoding="utf-8")
+    write_atomic(path, "".join(line + "\n" for line in hypotheses))
     log.info("Hypotheses written to %s", path)
     return path
 

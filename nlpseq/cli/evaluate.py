@@ -21,6 +21,7 @@ from nlpseq.cli import entry
 from nlpseq.cli.common import (
     pick_device,
     run_command,
+    write_atomic,
     write_hypotheses,
     write_metrics,
 )
@@ -95,7 +96,7 @@ def evaluate_checkpoint(cfg: DictConfig, checkpoint: Path, run_dir: Path) -> dic
     report["task"], report["cell"] = task.task_name, train_cfg.encoder.cell
     report["params"] = sum(p.numel() for p in task.model.parameters())
     write_metrics(run_dir, report)
-    (run_dir / "eval_report.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_atomic(run_dir / "eval_report.json", json.dumps(report, indent=2) + "\n")
     log.info("Metrics written to %s", run_dir / "metrics.json")
     return report
 
@@ -110,7 +111,7 @@ def write_table(run_dir: Path, reports: dict[str, dict]) -> str:
     write_csv(run_dir / "eval_table.csv", rows)
     table = markdown_table([{k: row.get(k) for k in dict.fromkeys(c for r in rows for c in r)}
                             for row in rows])
-    (run_dir / "eval_table.md").write_text(table)
+    write_atomic(run_dir / "eval_table.md", table)
     return table
 
 

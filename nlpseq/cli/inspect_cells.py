@@ -27,7 +27,7 @@ from omegaconf import DictConfig
 from torch import Tensor
 
 from nlpseq.cli import entry
-from nlpseq.cli.common import run_command
+from nlpseq.cli.common import run_command, write_atomic
 from nlpseq.config import InspectConfig, validate_config
 from nlpseq.config.targets import allowed_targets
 from nlpseq.diagnostics.cells import Trace, trace_encoder
@@ -143,8 +143,7 @@ def traces_of(task, loader, max_batches: int) -> Iterator[Trace]:
 
 
 def write_json(path: Path, value) -> Path:
-    path.write_text(json.dumps(value, indent=1) + "\n")
-    return path
+    return write_atomic(path, json.dumps(value, indent=1) + "\n")
 
 
 def run(cfg: DictConfig) -> None:

@@ -33,6 +33,7 @@ from nlpseq.cli import entry
 from nlpseq.cli.common import (
     class_of,
     run_command,
+    write_atomic,
     write_hypotheses,
     write_metrics,
 )
@@ -357,7 +358,7 @@ def evaluate_best(task, datamodule, run_dir: Path) -> dict:
         write_hypotheses(run_dir, report, prefix)
         task.print_report(report, prefix)
         metrics.update(report)
-    (run_dir / "eval_report.json").write_text(json.dumps(reports, indent=2) + "\n")
+    write_atomic(run_dir / "eval_report.json", json.dumps(reports, indent=2) + "\n")
     return metrics
 
 

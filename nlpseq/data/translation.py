@@ -4,8 +4,9 @@ A split is either two aligned plain-text files named by a prefix and the languag
 (``DIR/train`` + ``de``/``en`` -> ``DIR/train.de``, ``DIR/train.en``), or one table
 (.tsv .csv .json .jsonl .parquet) with a column per language. As for the other tasks,
 ``load()`` reads the raw splits, the caller trains the tokenizers on ``train_texts()``,
-then ``encode(tokenizers)`` tokenizes every split (cached by ``datasets``), dropping empty
-pairs and, in training, pairs over the length limits — counting both.
+then ``encode(tokenizers)`` tokenizes every split (cached by ``datasets``), dropping
+training pairs with an empty side or over the length limits — counting both. Evaluation
+splits keep every pair, so that their hypotheses answer them line for line.
 """
 
 from __future__ import annotations
@@ -171,12 +172,19 @@ class TranslationDataModule(TextDataModule):
             split, _encode_pairs, what="pairs", max_length=self.max_length,
             key=(tokenizer.fingerprint(), self.max_length),
             source_tokenizer=tokenizer.source, target_tokenizer=tokenizer.target).to_list()
-        kept = [e for e in examples if e["source_ids"] and e["target_ids"]]
-        if len(kept) < len(examples):
-            log.warning("Dropped %d of %d %s pairs with an empty side", len(examples)
-                        - len(kept), len(examples), split)
         if split == "train":
+            kept = [e for e in examples if e["source_ids"] and e["target_ids"]]
+            if len(kept) < len(examples):
+                log.warning("Dropped %d of %d train pairs with an empty side",
+                            len(examples) - len(kept), len(examples))
             kept = self._filter_long(kept)
+        else:  # kept whole: hypotheses.<split>.txt answers the split line for line
+            kept = examples
+            empty = sum(not e["source_ids"] for e in examples)
+            if empty:
+                log.warning("%d of %d %s pairs have an empty source: each gets an empty "
+                            "hypothesis (scored in BLEU) and adds nothing to the loss",
+                            empty, len(examples), split)
         if not kept:
             raise NlpseqError(f"The {split} split has no sentence pairs left to use")
         self.encoded[split] = kept
@@ -210,17 +218,21 @@ class ParallelCollator:
     ``<bos> y`` and ``targets`` (B, T) = ``y <eos>`` padded with ``pad_id`` (the loss
     ignores it); ``lengths`` (B,) = len(y) + 1, the target tokens the loss counts;
     ``index`` (B,) the pairs' positions in their split; ``references`` the raw target
-    sentences (for BLEU).
+    sentences (for BLEU). Pairs with an empty source (kept in evaluation splits) are left
+    out of the tensors: ``unread_index`` and ``unread_references`` name them.
     """
 
     def __init__(self, pad_id: int, bos_id: int, eos_id: int) -> None:
         self.pad_id, self.bos_id, self.eos_id = pad_id, bos_id, eos_id
 
     def __call__(self, examples: list[dict]) -> dict:
-        source_lengths = torch.tensor([len(e["source_ids"]) for e in examples])
-        lengths = torch.tensor([len(e["target_ids"]) + 1 for e in examples])
-        source = torch.full((len(examples), int(source_lengths.max())), self.pad_id)  # (B, S)
-        target_inputs = torch.full((len(examples), int(lengths.max())), self.pad_id)  # (B, T)
+        unread = [e for e in examples if not e["source_ids"]]  # evaluation pairs only
+        examples = [e for e in examples if e["source_ids"]]
+        source_lengths = torch.tensor([len(e["source_ids"]) for e in examples], dtype=torch.long)
+        lengths = torch.tensor([len(e["target_ids"]) + 1 for e in examples], dtype=torch.long)
+        longest = (int(source_lengths.max()), int(lengths.max())) if examples else (0, 0)
+        source = torch.full((len(examples), longest[0]), self.pad_id)  # (B, S)
+        target_inputs = torch.full((len(examples), longest[1]), self.pad_id)  # (B, T)
         targets = target_inputs.clone()  # (B, T)
         for row, example in enumerate(examples):
             ids = torch.as_tensor(example["target_ids"])
@@ -231,8 +243,10 @@ class ParallelCollator:
             targets[row, len(ids)] = self.eos_id
         return {"source": source, "source_lengths": source_lengths,
                 "target_inputs": target_inputs, "targets": targets, "lengths": lengths,
-                "index": torch.tensor([e["index"] for e in examples]),
-                "references": [e["reference"] for e in examples]}
+                "index": torch.tensor([e["index"] for e in examples], dtype=torch.long),
+                "references": [e["reference"] for e in examples],
+                "unread_index": [e["index"] for e in unread],
+                "unread_references": [e["reference"] for e in unread]}
 
 
 def _clean(text) -> str:

@@ -223,18 +223,23 @@ class TranslationTask(RecurrentTask):
                   length_penalty: float | None = None) -> dict:
         """The summed loss and token count and, when decoding (always in ``evaluate``;
         greedily in validation when ``val_bleu``), the hypotheses with their references,
-        positions in the split and decoding time."""
-        sums = {"nll": self._summed_nll(batch), "tokens": batch["lengths"].sum()}
+        positions in the split and decoding time. A pair with an empty source (``unread_``:
+        left out of the batch's tensors) adds no loss and has the empty hypothesis."""
+        read = len(batch["references"]) > 0
+        sums = {"nll": self._summed_nll(batch) if read else torch.zeros((), device=self.device),
+                "tokens": batch["lengths"].sum()}
         if beam_size is None and not self.val_bleu:
             return sums
         if sums["nll"].is_cuda:  # time the decoding alone, not the queued loss
             torch.cuda.synchronize()
         started = time.perf_counter()
-        sums["hypotheses"] = [hyps[0][0] for hyps in self.translate_batch(
-            batch["source"], batch["source_lengths"], beam_size or 1, length_penalty)]
+        found = self.translate_batch(batch["source"], batch["source_lengths"], beam_size or 1,
+                                     length_penalty) if read else []
         sums["decode_s"] = time.perf_counter() - started
-        sums["references"] = list(batch["references"])
-        sums["order"] = batch["index"].tolist()
+        unread = batch.get("unread_index", [])
+        sums["hypotheses"] = [hyps[0][0] for hyps in found] + [""] * len(unread)
+        sums["references"] = [*batch["references"], *batch.get("unread_references", [])]
+        sums["order"] = [*batch["index"].tolist(), *unread]
         return sums
 
     def summarize(self, sums: dict, beam_size: int | None = None, **options) -> dict:

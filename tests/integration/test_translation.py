@@ -70,6 +70,20 @@ def test_eval_reads_other_parallel_files_in_the_checkpoints_direction(trained_mt
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["test/sentences"] == 2
 
 
+def test_eval_answers_every_pair_line_for_line_even_with_an_empty_side(trained_mt, tmp_path):
+    (tmp_path / "mine.de").write_text("Der Hund ist rot.\n\nWo ist die Katze?\nDer Hund.\n")
+    (tmp_path / "mine.en").write_text("The dog is red.\nA lost line.\nWhere is the cat?\n\n")
+    result = run_cli("evaluate", f"ckpt_path={trained_mt}", "data=files",
+                     f"data.test_file={tmp_path}/mine", f"hydra.run.dir={tmp_path}/run")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "1 of 4 test pairs have an empty source" in result.stdout + result.stderr
+    lines = (tmp_path / "run" / "hypotheses.test.txt").read_text().split("\n")[:-1]
+    assert len(lines) == 4 and lines[1] == ""  # the empty source gets the empty hypothesis
+    assert "cat" in lines[2] and "dog" in lines[3]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["test/sentences"] == 4 and metrics["test/bleu"] > 0
+
+
 def test_predict_translates_a_file_line_for_line_keeping_empty_lines(trained_mt, tmp_path):
     source = tmp_path / "src.de"
     source.write_text("Der Hund ist rot.\n\nWo ist die Katze?\n")

@@ -48,6 +48,8 @@ def test_parallel_files_load_as_pairs_and_test_falls_back_to_validation(tmp_path
         data.encode(word_pair(data))
     assert len(data.encoded["train"]) == 3  # the pair with an empty German side is dropped
     assert "Dropped 1 of 4 train pairs with an empty side" in caplog.text
+    assert len(data.encoded["validation"]) == 4  # evaluation answers every line
+    assert "1 of 4 validation pairs have an empty source" in caplog.text
 
 
 def test_training_pairs_over_the_length_limit_are_dropped_and_counted(tmp_path, caplog):
@@ -55,7 +57,7 @@ def test_training_pairs_over_the_length_limit_are_dropped_and_counted(tmp_path, 
     with caplog.at_level(logging.INFO):
         data.encode(word_pair(data))
     assert len(data.encoded["train"]) == 2  # the 6-word pair is gone from training ...
-    assert len(data.encoded["validation"]) == 3  # ... but evaluation keeps every pair
+    assert len(data.encoded["validation"]) == 4  # ... but evaluation keeps every pair
     assert "Dropped 1 of 3 training pairs over the length limits" in caplog.text
 
 
@@ -116,6 +118,19 @@ def test_collated_batches_read_bos_y_and_predict_y_eos():
     assert batch["targets"].tolist() == [[8, 9, 3, 0], [10, 11, 12, 3]]
     assert batch["lengths"].tolist() == [3, 4] and batch["source_lengths"].tolist() == [3, 1]
     assert batch["references"] == ["a b", "c d e"] and batch["index"].tolist() == [4, 0]
+    assert batch["unread_index"] == [] and batch["unread_references"] == []
+
+
+def test_evaluation_pairs_with_an_empty_source_stay_out_of_the_tensors_but_are_named():
+    collate = ParallelCollator(pad_id=0, bos_id=2, eos_id=3)
+    empty = {"source_ids": [], "target_ids": [8], "reference": "lost", "index": 1}
+    batch = collate([{"source_ids": [5, 6], "target_ids": [9], "reference": "b", "index": 0},
+                     empty])
+    assert batch["source"].tolist() == [[5, 6]] and batch["index"].tolist() == [0]
+    assert batch["unread_index"] == [1] and batch["unread_references"] == ["lost"]
+    only_empty = collate([empty])
+    assert only_empty["source"].shape == (0, 0) and only_empty["references"] == []
+    assert only_empty["unread_index"] == [1]
 
 
 @settings(max_examples=60, deadline=None)
