@@ -370,6 +370,8 @@ class TranslationTask(RecurrentTask):
         beam_size = self.beam_size if beam_size is None else beam_size
         check_beam_options(beam_size, n_best, length_penalty or 0.0)
         wanted = [text for text in texts if text.strip()]
+        if attention_file is not None and not wanted:
+            raise NlpseqError("attention_file needs a non-empty line to translate")
         found = iter(self.translate(wanted, beam_size, length_penalty, n_best, batch_size))
         rows = [{"source": text, "translations": [{"text": hypothesis, "score": score}
                                                   for hypothesis, score in next(found)]}

@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+import nlpseq
 from nlpseq.cli.train import train
 from nlpseq.data import TranslationDataModule
 from tests.conftest import SHARED_DATA
@@ -61,16 +62,9 @@ def test_eval_reports_beam_and_greedy_bleu_and_writes_hypotheses(trained_mt, tmp
     assert len(lines) == SAMPLE_TEST
 
 
-def test_eval_reads_other_parallel_files_in_the_checkpoints_direction(trained_mt, tmp_path):
-    (tmp_path / "mine.de").write_text("Der Hund ist rot.\nWo ist die Katze?\n")
-    (tmp_path / "mine.en").write_text("The dog is red.\nWhere is the cat?\n")
-    result = run_cli("evaluate", f"ckpt_path={trained_mt}", "data=files",
-                     f"data.test_file={tmp_path}/mine", f"hydra.run.dir={tmp_path}/run")
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["test/sentences"] == 2
-
-
-def test_eval_answers_every_pair_line_for_line_even_with_an_empty_side(trained_mt, tmp_path):
+def test_eval_reads_other_parallel_files_and_answers_every_pair_line_for_line(trained_mt,
+                                                                                tmp_path):
+    """Other files in the checkpoint's direction (de -> en), an empty side included."""
     (tmp_path / "mine.de").write_text("Der Hund ist rot.\n\nWo ist die Katze?\nDer Hund.\n")
     (tmp_path / "mine.en").write_text("The dog is red.\nA lost line.\nWhere is the cat?\n\n")
     result = run_cli("evaluate", f"ckpt_path={trained_mt}", "data=files",
@@ -122,6 +116,14 @@ def test_attention_weights_export_as_json_and_png(trained_mt, tmp_path):
     assert all(len(row) == len(attention["source_tokens"]) for row in weights)
     assert all(abs(sum(row) - 1) < 1e-4 for row in weights)
     assert (tmp_path / "att.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_attention_of_only_empty_lines_is_refused_in_one_line(trained_mt, tmp_path):
+    model = nlpseq.load(trained_mt, device="cpu")
+    with pytest.raises(nlpseq.NlpseqError, match="attention_file needs a non-empty line"):
+        model.predict(["", "  "], attention_file=str(tmp_path / "att.json"))
+    assert not (tmp_path / "att.json").exists()
+    assert model.predict(["", "Der Hund."])[0]["translations"] == [{"text": "", "score": 0.0}]
 
 
 def test_predict_rejects_bad_options_and_a_prompt_in_one_line(trained_mt):
