@@ -236,10 +236,9 @@ class TranslationTask(RecurrentTask):
         found = self.translate_batch(batch["source"], batch["source_lengths"], beam_size or 1,
                                      length_penalty) if read else []
         sums["decode_s"] = time.perf_counter() - started
-        unread = batch.get("unread_index", [])
-        sums["hypotheses"] = [hyps[0][0] for hyps in found] + [""] * len(unread)
-        sums["references"] = [*batch["references"], *batch.get("unread_references", [])]
-        sums["order"] = [*batch["index"].tolist(), *unread]
+        sums["hypotheses"] = [hyps[0][0] for hyps in found] + [""] * len(batch["unread_index"])
+        sums["references"] = [*batch["references"], *batch["unread_references"]]
+        sums["order"] = [*batch["index"].tolist(), *batch["unread_index"]]
         return sums
 
     def summarize(self, sums: dict, beam_size: int | None = None, **options) -> dict:
