@@ -90,6 +90,7 @@ def whole(run_dir, overrides):
     return run_dir
 
 
+@pytest.mark.slow  # a whole run, a killed one and its resume, ~90 s (CI: make test-slow)
 def test_a_run_killed_mid_training_resumes_to_the_same_metrics(tmp_path, whole_run):
     killed = tmp_path / "killed"
     stopped = stop_mid_training(killed, signal.SIGKILL)
