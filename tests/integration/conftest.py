@@ -1,7 +1,11 @@
 """Helpers for integration tests: compose the real configs, run the real commands."""
 
+import atexit
+import contextlib
 import json
 import os
+import select
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -36,25 +40,61 @@ def compose_config(config_name: str, overrides: list[str], run_dir: Path):
 
 
 def run_cli(command: str, *args: str, stdin: str | None = None, cwd=None, env=None):
-    """Run ``python -m nlpseq.cli.<command> args...`` (``env``: variables to add); return
-    the CompletedProcess."""
-    return subprocess.run(
-        [sys.executable, "-m", f"nlpseq.cli.{command}", *args],
-        input=stdin, capture_output=True, text=True, cwd=cwd, timeout=600,
-        env={**os.environ, **env} if env else None,
-    )
+    """Run ``nlpseq.cli.<command>`` with ``args`` as its own process; return the
+    CompletedProcess. Forked from the fork server (``cli_forks.py``) that imported the CLI
+    once; with ``cwd`` or ``env`` (variables to add) a fresh ``python -m`` process."""
+    if cwd is not None or env is not None:
+        return subprocess.run(
+            [sys.executable, "-m", f"nlpseq.cli.{command}", *args],
+            input=stdin, capture_output=True, text=True, cwd=cwd, timeout=600,
+            env={**os.environ, **env} if env else None,
+        )
+    return CLI_FORKS.run([command, *args], stdin)
 
 
 def run_cli_cases(cases: list[tuple[str, ...]], *common: str):
-    """Run each ``(command, *args)`` plus ``common`` as its own process, forked from one
-    that imported the CLI once (``cli_forks.py``): the same argv, output and exit status
-    as ``run_cli``, without ~8 s of imports per command. One CompletedProcess per case."""
-    argvs = [[*case, *common] for case in cases]
-    forks = subprocess.run([sys.executable, str(Path(__file__).with_name("cli_forks.py"))],
-                           input=json.dumps(argvs), capture_output=True, text=True, timeout=600)
-    assert forks.returncode == 0, forks.stderr[-3000:]
-    return [subprocess.CompletedProcess(argv, **result)
-            for argv, result in zip(argvs, json.loads(forks.stdout), strict=True)]
+    """Run each ``(command, *args)`` plus ``common`` as its own process, in order (a case
+    may read what an earlier one wrote). One CompletedProcess per case."""
+    return [CLI_FORKS.run([*case, *common]) for case in cases]
+
+
+class ForkServer:
+    """One ``cli_forks.py`` process per test worker, started on first use: every command
+    after it skips the ~8 s of imports."""
+
+    TIMEOUT_S = 600
+
+    def __init__(self):
+        self.process = None
+
+    def run(self, argv: list[str], stdin: str | None = None) -> subprocess.CompletedProcess:
+        if self.process is None or self.process.poll() is not None:
+            self.process = subprocess.Popen(
+                [sys.executable, str(Path(__file__).with_name("cli_forks.py"))],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                start_new_session=True)  # its own process group: close() stops its forks too
+        self.process.stdin.write(json.dumps({"argv": argv, "stdin": stdin}) + "\n")
+        self.process.stdin.flush()
+        ready, _, _ = select.select([self.process.stdout], [], [], self.TIMEOUT_S)
+        if not ready:
+            self.close()
+            raise subprocess.TimeoutExpired(argv, self.TIMEOUT_S)
+        answer = self.process.stdout.readline()
+        if not answer:
+            self.close()
+            raise RuntimeError(f"the CLI fork server stopped while running {argv}")
+        return subprocess.CompletedProcess(argv, **json.loads(answer))
+
+    def close(self):
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError):  # the group may be gone
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+            self.process = None
+
+
+CLI_FORKS = ForkServer()
+atexit.register(CLI_FORKS.close)
 
 
 def error_line(result) -> str:
