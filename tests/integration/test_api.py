@@ -15,7 +15,6 @@ from tests.integration.conftest import run_cli
 EXAMPLE = Path(__file__).parents[2] / "docs" / "examples" / "python_api.py"
 
 
-@pytest.mark.slow  # about a minute and a half: the whole example, three trainings (CI runs it)
 def test_the_documented_example_runs_as_written(tmp_path):
     result = subprocess.run([sys.executable, str(EXAMPLE), str(tmp_path)], capture_output=True,
                             text=True, timeout=900)

@@ -90,7 +90,6 @@ def whole(run_dir, overrides):
     return run_dir
 
 
-@pytest.mark.slow  # a whole run, a killed one and its resume, ~90 s (CI: make test-slow)
 def test_a_run_killed_mid_training_resumes_to_the_same_metrics(tmp_path, whole_run):
     killed = tmp_path / "killed"
     stopped = stop_mid_training(killed, signal.SIGKILL)
@@ -116,7 +115,6 @@ def test_a_run_stopped_by_sigterm_mid_epoch_saves_that_step_and_resumes_exactly(
     assert_resumes_to(stopped_dir, whole_run)
 
 
-@pytest.mark.slow  # two trainings, ~35 s (CI runs it with make test-slow)
 def test_a_checkpoint_from_a_validation_mid_epoch_resumes_exactly(tmp_path):
     """Validation twice an epoch: last.ckpt of the mid-epoch validation at step 112 (batch 37
     of epoch 1); a run killed at step 115 goes on from that batch, not from the epoch's
@@ -134,7 +132,6 @@ LM = [*TINY, "task=generation", "trainer.max_epochs=3", "data.num_streams=4",
       "data.block_size=16", "callbacks.text_sample=null", "logger=csv"]
 
 
-@pytest.mark.slow  # two trainings, ~33 s (CI runs it with make test-slow)
 def test_a_language_model_stopped_mid_epoch_carries_its_stream_state_on(tmp_path):
     """Stream mode: the resumed run starts the next block from the recurrent state the
     stopped one carried (saved in last.ckpt), as a run that never stopped does."""

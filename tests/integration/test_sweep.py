@@ -58,7 +58,6 @@ def test_an_optuna_parameter_that_does_not_exist_is_named_with_what_was_found(tm
                               "hydra.sweeper.params; encoder has: cell, hidden_size,")
 
 
-@pytest.mark.slow  # an Optuna study and its resume, ~26 s (CI runs it with make test-slow)
 def test_an_optuna_study_finishes_reports_its_best_and_resumes(tmp_path):
     optuna = pytest.importorskip("optuna")
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
@@ -89,7 +88,6 @@ def test_the_slurm_launcher_config_composes_with_one_gpu_a_job(tmp_path):
     assert (launcher.partition, launcher.gpus_per_node, launcher.timeout_min) == ("gpu", 1, 60)
 
 
-@pytest.mark.slow  # parallel sweep jobs, ~22 s (CI runs it with make test-slow)
 def test_joblib_runs_jobs_in_parallel_processes_and_records_failures(tmp_path):
     pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
     sweep_dir = tmp_path / "sweep"

@@ -78,7 +78,6 @@ TINY_RUNS = {  # a tiny trained run on the embedded sample, and the data to scor
 }
 
 
-@pytest.mark.slow  # trains two models: a benchmark's smoke test (make test-all)
 @pytest.mark.parametrize("task", sorted(TINY_RUNS))
 def test_bench_quantization_prints_a_row_per_contender(task, tmp_path, monkeypatch, capsys):
     pytest.importorskip("onnxruntime")
