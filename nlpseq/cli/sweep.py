@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -39,6 +40,7 @@ def run_sweep_job(command: Callable[[DictConfig], dict], cfg: DictConfig) -> dic
     (Ctrl-C still stops the whole sweep)."""
     flush_denormals()
     hydra_cfg = HydraConfig.get()
+    share_cores_with_parallel_jobs(hydra_cfg.launcher)
     run_dir = Path(hydra_cfg.runtime.output_dir)
     overrides = list(hydra_cfg.overrides.task)
     try:
@@ -52,6 +54,29 @@ def run_sweep_job(command: Callable[[DictConfig], dict], cfg: DictConfig) -> dic
         return None
     write_status(run_dir, "finished", overrides)
     return result
+
+
+def share_cores_with_parallel_jobs(launcher: DictConfig) -> None:
+    """The joblib launcher runs jobs side by side, and torch gives each a thread per core:
+    on a CPU their OpenMP threads then wait on each other (two small trainings side by side
+    ran 10x slower than one alone, 2 cores). Each job takes its share of the cores instead;
+    OMP_NUM_THREADS can only lower it."""
+    if "joblib" not in str(launcher.get("_target_", "")):
+        return
+    import torch  # here: the entry point answers --help without torch
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    threads = min(torch.get_num_threads(), threads_per_job(launcher.get("n_jobs"), cores or 1))
+    torch.set_num_threads(threads)
+    log.info("%d torch thread(s) for this job: joblib n_jobs=%s on %d cores",
+             threads, launcher.get("n_jobs"), cores)
+
+
+def threads_per_job(n_jobs: int | None, cores: int) -> int:
+    """Threads a job may use when ``n_jobs`` jobs (joblib's meaning: -1 a job per core, -2
+    one fewer, None one) share ``cores``."""
+    jobs = 1 if n_jobs is None else (cores + 1 + n_jobs if n_jobs < 0 else n_jobs)
+    return max(1, cores // min(max(jobs, 1), cores))
 
 
 def write_status(run_dir: Path, status: str, overrides: list[str], error: str = "",

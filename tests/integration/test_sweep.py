@@ -2,6 +2,7 @@
 report reads the multirun directory, and a swept key that does not exist is one line."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import yaml
 from omegaconf import open_dict, read_write
 
 from nlpseq.cli.common import CONFIG_DIR, unknown_sweep_parameter
+from nlpseq.cli.sweep import threads_per_job
 from tests.integration.conftest import TINY, compose_config, error_line, run_cli
 
 
@@ -93,11 +95,20 @@ def test_joblib_runs_jobs_in_parallel_processes_and_records_failures(tmp_path):
     sweep_dir = tmp_path / "sweep"
     result = run_cli("train", "-m", *TINY, "debug=limit", "hydra/launcher=joblib",
                      "hydra.launcher.n_jobs=2", "encoder.num_layers=0,1",
-                     f"hydra.sweep.dir={sweep_dir}")
+                     f"hydra.sweep.dir={sweep_dir}", env={"OMP_NUM_THREADS": "4"})
     assert result.returncode == 1, result.stderr[-3000:]
     assert "error: 1 job(s) of the sweep failed" in error_line(result)
     assert json.loads((sweep_dir / "1" / "status.json").read_text())["status"] == "finished"
     assert (sweep_dir / "1" / "metrics.json").is_file()
+    cores = len(os.sched_getaffinity(0))  # each of the two jobs takes its share, at most 4
+    assert f"{min(4, max(1, cores // 2))} torch thread(s) for this job: joblib n_jobs=2" in (
+        sweep_dir / "1" / "train.log").read_text()
+
+
+@pytest.mark.parametrize(("n_jobs", "cores", "threads"), [
+    (-1, 2, 1), (2, 16, 8), (3, 16, 5), (-2, 16, 1), (None, 4, 4), (32, 16, 1)])
+def test_parallel_jobs_share_the_cores(n_jobs, cores, threads):
+    assert threads_per_job(n_jobs, cores) == threads
 
 
 def test_a_failed_optuna_trial_is_recorded_and_the_study_goes_on(tmp_path):
