@@ -59,8 +59,8 @@ def run_sweep_job(command: Callable[[DictConfig], dict], cfg: DictConfig) -> dic
 def share_cores_with_parallel_jobs(launcher: DictConfig) -> None:
     """The joblib launcher runs jobs side by side, and torch gives each a thread per core:
     on a CPU their OpenMP threads then wait on each other (two small trainings side by side
-    ran 10x slower than one alone, 2 cores). Each job takes its share of the cores instead;
-    OMP_NUM_THREADS can only lower it."""
+    ran 10x slower than one alone, 2 cores). Each job takes its share of the cores instead
+    (a lower OMP_NUM_THREADS wins)."""
     if "joblib" not in str(launcher.get("_target_", "")):
         return
     import torch  # here: the entry point answers --help without torch
