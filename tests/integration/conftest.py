@@ -39,6 +39,9 @@ def compose_config(config_name: str, overrides: list[str], run_dir: Path):
     return cfg
 
 
+COMMAND_TIMEOUT_S = 600
+
+
 def run_cli(command: str, *args: str, stdin: str | None = None, cwd=None, env=None):
     """Run ``nlpseq.cli.<command>`` with ``args`` as its own process; return the
     CompletedProcess. Forked from the fork server (``cli_forks.py``) that imported the CLI
@@ -46,7 +49,7 @@ def run_cli(command: str, *args: str, stdin: str | None = None, cwd=None, env=No
     if cwd is not None or env is not None:
         return subprocess.run(
             [sys.executable, "-m", f"nlpseq.cli.{command}", *args],
-            input=stdin, capture_output=True, text=True, cwd=cwd, timeout=600,
+            input=stdin, capture_output=True, text=True, cwd=cwd, timeout=COMMAND_TIMEOUT_S,
             env={**os.environ, **env} if env else None,
         )
     return CLI_FORKS.run([command, *args], stdin)
@@ -55,14 +58,12 @@ def run_cli(command: str, *args: str, stdin: str | None = None, cwd=None, env=No
 def run_cli_cases(cases: list[tuple[str, ...]], *common: str):
     """Run each ``(command, *args)`` plus ``common`` as its own process, in order (a case
     may read what an earlier one wrote). One CompletedProcess per case."""
-    return [CLI_FORKS.run([*case, *common]) for case in cases]
+    return [run_cli(*case, *common) for case in cases]
 
 
 class ForkServer:
     """One ``cli_forks.py`` process per test worker, started on first use: every command
     after it skips the ~8 s of imports."""
-
-    TIMEOUT_S = 600
 
     def __init__(self):
         self.process = None
@@ -75,10 +76,10 @@ class ForkServer:
                 start_new_session=True)  # its own process group: close() stops its forks too
         self.process.stdin.write(json.dumps({"argv": argv, "stdin": stdin}) + "\n")
         self.process.stdin.flush()
-        ready, _, _ = select.select([self.process.stdout], [], [], self.TIMEOUT_S)
+        ready, _, _ = select.select([self.process.stdout], [], [], COMMAND_TIMEOUT_S)
         if not ready:
             self.close()
-            raise subprocess.TimeoutExpired(argv, self.TIMEOUT_S)
+            raise subprocess.TimeoutExpired(argv, COMMAND_TIMEOUT_S)
         answer = self.process.stdout.readline()
         if not answer:
             self.close()
