@@ -15,9 +15,9 @@ SST-2's own text:
    model(s), and the same recipe from scratch: the same cell, sizes and embedding size,
    its own tokenizer, no unfreezing schedule, one learning rate.
 
-``--sizes all`` adds the full training set: the shipped ``data=sst2`` protocol (every row of
-``train.tsv`` but 5 % held out with the run's seed, which chooses the checkpoints; dev
-reported once), the same two starts.
+``--sizes all`` adds the full training set: the shipped ``data=sst2`` protocol (5 % of the
+whole sentences held out with the run's seed, with every row they contain, choose the
+checkpoints; dev reported once), the same two starts.
 
 Writes ``OUT/transfer.json`` (every run's dev accuracy), ``OUT/transfer.md`` (mean ± std
 over seeds per size) and ``OUT/transfer.png`` (dev accuracy against training sentences).
@@ -49,6 +49,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from nlpseq.data.phrases import whole_sentence_rows
+
 
 def read_rows(path: Path) -> list[tuple[str, str]]:
     """(text, label) rows of an SST-2 TSV (header ``sentence\\tlabel``; a row is split on
@@ -59,24 +61,9 @@ def read_rows(path: Path) -> list[tuple[str, str]]:
 
 
 def whole_sentences(rows: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """The rows that no other row contains (token boundaries respected), in file order.
-    Longest first in one string: a row's containers are longer, so they lie before it."""
-    order = sorted(range(len(rows)), key=lambda i: -len(rows[i][0]))
-    starts, pieces, position = {}, [], 0
-    for i in order:
-        starts[i] = position
-        piece = f"\n {rows[i][0]} "
-        pieces.append(piece)
-        position += len(piece)
-    corpus = "".join(pieces)
-    seen, kept = set(), []
-    for i, (text, label) in enumerate(rows):
-        if text in seen:  # a repeated row: keep the first
-            continue
-        seen.add(text)
-        if corpus.find(f" {text} ") == starts[i] + 1:  # only its own place
-            kept.append((text, label))
-    return kept
+    """The rows that no other row contains (token boundaries respected), in file order;
+    a repeated row once (``nlpseq.data.phrases``)."""
+    return [rows[i] for i in whole_sentence_rows([text for text, _ in rows])]
 
 
 def write_tsv(path: Path, rows: list[tuple[str, str]]) -> Path:
@@ -163,7 +150,7 @@ def scratch_settings(out: Path, backward: bool) -> list[str]:
 
 
 def size_label(size: int | str) -> str:
-    return "all rows (95 % of train.tsv)" if size == FULL else f"{size:,}"
+    return "all of train.tsv but the held-out sentences" if size == FULL else f"{size:,}"
 
 
 def summarize(results: list[dict], out: Path) -> None:
@@ -211,7 +198,8 @@ def run_data(size: int | str, subsets: dict[int, Path], validation: Path | None,
              seed: int) -> tuple[list[str], str]:
     """The data overrides of one run, and the split that chooses its checkpoint."""
     if size == FULL:  # the shipped data=sst2 protocol as is
-        return [f"seed={seed}"], "5 % of train.tsv held out with the run's seed"
+        return [f"seed={seed}"], ("5 % of train.tsv's whole sentences held out with the run's seed "
+                                "(and the rows they contain)")
     return ([f"data.train_file={subsets[size]}", f"data.validation_file={validation}",
              "data.test_file=dev.tsv", f"seed={seed}"],
             "validation slice of whole train sentences")

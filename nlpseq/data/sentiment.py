@@ -25,6 +25,7 @@ from nlpseq.data.labels import (
     read_labels,
     warn_thin_classes,
 )
+from nlpseq.data.phrases import split_whole_sentences
 from nlpseq.data.sources import Rows, column_values
 from nlpseq.errors import NlpseqError
 
@@ -52,7 +53,13 @@ class SentimentDataModule(TextDataModule):
             distinct training labels (ids 0..max: "0".."max").
         max_length: texts longer than this many tokens are cut to it, counted in the log
             (None: no limit).
+        holdout: what ``validation_fraction`` holds out of train when there is no
+            validation file: ``rows`` (a random slice) or ``sentences`` (whole sentences,
+            and every training row they contain, for data whose rows include each
+            sentence's phrases, as SST-2's do; ``nlpseq.data.phrases``).
     """
+
+    HOLDOUTS = ("rows", "sentences")
 
     task_name = "sentiment"  # the task this data trains; train checks they match
     encoding_version = 3  # bump when _encode_batch changes, so cached encodings are not reused
@@ -75,6 +82,7 @@ class SentimentDataModule(TextDataModule):
         label_column: str = "label",
         label_names: list[str] | None = None,
         validation_fraction: float = 0.1,
+        holdout: str = "rows",
         max_length: int | None = 512,
         batch_size: int = 64,
         eval_batch_size: int = 256,
@@ -90,6 +98,10 @@ class SentimentDataModule(TextDataModule):
                          pool_batches=pool_batches, num_workers=num_workers, seed=seed)
         self.text_column, self.label_column = text_column, label_column
         self.label_names = list(label_names) if label_names else None
+        if holdout not in self.HOLDOUTS:
+            raise NlpseqError(f"data.holdout must be one of {', '.join(self.HOLDOUTS)}, "
+                              f"got {holdout!r}")
+        self.holdout = holdout
 
     # ----------------------------------------------------------------- raw splits
     def load(self, splits: tuple[str, ...] = SPLITS) -> None:
@@ -107,6 +119,19 @@ class SentimentDataModule(TextDataModule):
             _report_empty_texts(split, rows, self.text_column)
         self.raw = self.fill_missing_splits({split: rows.dataset for split, rows in parts.items()},
                                             splits)
+
+    def hold_out(self, train: datasets.Dataset) -> tuple[datasets.Dataset, datasets.Dataset]:
+        """(train, validation), ``holdout`` deciding what a held-out unit is."""
+        if self.holdout == "rows":
+            return super().hold_out(train)
+        texts = column_values(train, self.text_column)
+        kept, held_out, sentences = split_whole_sentences(
+            [str(text) for text in texts], self.validation_fraction, self.seed)
+        log.info("No validation split: holding out %d of the %d whole training sentences "
+                 "(%.0f%%, seed %d) and the %d other training rows they contain",
+                 len(held_out), sentences, 100 * self.validation_fraction, self.seed,
+                 len(texts) - len(kept) - len(held_out))
+        return train.select(kept), train.select(held_out)
 
     def _check_labels(self, parts: dict[str, Rows]) -> None:
         """Read each split's labels one way (names or ids, ``labels``), fix

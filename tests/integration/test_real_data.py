@@ -47,9 +47,11 @@ def test_bucketed_batches_pad_little_on_sst2(sst2):
 @needs_sst2
 def test_data_sst2_chooses_on_a_slice_of_train_and_reports_dev(monkeypatch, tmp_path):
     """The shipped data=sst2: validation (checkpoint choice, early stopping) is 5 % of the
-    training phrases, held out; test is the 872 dev sentences, never seen before the end."""
+    6,885 whole training sentences, held out with every phrase row they contain; test is
+    the 872 dev sentences, never seen before the end."""
     from hydra.utils import instantiate
 
+    from nlpseq.data.phrases import spans
     from tests.integration.conftest import compose_config
 
     monkeypatch.setenv("NLPSEQ_DATA_DIR", str(DATA_DIR))
@@ -57,6 +59,11 @@ def test_data_sst2_chooses_on_a_slice_of_train_and_reports_dev(monkeypatch, tmp_
     dm = instantiate(cfg.data)
     dm.load()
     sizes = {split: len(dm.raw[split]) for split in ("train", "validation", "test")}
-    assert sizes == {"train": 67349 - 3368, "validation": 3368, "test": 872}
+    assert sizes["validation"] == 344 and sizes["test"] == 872
+    assert 67349 - 344 - 6000 < sizes["train"] < 67349 - 344 - 2000  # their phrases left
+    unseen = {run for text in column_values(dm.raw["validation"], "sentence")
+              for run in spans(text.split())}
+    assert not unseen & {" ".join(text.split())
+                         for text in column_values(dm.raw["train"], "sentence")}
     assert not dm.test_is_validation
     assert column_values(dm.raw["test"], "sentence")[0].startswith("it 's a charming")
