@@ -27,7 +27,8 @@ each; within each seed the lanes' order rotates, so no tool always starts first.
 
 A run whose result.json exists is not rerun: an interrupted benchmark continues where it
 stopped. Written under --out: LANE/b<budget>_s<seed>/ (each run), summary.json,
-bleu_vs_time.md (mean +- std per lane and budget) and bleu_vs_time.png.
+bleu_vs_time.md (mean +- std per lane and budget), bleu_vs_time.csv (test BLEU per lane and
+budget) and bleu_vs_time.png (drawn from the CSV; ``--plot-from CSV`` redraws one).
 """
 
 from __future__ import annotations
@@ -201,7 +202,40 @@ def summarize(results: list[dict], lanes: list[str], budgets: list[float]) -> st
     return "\n".join(lines) + "\n"
 
 
-def plot(results: list[dict], lanes: list[str], path: Path) -> None:
+SUMMARY_FIELDS = ("lane", "budget_s", "bleu_mean", "bleu_std", "seeds")
+
+
+def summary_rows(results: list[dict], lanes: list[str], budgets: list[float]) -> list[dict]:
+    """Test BLEU (beam 5) per lane and budget: mean, std over seeds, how many seeds."""
+    rows = []
+    for lane in lanes:
+        for budget in sorted(budgets):
+            bleus = [r["bleu_test_beam5"] for r in results
+                     if r["lane"] == lane and r["budget_s"] == budget]
+            if bleus:
+                rows.append({"lane": lane, "budget_s": budget,
+                             "bleu_mean": round(statistics.mean(bleus), 2),
+                             "bleu_std": round(statistics.stdev(bleus), 2) if len(bleus) > 1
+                             else 0.0, "seeds": len(bleus)})
+    return rows
+
+
+def write_summary_csv(rows: list[dict], path: Path) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=SUMMARY_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def read_summary_csv(path: Path) -> list[dict]:
+    with path.open(newline="") as handle:
+        return [{"lane": row["lane"], "budget_s": float(row["budget_s"]),
+                 "bleu_mean": float(row["bleu_mean"]), "bleu_std": float(row["bleu_std"]),
+                 "seeds": int(row["seeds"])} for row in csv.DictReader(handle)]
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    """Mean test BLEU against the budget, one line per lane, ± one std over seeds."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -209,31 +243,26 @@ def plot(results: list[dict], lanes: list[str], path: Path) -> None:
     except ImportError:
         say("matplotlib missing: no plot")
         return
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for lane in lanes:
-        budgets = sorted({r["budget_s"] for r in results if r["lane"] == lane})
-        means = [statistics.mean(r["bleu_test_beam5"] for r in results
-                                 if r["lane"] == lane and r["budget_s"] == b) for b in budgets]
-        points = [r for r in results if r["lane"] == lane]
-        line, = ax.plot(budgets, means, marker="o", label=lane)
-        ax.scatter([r["budget_s"] for r in points], [r["bleu_test_beam5"] for r in points],
-                   s=10, color=line.get_color(), alpha=0.5)
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for lane in dict.fromkeys(row["lane"] for row in rows):
+        points = sorted((r for r in rows if r["lane"] == lane), key=lambda r: r["budget_s"])
+        ax.errorbar([r["budget_s"] for r in points], [r["bleu_mean"] for r in points],
+                    yerr=[r["bleu_std"] for r in points], marker="o", capsize=3, label=lane)
     ax.set_xscale("log")
     ax.minorticks_off()
-    ticks = sorted({r["budget_s"] for r in results})
+    ticks = sorted({r["budget_s"] for r in rows})
     ax.set_xticks(ticks, [f"{tick:.0f}" for tick in ticks])
     ax.set_xlabel("training wall-clock seconds (validation included)")
     ax.set_ylabel("test_2016_flickr BLEU, beam 5")
-    ax.set_title("Multi30k de→en: BLEU against training time")
-    ax.legend()
+    ax.set_title("Multi30k de→en: BLEU against training time (mean ± std of seeds)")
+    ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, required=True,
-                        help="a folder holding multi30k/")
+    parser.add_argument("--data-dir", type=Path, help="a folder holding multi30k/")
     parser.add_argument("--joey-python", default="/tmp/joey/bin/python",
                         help="JoeyNMT's virtualenv python (see bench_joeynmt.install_commands)")
     parser.add_argument("--out", type=Path, default=Path("outputs/bench_bleu_vs_time"))
@@ -243,7 +272,15 @@ def main(argv=None) -> None:
     parser.add_argument("--parallel", type=int, default=2, help="runs at a time, 1 thread each")
     parser.add_argument("--summarize-only", action="store_true",
                         help="run nothing: tabulate and plot the results already under --out")
+    parser.add_argument("--plot-from", type=Path, metavar="CSV",
+                        help="run nothing: draw CSV (a bleu_vs_time.csv this script wrote) "
+                             "as the .png beside it")
     args = parser.parse_args(argv)
+    if args.plot_from:
+        plot(read_summary_csv(args.plot_from), args.plot_from.with_suffix(".png"))
+        return
+    if args.data_dir is None:
+        parser.error("--data-dir is required (a folder holding multi30k/)")
     args.data_dir, args.out = args.data_dir.resolve(), args.out.resolve()
     if not (args.data_dir / "multi30k").is_dir():
         parser.error(f"no multi30k/ folder in {args.data_dir}")
@@ -266,7 +303,9 @@ def main(argv=None) -> None:
     table = summarize(results, args.lanes, args.budgets)
     (args.out / "summary.json").write_text(json.dumps(results, indent=2) + "\n")
     (args.out / "bleu_vs_time.md").write_text(table)
-    plot(results, args.lanes, args.out / "bleu_vs_time.png")
+    rows = summary_rows(results, args.lanes, args.budgets)
+    write_summary_csv(rows, args.out / "bleu_vs_time.csv")
+    plot(rows, args.out / "bleu_vs_time.png")
     print(table)
 
 

@@ -204,6 +204,23 @@ def test_bleu_vs_time_table_gives_mean_and_std_per_lane_and_budget(monkeypatch):
                        "| - / - | 1 |")
 
 
+def test_bleu_vs_time_csv_keeps_the_means_the_plot_is_redrawn_from(tmp_path, monkeypatch):
+    bench = load_script("bench_bleu_vs_time", monkeypatch)
+    results = [{"lane": "nlpseq", "budget_s": 150.0, "bleu_test_beam5": bleu}
+               for bleu in (20.0, 22.0, 24.5)]
+    results.append({"lane": "joeynmt_matched", "budget_s": 600.0, "bleu_test_beam5": 5.0})
+    rows = bench.summary_rows(results, ["nlpseq", "joeynmt_matched"], [150.0, 600.0])
+    assert rows == [
+        {"lane": "nlpseq", "budget_s": 150.0, "bleu_mean": 22.17, "bleu_std": 2.25, "seeds": 3},
+        {"lane": "joeynmt_matched", "budget_s": 600.0, "bleu_mean": 5.0, "bleu_std": 0.0,
+         "seeds": 1}]
+    path = tmp_path / "bleu_vs_time.csv"
+    bench.write_summary_csv(rows, path)
+    assert bench.read_summary_csv(path) == rows
+    bench.main(["--plot-from", str(path)])
+    assert (tmp_path / "bleu_vs_time.png").stat().st_size > 0
+
+
 def test_bleu_vs_time_reads_val_bleu_at_equal_steps_from_each_tools_log(tmp_path, monkeypatch):
     bench = load_script("bench_bleu_vs_time", monkeypatch)
     csv_dir = tmp_path / "n" / "train" / "csv"
