@@ -8,7 +8,8 @@ TEST, and compares, for each seed:
 
 - ``defaults``: exactly that command (validation: the default 10 % held out of TRAIN);
 - ``recipe``: ``experiment=sst2`` (the recipe tuned on the 67k SST-2 training phrases) on
-  the same files, validation the same held-out 10 % (``data.validation_fraction=0.1``).
+  the same files, validation the same held-out 10 % (``data.validation_fraction=0.1
+  data.holdout=rows``: the rows are whole sentences already).
 
 Both choose their checkpoint (and stop early) on the held-out slice of TRAIN; TEST is read
 once per run, at the end, and reported. Order alternates with the seed. Writes
@@ -31,7 +32,7 @@ from bench_transfer import read_rows, train, whole_sentences, write_tsv
 
 SETTINGS = {
     "defaults": ["data=files"],
-    "recipe": ["experiment=sst2", "data.validation_fraction=0.1"],
+    "recipe": ["experiment=sst2", "data.validation_fraction=0.1", "data.holdout=rows"],
 }
 
 

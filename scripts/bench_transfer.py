@@ -223,6 +223,9 @@ def main() -> None:
                         help="overrides for every run (e.g. trainer.max_epochs=2)")
     parser.add_argument("--lm-extra", nargs="*", default=[],
                         help="overrides for the language models only")
+    parser.add_argument("--classifier-extra", nargs="*", default=[],
+                        help="overrides for both classifiers, from scratch and transferred "
+                             "(e.g. data.holdout=rows: the random phrase slice)")
     parser.add_argument("--transfer-extra", nargs="*", default=[],
                         help="overrides for the transferred classifiers only (e.g. "
                              "task.finetune.unfreeze_schedule=null: all layers from the start)")
@@ -245,7 +248,8 @@ def main() -> None:
             for start, overrides in order:
                 metrics = train(out / "runs" / f"{start}_{size}_s{seed}",
                                 ["experiment=sst2_transfer", f"encoder={args.cell}",
-                                 *overrides, *data, *args.extra], args.data_dir)
+                                 *overrides, *data, *args.extra, *args.classifier_extra],
+                                args.data_dir)
                 results.append({"size": size, "seed": seed, "start": start,
                                 "dev_acc": metrics["test/acc"],
                                 "chosen_on": chosen_on})

@@ -129,7 +129,7 @@ def test_bench_transfer_full_size_runs_the_shipped_protocol_and_tables_last(tmp_
                     "| 2 |"]
 
 
-def test_bench_transfer_extra_overrides_reach_the_transferred_runs_only(tmp_path, monkeypatch):
+def test_bench_transfer_extra_overrides_reach_the_runs_they_name(tmp_path, monkeypatch):
     bench = load_script("bench_transfer", monkeypatch)
     calls = {}
 
@@ -142,10 +142,14 @@ def test_bench_transfer_extra_overrides_reach_the_transferred_runs_only(tmp_path
     monkeypatch.setattr(sys, "argv", [
         "bench_transfer.py", "--data-dir", str(tmp_path), "--out", str(tmp_path / "out"),
         "--sizes", "all", "--seeds", "1", "--backward",
-        "--transfer-extra", "task.finetune.unfreeze_schedule=null"])
+        "--transfer-extra", "task.finetune.unfreeze_schedule=null",
+        "--classifier-extra", "data.holdout=rows"])
     bench.main()
     assert set(calls) == {"lm_forward", "lm_backward", "transferred_all_s1", "scratch_all_s1"}
-    assert calls["transferred_all_s1"][-2:] == ["task.finetune.unfreeze_schedule=null", "seed=1"]
+    assert calls["transferred_all_s1"][-3:] == ["task.finetune.unfreeze_schedule=null", "seed=1",
+                                                "data.holdout=rows"]
+    assert calls["scratch_all_s1"][-1] == "data.holdout=rows"
+    assert "data.holdout=rows" not in calls["lm_forward"] + calls["lm_backward"]
     assert "task.finetune.unfreeze_schedule=null" not in calls["scratch_all_s1"]
     assert "encoder.init_from=null" in calls["scratch_all_s1"]
     assert any(o.startswith("encoder.init_from_backward=") for o in calls["transferred_all_s1"])
