@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import Literal
 
 import datasets
 
@@ -82,7 +83,7 @@ class SentimentDataModule(TextDataModule):
         label_column: str = "label",
         label_names: list[str] | None = None,
         validation_fraction: float = 0.1,
-        holdout: str = "rows",
+        holdout: Literal["rows", "sentences"] = "rows",
         max_length: int | None = 512,
         batch_size: int = 64,
         eval_batch_size: int = 256,
