@@ -21,6 +21,13 @@ def is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def check_choice(name: str, value: object, choices: tuple) -> None:
+    """One of ``choices`` (for Python callers; a config's choices are checked earlier)."""
+    if value not in choices:
+        raise NlpseqError(f"Unknown {name} {value!r}; choose one of "
+                          f"{', '.join(map(repr, choices))}")
+
+
 def check_positive_int(name: str, value: object) -> int:
     if not is_int(value) or value < 1:
         raise NlpseqError(f"{name} must be a positive integer; got {value!r}")

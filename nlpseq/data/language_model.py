@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from nlpseq.checks import check_choice
 from nlpseq.data.base import SPLITS, TextDataModule, check_columns
 from nlpseq.data.resumable import InOrder
 from nlpseq.errors import NlpseqError
@@ -102,10 +103,8 @@ class LanguageModelDataModule(TextDataModule):
         num_workers: int = 0,
         seed: int = 0,
     ) -> None:
-        for option, value, choices in (("mode", mode, MODES), ("line_end", line_end, LINE_ENDS)):
-            if value not in choices:
-                raise NlpseqError(f"Unknown data.{option} {value!r}; choose one of "
-                                  f"{', '.join(map(repr, choices))}")
+        check_choice("data.mode", mode, MODES)
+        check_choice("data.line_end", line_end, LINE_ENDS)
         for option, value in (("block_size", block_size), ("num_streams", num_streams),
                               ("eval_num_streams", eval_num_streams),
                               ("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):

@@ -27,22 +27,31 @@ def spans(tokens: Sequence[str]) -> Iterator[str]:
             yield " ".join(tokens[start:end])
 
 
+def words(text: object) -> str:
+    """The text's tokens joined by single spaces: what containment compares."""
+    return " ".join(str(text).split())
+
+
 def whole_sentence_rows(texts: Sequence[str]) -> list[int]:
-    """Indices of the rows no other row contains (a repeated row: its first), in order.
+    """Indices of the rows no other row contains (a repeated row: its first), in order."""
+    return _whole_rows([words(text) for text in texts])
+
+
+def _whole_rows(rows: list[str]) -> list[int]:
+    """``whole_sentence_rows`` of rows already in ``words`` form.
 
     Longest rows first: a row's containers are longer, so by the time a row is reached,
     the runs of every whole sentence that could contain it are known. Only whole
     sentences are expanded into their runs (thousands, not the 67k phrase rows)."""
-    normal = [" ".join(str(text).split()) for text in texts]
-    rows = set(normal)
+    present = set(rows)
     contained, seen, whole = set(), set(), []
-    for i in sorted(range(len(normal)), key=lambda i: -normal[i].count(" ")):
-        text = normal[i]
+    for i in sorted(range(len(rows)), key=lambda i: -rows[i].count(" ")):
+        text = rows[i]
         if not text or text in contained or text in seen:
             continue
         seen.add(text)
         whole.append(i)
-        contained.update(run for run in spans(text.split()) if run in rows and run != text)
+        contained.update(run for run in spans(text.split()) if run in present and run != text)
     return sorted(whole)
 
 
@@ -50,14 +59,13 @@ def split_whole_sentences(texts: Sequence[str], fraction: float,
                           seed: int) -> tuple[list[int], list[int], int]:
     """(train rows, validation rows, whole sentences): a seeded ``fraction`` of the whole
     sentences is the validation slice; train is every row none of them contains."""
-    whole = whole_sentence_rows(texts)
+    rows = [words(text) for text in texts]
+    whole = _whole_rows(rows)
     if len(whole) < 2:
         raise NlpseqError(f"data.holdout=sentences: the training data has {len(whole)} whole "
                           "sentence(s) (rows no other row contains); it needs at least 2")
     random.Random(seed).shuffle(whole)
     held_out = sorted(whole[:max(1, round(fraction * len(whole)))])
-    unseen = set()
-    for i in held_out:
-        unseen.update(spans(str(texts[i]).split()))
-    train = [i for i, text in enumerate(texts) if " ".join(str(text).split()) not in unseen]
+    unseen = {run for i in held_out for run in spans(rows[i].split())}
+    train = [i for i, row in enumerate(rows) if row not in unseen]
     return train, held_out, len(whole)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from typing import Literal
+from typing import Literal, get_args
 
 import datasets
 
+from nlpseq.checks import check_choice
 from nlpseq.data.base import SPLITS, TextDataModule, check_columns
 from nlpseq.data.batching import PadCollator
 from nlpseq.data.labels import (
@@ -31,6 +32,7 @@ from nlpseq.data.sources import Rows, column_values
 from nlpseq.errors import NlpseqError
 
 log = logging.getLogger(__name__)
+Holdout = Literal["rows", "sentences"]  # data.holdout: what validation_fraction holds out
 
 
 class SentimentDataModule(TextDataModule):
@@ -60,8 +62,6 @@ class SentimentDataModule(TextDataModule):
             sentence's phrases, as SST-2's do; ``nlpseq.data.phrases``).
     """
 
-    HOLDOUTS = ("rows", "sentences")
-
     task_name = "sentiment"  # the task this data trains; train checks they match
     encoding_version = 3  # bump when _encode_batch changes, so cached encodings are not reused
     sample_files = {"train": "sentiment_train.tsv", "validation": "sentiment_validation.tsv",
@@ -83,7 +83,7 @@ class SentimentDataModule(TextDataModule):
         label_column: str = "label",
         label_names: list[str] | None = None,
         validation_fraction: float = 0.1,
-        holdout: Literal["rows", "sentences"] = "rows",
+        holdout: Holdout = "rows",
         max_length: int | None = 512,
         batch_size: int = 64,
         eval_batch_size: int = 256,
@@ -99,9 +99,7 @@ class SentimentDataModule(TextDataModule):
                          pool_batches=pool_batches, num_workers=num_workers, seed=seed)
         self.text_column, self.label_column = text_column, label_column
         self.label_names = list(label_names) if label_names else None
-        if holdout not in self.HOLDOUTS:
-            raise NlpseqError(f"data.holdout must be one of {', '.join(self.HOLDOUTS)}, "
-                              f"got {holdout!r}")
+        check_choice("data.holdout", holdout, get_args(Holdout))
         self.holdout = holdout
 
     # ----------------------------------------------------------------- raw splits
@@ -126,8 +124,8 @@ class SentimentDataModule(TextDataModule):
         if self.holdout == "rows":
             return super().hold_out(train)
         texts = column_values(train, self.text_column)
-        kept, held_out, sentences = split_whole_sentences(
-            [str(text) for text in texts], self.validation_fraction, self.seed)
+        kept, held_out, sentences = split_whole_sentences(texts, self.validation_fraction,
+                                                          self.seed)
         log.info("No validation split: holding out %d of the %d whole training sentences "
                  "(%.0f%%, seed %d) and the %d other training rows they contain",
                  len(held_out), sentences, 100 * self.validation_fraction, self.seed,

@@ -51,7 +51,7 @@ def test_data_sst2_chooses_on_a_slice_of_train_and_reports_dev(monkeypatch, tmp_
     the 872 dev sentences, never seen before the end."""
     from hydra.utils import instantiate
 
-    from nlpseq.data.phrases import spans
+    from nlpseq.data.phrases import spans, words
     from tests.integration.conftest import compose_config
 
     monkeypatch.setenv("NLPSEQ_DATA_DIR", str(DATA_DIR))
@@ -63,7 +63,6 @@ def test_data_sst2_chooses_on_a_slice_of_train_and_reports_dev(monkeypatch, tmp_
     assert 67349 - 344 - 6000 < sizes["train"] < 67349 - 344 - 2000  # their phrases left
     unseen = {run for text in column_values(dm.raw["validation"], "sentence")
               for run in spans(text.split())}
-    assert not unseen & {" ".join(text.split())
-                         for text in column_values(dm.raw["train"], "sentence")}
+    assert not unseen & {words(text) for text in column_values(dm.raw["train"], "sentence")}
     assert not dm.test_is_validation
     assert column_values(dm.raw["test"], "sentence")[0].startswith("it 's a charming")

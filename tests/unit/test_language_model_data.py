@@ -242,3 +242,11 @@ def test_reverse_reads_each_text_right_to_left(tmp_path, mode):
     batch = next(iter(backward.val_dataloader()))
     assert int(batch["tokens"][0, 0]) == BOS_ID
     assert EOS_ID in batch["targets"][0].tolist()
+
+
+@pytest.mark.parametrize(("option", "value", "choices"), [
+    ("mode", "blocks", "'stream', 'lines'"), ("line_end", "crlf", "'eos', 'newline'")])
+def test_an_unknown_mode_or_line_end_is_named_with_the_choices(option, value, choices):
+    with pytest.raises(NlpseqError, match=f"Unknown data.{option} '{value}'; choose one of "
+                                          f"{choices}$"):
+        LanguageModelDataModule(train_file="t.txt", **{option: value})

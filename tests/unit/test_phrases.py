@@ -82,6 +82,6 @@ def test_datamodule_holds_out_whole_sentences(write_tsv):
 
 
 def test_an_unknown_holdout_is_refused():
-    with pytest.raises(NlpseqError, match="data.holdout must be one of rows, sentences, "
-                                          "got 'phrases'"):
+    with pytest.raises(NlpseqError, match="Unknown data.holdout 'phrases'; choose one of "
+                                          "'rows', 'sentences'"):
         SentimentDataModule(train_file="t.tsv", holdout="phrases")
