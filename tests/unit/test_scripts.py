@@ -142,15 +142,15 @@ def test_bench_transfer_extra_overrides_reach_the_runs_they_name(tmp_path, monke
     monkeypatch.setattr(sys, "argv", [
         "bench_transfer.py", "--data-dir", str(tmp_path), "--out", str(tmp_path / "out"),
         "--sizes", "all", "--seeds", "1", "--backward",
-        "--transfer-extra", "task.finetune.unfreeze_schedule=null",
+        "--transfer-extra", "task.finetune.unfreeze_schedule=gradual",
         "--classifier-extra", "data.holdout=rows"])
     bench.main()
     assert set(calls) == {"lm_forward", "lm_backward", "transferred_all_s1", "scratch_all_s1"}
-    assert calls["transferred_all_s1"][-3:] == ["task.finetune.unfreeze_schedule=null", "seed=1",
+    assert calls["transferred_all_s1"][-3:] == ["task.finetune.unfreeze_schedule=gradual", "seed=1",
                                                 "data.holdout=rows"]
     assert calls["scratch_all_s1"][-1] == "data.holdout=rows"
     assert "data.holdout=rows" not in calls["lm_forward"] + calls["lm_backward"]
-    assert "task.finetune.unfreeze_schedule=null" not in calls["scratch_all_s1"]
+    assert "task.finetune.unfreeze_schedule=gradual" not in calls["scratch_all_s1"]
     assert "encoder.init_from=null" in calls["scratch_all_s1"]
     assert any(o.startswith("encoder.init_from_backward=") for o in calls["transferred_all_s1"])
 
