@@ -138,7 +138,9 @@ def language_models(out: Path, data_dir: Path, args) -> list[str]:
 
 
 def scratch_settings(out: Path, backward: bool) -> list[str]:
-    """The transferred model's shape, from the forward language model's stored config."""
+    """The transferred model's shape, from the forward language model's stored config, and
+    no fine-tuning schedule whatever the experiment sets (a random start has no layers to
+    unfreeze gradually)."""
     import yaml
 
     config = yaml.safe_load((out / "lm_forward" / ".hydra" / "config.yaml").read_text())
