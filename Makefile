@@ -13,7 +13,7 @@ PIP_CONSTRAINTS = $(if $(CONSTRAINTS),-c $(CONSTRAINTS),)
 
 DATA_DIR ?= $(abspath ../shared/data)
 
-.PHONY: install train test test-all lint bench bench-generate bench-translate bench-bleu-vs-time sst2 compare clean
+.PHONY: install train test test-all lint gpu-bundle bench bench-generate bench-translate bench-bleu-vs-time sst2 compare clean
 
 $(BIN)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,17 @@ test-slow: install
 
 lint: install
 	$(BIN)/ruff check nlpseq tests scripts
+
+# What scripts/gpu_checks.sh needs on a GPU machine that has PyTorch and Lightning only, in
+# .gpu/ (ignored by git): wheels of the other dependencies (Python 3.12) and the data.
+GPU_WHEELS = datasets==5.2.0 hydra-core==1.3.8 omegaconf==2.3.1 dill==0.4.1 multiprocess==0.70.19
+gpu-bundle: install
+	rm -rf .gpu && mkdir -p .gpu/data
+	$(BIN)/pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
+	  --implementation cp --platform manylinux2014_x86_64 -d .gpu/wheels $(GPU_WHEELS)
+	$(BIN)/pip wheel --quiet --no-deps -w .gpu/wheels antlr4-python3-runtime==4.9.3
+	cp -r $(DATA_DIR)/sst2 $(DATA_DIR)/ptb $(DATA_DIR)/tinyshakespeare .gpu/data/
+	du -sh .gpu
 
 # RNN vs LSTM vs GRU on SST-2, 3 seeds each, then the comparison report (ARGS: overrides)
 compare: install

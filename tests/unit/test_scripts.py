@@ -13,6 +13,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import torch
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
@@ -99,6 +100,31 @@ def test_bench_quantization_prints_a_row_per_contender(task, tmp_path, monkeypat
             for line in capsys.readouterr().out.splitlines() if line.startswith("| ")}
     assert set(rows) >= {"torch fp32", "onnx fp32", "onnx int8", "torch int8"}
     assert float(rows["onnx fp32"][1]) == 0  # fp32 ONNX scores as PyTorch fp32 does
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_bench_execution_raw_times_the_bare_torch_module_on_the_same_tokens(cell, monkeypatch):
+    bench = load_script("bench_execution", monkeypatch)
+    args = SimpleNamespace(input=4, hidden=3, layers=2, unidirectional=False, batch=5,
+                           repeats=1, raw=True)
+    row = bench.measure(cell, 6, 0.5, args, torch.device("cpu"))
+    assert row["padding"] > 0  # lengths spread over [3, 6]
+    tokens = row["dense_tokens_per_s"] * row["dense_ms"] / 1000  # real tokens (ms rounded)
+    assert row["raw_tokens_per_s"] * row["raw_ms"] / 1000 == pytest.approx(tokens, rel=0.1)
+    assert row["dense_over_raw"] == pytest.approx(row["dense_ms"] / row["raw_ms"], rel=0.05)
+    assert "raw_ms" not in bench.measure(cell, 6, 0.5, SimpleNamespace(**{**vars(args),
+                                                                          "raw": False}),
+                                         torch.device("cpu"))
+
+
+def test_gpu_checks_script_refuses_an_unknown_step_with_its_usage(tmp_path):
+    done = subprocess.run(["bash", str(SCRIPTS / "gpu_checks.sh"), "nonsense"],
+                          env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable,
+                               "OUT": str(tmp_path), "ACCEL": "cpu"},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "usage: bash scripts/gpu_checks.sh speed|lm" in done.stdout + done.stderr
+    assert (tmp_path / "gpu_checks_nonsense.log").is_file()
 
 
 def test_whole_sentences_are_the_rows_no_other_row_contains(monkeypatch):
