@@ -34,6 +34,8 @@ PTB_EPOCHS=${PTB_EPOCHS:-30}
 PYTHON=${PYTHON:-python3}
 mkdir -p "$OUT"
 exec > >(tee -a "$OUT/gpu_checks_$step.log") 2>&1
+log_writer=$!
+trap 'exec >&- 2>&-; wait $log_writer' EXIT  # the log whole before the files are collected
 
 if ! $PYTHON -c "import datasets, hydra" 2>/dev/null; then  # the bare image: take the wheels
     $PYTHON -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
