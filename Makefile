@@ -72,7 +72,7 @@ bench-translate: install
 bench-bleu-vs-time: install
 	$(BIN)/python scripts/bench_bleu_vs_time.py --data-dir $(DATA_DIR) $(ARGS)
 
-# The SST-2 table of docs/results.md: the three cells, one run each (11-30 min a cell on 2 CPU cores).
+# The SST-2 table of docs/results.md: the three cells, one run each (up to 46 min a cell on 2 CPU cores).
 sst2: install
 	NLPSEQ_DATA_DIR=$(DATA_DIR) HF_HUB_OFFLINE=1 $(BIN)/nlpseq-train -m experiment=sst2 \
 		encoder=lstm,gru,rnn trainer.enable_progress_bar=false $(ARGS)
