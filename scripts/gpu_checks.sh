@@ -70,7 +70,7 @@ speed)
         --lengths 64 --spreads 0 --batch 128 --input 512 --hidden 512 --layers 2 \
         "${execution_sizes[@]}" --json "$OUT/cudnn_reference.json"
     $PYTHON scripts/bench_execution.py --device "$device" --raw --cells lstm,gru \
-        --lengths 16,32,64 --spreads 0,0.1 --batch 128 --input 300 --hidden 256 --layers 2 \
+        --lengths 16,32,64 --spreads 0,0.1 --batch 128 --input 600 --hidden 256 --layers 2 \
         "${execution_sizes[@]}" --json "$OUT/cudnn_sst2_shapes.json"
     for cell in lstm gru; do
         echo "== SST-2 recipe, $cell: nlpseq's loop against a plain PyTorch loop"
