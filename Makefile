@@ -40,14 +40,17 @@ lint: install
 	$(BIN)/ruff check nlpseq tests scripts
 
 # What scripts/gpu_checks.sh needs on a GPU machine that has PyTorch and Lightning only, in
-# .gpu/ (ignored by git): wheels of the other dependencies (Python 3.12) and the data.
-GPU_WHEELS = datasets==5.2.0 hydra-core==1.3.8 omegaconf==2.3.1 dill==0.4.1 multiprocess==0.70.19
+# .gpu/ (ignored by git): wheels (Python 3.12) of the other dependencies, at the versions
+# installed in .venv, and the data (copied writable, so that a rerun can replace it).
+GPU_WHEELS = datasets|hydra-core|omegaconf|dill|multiprocess
 gpu-bundle: install
 	rm -rf .gpu && mkdir -p .gpu/data
 	$(BIN)/pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
-	  --implementation cp --platform manylinux2014_x86_64 -d .gpu/wheels $(GPU_WHEELS)
-	$(BIN)/pip wheel --quiet --no-deps -w .gpu/wheels antlr4-python3-runtime==4.9.3
-	cp -r $(DATA_DIR)/sst2 $(DATA_DIR)/ptb $(DATA_DIR)/tinyshakespeare .gpu/data/
+	  --implementation cp --platform manylinux2014_x86_64 -d .gpu/wheels \
+	  $$($(BIN)/pip freeze | grep -iE '^($(GPU_WHEELS))==')
+	$(BIN)/pip wheel --quiet --no-deps -w .gpu/wheels \
+	  $$($(BIN)/pip freeze | grep -i '^antlr4-python3-runtime==')  # no wheel on PyPI: built here
+	cp -r --no-preserve=mode $(DATA_DIR)/sst2 $(DATA_DIR)/ptb $(DATA_DIR)/tinyshakespeare .gpu/data/
 	du -sh .gpu
 
 # RNN vs LSTM vs GRU on SST-2, 3 seeds each, then the comparison report (ARGS: overrides)
