@@ -1,8 +1,9 @@
 # Two commands set everything up on a fresh machine:
 #   make train   install into .venv, then train the default model on the embedded sample
 #   make test    install into .venv (with test tools), then run the test suite
-# CONSTRAINTS pins torch to the CPU build found on this machine's disk; elsewhere use
-# `make train CONSTRAINTS=` to let pip choose torch (see README).
+# CONSTRAINTS pins torch==2.13.0, the version of the measured figures; pip takes a CPU
+# wheel of it where its configuration offers one. `make train CONSTRAINTS=` lets pip
+# choose torch (see README).
 
 PYTHON ?= python3
 VENV ?= .venv

@@ -261,7 +261,7 @@ def plot(rows: list[dict], path: Path) -> None:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, help="a folder holding multi30k/")
     parser.add_argument("--joey-python", default="/tmp/joey/bin/python",
                         help="JoeyNMT's virtualenv python (see bench_joeynmt.install_commands)")

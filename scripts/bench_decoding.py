@@ -32,7 +32,7 @@ def evaluation_loader(task, tokenizer, cfg, split: str, batch_size: int | None):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("ckpt_path", help="a translation checkpoint or its run directory")
     parser.add_argument("--beam-size", type=int, default=5)
     parser.add_argument("--split", default="test")

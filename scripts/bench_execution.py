@@ -86,7 +86,7 @@ def measure(cell: str, longest: int, spread: float, args, device: torch.device) 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cells", default="rnn,gru,lstm")
     parser.add_argument("--lengths", default="4,16,64,256", help="longest lengths T")
     parser.add_argument("--spreads", default="0.1,0.5,0.9",

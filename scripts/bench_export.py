@@ -133,7 +133,7 @@ def time_rounds(runs: dict, rounds: int) -> tuple[dict, dict[str, list[float]]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("ckpt_path", help="a checkpoint or its run directory")
     parser.add_argument("--rounds", type=int, default=6, help="alternating rounds")
     parser.add_argument("--texts", type=int, default=128, help="sentences timed per round")

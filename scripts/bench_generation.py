@@ -68,7 +68,7 @@ def rerun_prefix(task, prompt_ids: list[int], new_tokens: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("overrides", nargs="*",
                         help="ckpt_path=PATH, or config overrides as for nlpseq-train")
     parser.add_argument("--prompt-lengths", type=int, nargs="+", default=[10, 1000])

@@ -458,7 +458,7 @@ def joey_versions(joey_python: str, threads: int | None = None) -> dict:
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--budget-s", type=float, default=600.0, help="training seconds")
     p.add_argument("--setup", choices=sorted(TEMPLATES), default="matched",

@@ -208,7 +208,7 @@ def measure(regime: str, cell: str, texts_dir: Path, args) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("overrides", nargs="*", help="config overrides, as for nlpseq-train")
     parser.add_argument("--cells", default=",".join(CELLS))
     parser.add_argument("--regimes", default=",".join(REGIMES))

@@ -68,7 +68,7 @@ def train_run(overrides: list[str], run_dir: Path) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("overrides", nargs="*", help="config overrides for every run")
     parser.add_argument("--regime", choices=list(REGIMES), default="paragraphs")
     parser.add_argument("--cell", default="gru")

@@ -120,7 +120,7 @@ def quality(task, tokenizer, train_cfg, exports: dict, args) -> dict[str, float]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("ckpt_path", help="a checkpoint or its run directory")
     parser.add_argument("--data", nargs="+", required=True,
                         help="sentiment: a TSV; translation: SOURCE REFERENCE; generation: TEXT")

@@ -154,7 +154,7 @@ def report(result: dict, json_path: str | None) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("overrides", nargs="*", help="config overrides, as for nlpseq-train")
     parser.add_argument("--batches", type=int, default=100, help="training batches per round")
     parser.add_argument("--rounds", type=int, default=6, help="alternating rounds per loop")

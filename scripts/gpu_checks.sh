@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The GPU checks and benchmarks, prepared to run in few calls on a lent GPU machine that
-# has PyTorch and Lightning but not every dependency, nor the data.
+# The GPU checks and benchmarks, in two calls on a GPU machine that has PyTorch and
+# Lightning but not every other dependency, nor the data (a bare PyTorch image, offline).
 #
-# Prepare here (needs PyPI and the data folder): `make gpu-bundle` writes .gpu/ (ignored by
+# Prepare on a machine with PyPI and the data folder: `make gpu-bundle` writes .gpu/ (ignored by
 # git): .gpu/wheels, the packages a bare PyTorch image lacks (datasets, hydra-core,
 # omegaconf, antlr4, dill, multiprocess), and .gpu/data, a copy of sst2/, ptb/ and
 # tinyshakespeare/ from DATA_DIR. Then, on the GPU machine, in the repository's root:
@@ -19,8 +19,7 @@
 # once, each also stopped by LM_MINUTES (default 7) of training; their metrics.json hold the
 # validation loss (nats/char) and the test perplexity.
 #
-# Results go to $OUT (the device tool's folder; default outputs/gpu_checks): a log and at
-# most eight files. ACCEL=cpu QUICK=1 runs every step on the CPU with tiny sizes, to check
+# Results go to $OUT (default outputs/gpu_checks): a log and at most eight files. ACCEL=cpu QUICK=1 runs every step on the CPU with tiny sizes, to check
 # the script itself.
 set -uo pipefail
 

@@ -102,7 +102,8 @@ def prepare_run_dir(config_name: str, cfg: DictConfig, argv: list[str],
                     lock: bool) -> tuple[list[str], RunLock | None]:
     """Pin the run directory in ``argv`` and check it (see ``nlpseq.cli.rundir``); returns
     the argv to hand to Hydra and the lock taken."""
-    multirun = bool({"-m", "--multirun"} & set(argv))
+    multirun = bool({"-m", "--multirun"} & set(argv)) or str(  # hparams_search sets the mode
+        OmegaConf.select(cfg, "hydra.mode", default="")).endswith("MULTIRUN")
     planned = planned_dir(cfg, multirun)
     if planned is None:
         return argv, None
@@ -243,11 +244,10 @@ def check_overrides(config_name: str, argv: list[str], job_name: str = "app"
         unknown = unknown_sweep_parameter(cfg)
         if unknown:
             raise NlpseqError(unknown)
-        make_study_folder(cfg)
     except MissingConfigException as err:
         raise NlpseqError(missing_choice_message(err, job)) from None
     except OverrideParseException as err:
-        raise NlpseqError(hydra_message(err) + quoting_hint(overrides)) from None
+        raise NlpseqError(quoting_hint(overrides) or hydra_message(err)) from None
     except ConfigCompositionException as err:
         raise NlpseqError(hydra_message(err)) from None
     return cfg
@@ -259,8 +259,14 @@ def hydra_message(err: BaseException) -> str:
 
 
 def quote_advice(key: str, value: str) -> str:
-    return (f"quote the value inside the shell's quotes, '{key}=\"{value}\"' "
-            "(nlpseq-predict also reads texts from standard input)")
+    """How to write ``key=value`` so that the shell passes it to Hydra as one quoted string."""
+    if "'" not in value:
+        return (f"quote the value inside the shell's quotes, '{key}=\"{value}\"' "
+                "(nlpseq-predict also reads texts from standard input)")
+    if not any(char in value for char in '"$`\\'):
+        return (f"quote the value inside the shell's quotes, \"{key}=\\\"{value}\\\"\" "
+                "(nlpseq-predict also reads texts from standard input)")
+    return "give the text on standard input instead (one text a line)"
 
 
 def sweep_without_multirun(overrides: list[str]) -> str | None:
@@ -276,7 +282,7 @@ def sweep_without_multirun(overrides: list[str]) -> str | None:
     return None
 
 
-def quoting_hint(overrides: list[str]) -> str:
+def quoting_hint(overrides: list[str]) -> str | None:
     """How to pass free text that Hydra's override grammar cannot read as it stands (a
     comma makes a sweep list; quotes, brackets and ``=`` are syntax)."""
     parser = OverridesParser.create()
@@ -285,8 +291,8 @@ def quoting_hint(overrides: list[str]) -> str:
             parser.parse_overrides([text])
         except OverrideParseException:
             key, _, value = text.partition("=")
-            return f": {quote_advice(key, value)}"
-    return ""
+            return f"cannot read '{text}' as key=value: {quote_advice(key, value)}"
+    return None
 
 
 def unknown_key(config_name: str, overrides: list[str], job_name: str) -> str | None:
@@ -378,13 +384,6 @@ def unknown_sweep_parameter(cfg: DictConfig) -> str | None:
 
 
 _ABSENT = object()
-
-
-def make_study_folder(cfg: DictConfig) -> None:
-    """SQLite does not create folders: make the one an Optuna study file goes in."""
-    storage = str(OmegaConf.select(cfg, "hydra.sweeper.storage", default="") or "")
-    if storage.startswith("sqlite:///"):
-        Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
 
 
 def missing_choice_message(err: MissingConfigException, overrides: list[str]) -> str:

@@ -6,7 +6,8 @@ directory as ``status.json`` (``{"status": "failed", "error": ...}``, with the t
 a crash; finished jobs get ``"finished"``), and the job returns normally: the console shows
 one line per failed job. ``SweepSummary`` (a Hydra callback, set in
 ``conf/train.yaml``) counts the jobs when the sweep ends, in the launching process, and
-``failed_jobs`` lets the entry point exit non-zero when any failed.
+``failed_jobs`` lets the entry point exit non-zero when any failed. ``StudyFolder`` makes the
+folder of an Optuna study's file before the sweeper opens it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from nlpseq.cli.common import describe_failure, flush_denormals, user_error
 from nlpseq.comparison.runs import STATUS_FILE
@@ -94,6 +95,16 @@ def sweep_objective(metrics: dict | None, monitor: str | None) -> float | None:
     refuse the failed trial's values and stop the study.)"""
     value = (metrics or {}).get(monitor) if monitor else None
     return float(value) if value is not None else None
+
+
+class StudyFolder(Callback):
+    """Make the folder of an Optuna study's SQLite file (``hydra.sweeper.storage``, in the
+    sweep directory) before the sweeper opens it: SQLite does not create folders."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        storage = str(OmegaConf.select(config, "hydra.sweeper.storage", default="") or "")
+        if storage.startswith("sqlite:///"):
+            Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
 
 
 class SweepSummary(Callback):

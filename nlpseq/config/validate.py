@@ -16,6 +16,7 @@ from typing import Any, Literal, Union
 
 from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import InterpolationKeyError
 
 from nlpseq.checks import is_int, is_number
 from nlpseq.config.ranges import check_ranges
@@ -28,9 +29,14 @@ def validate_config(cfg: DictConfig, schema: type | None = None) -> None:
     optimizer or schedule number out of range (``ranges``)."""
     if schema is not None:
         _check_top_level(cfg, schema)
-    for key in cfg:
-        if key != "hydra":
-            _walk(cfg[key], prefix=f"{key}.")
+    try:
+        for key in cfg:
+            if key != "hydra":
+                _walk(cfg[key], prefix=f"{key}.")
+    except InterpolationKeyError as err:  # ${task.monitor} where the task's config sets none
+        message = str(err).strip().splitlines()[0]
+        raise NlpseqError(f"{err.full_key}: {message}; set that key in the config or on "
+                          "the command line") from None
     check_ranges(cfg)
 
 
@@ -71,7 +77,8 @@ def _check_target(node: DictConfig, prefix: str) -> None:
     try:
         obj = get_object(target)
     except Exception:
-        raise NlpseqError(f"{where}._target_: cannot import '{target}'") from None
+        raise NlpseqError(f"{where}._target_: cannot import '{target}' (is its package "
+                          "installed, or on PYTHONPATH?)") from None
     try:
         signature = inspect.signature(obj)
     except (TypeError, ValueError):

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from tests.integration.conftest import TINY, error_line, run_cli, run_cli_cases
@@ -95,6 +96,9 @@ def test_user_errors_are_one_line_with_exit_status_2(trained_run, tmp_path):
         (("predict", ckpt, "text=dull, but short"),
          "quote the value inside the shell's quotes, 'text=\"dull, but short\"'"),
         (("predict", ckpt, "text=a = b"), "quote the value inside the shell's quotes"),
+        (("predict", ckpt, "text=it's great"),
+         "cannot read 'text=it's great' as key=value: quote the value inside the shell's "
+         "quotes, \"text=\\\"it's great\\\"\""),
         (("train", "encoder=gru,lstm"), "'encoder=gru,lstm' is a sweep: add -m"),
         (("evaluate",), "'ckpt_path' is required: add ckpt_path=... to the command line"),
         (("predict", f"ckpt_path={tmp_path}/missing.ckpt", "text=hi"), "Checkpoint not found"),
@@ -106,6 +110,17 @@ def test_user_errors_are_one_line_with_exit_status_2(trained_run, tmp_path):
         assert result.returncode == 2, (args, result.stderr[-2000:])
         assert expected in error_line(result), args
         assert "Traceback" not in result.stderr, args
+
+
+@pytest.mark.parametrize("command", ["evaluate", "predict"])
+def test_help_of_the_checkpoint_commands_offers_only_what_they_accept(command):
+    """nlpseq-eval and nlpseq-predict take a checkpoint's model as it is: their --help
+    names no training group (encoder=, trainer.*) that they would refuse."""
+    result = run_cli(command, "--help")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "ckpt_path" in result.stdout
+    for training_only in ("encoder:", "trainer:", "optimizer:", "trainer.max_epochs"):
+        assert training_only not in result.stdout, training_only
 
 
 def test_the_console_commands_answer_help_without_torch_or_lightning():

@@ -63,17 +63,18 @@ def test_an_optuna_parameter_that_does_not_exist_is_named_with_what_was_found(tm
 def test_an_optuna_study_finishes_reports_its_best_and_resumes(tmp_path):
     optuna = pytest.importorskip("optuna")
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
-    storage = f"sqlite:///{tmp_path / 'study.db'}"
     search = ["hparams_search=sentiment_optuna", *TINY, "debug=limit", "logger=none",
-              f"hydra.sweeper.storage={storage}", "hydra.sweeper.sampler.n_startup_trials=2"]
+              "hydra.sweeper.sampler.n_startup_trials=2"]
     first = run_cli("train", *search, "hydra.sweeper.n_trials=3",
-                    f"hydra.sweep.dir={tmp_path / 'first'}")
+                    f"hydra.sweep.dir={tmp_path / 'first'}", cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["first"]  # no outputs/train/<time>
+    storage = f"sqlite:///{tmp_path / 'first' / 'optuna.db'}"  # each search's own study
     results = yaml.safe_load((tmp_path / "first" / "optimization_results.yaml").read_text())
     assert "optimizer.lr" in results["best_params"] and "encoder" in results["best_params"]
     assert 0.0 <= results["best_value"] <= 1.0  # val/acc of the best trial
 
-    again = run_cli("train", *search, "hydra.sweeper.n_trials=2",
+    again = run_cli("train", *search, "hydra.sweeper.n_trials=2", f"hydra.sweeper.storage={storage}",
                     f"hydra.sweep.dir={tmp_path / 'again'}")
     assert again.returncode == 0, again.stderr[-3000:]
     study = optuna.load_study(study_name="sentiment", storage=storage)

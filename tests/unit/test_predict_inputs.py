@@ -44,3 +44,29 @@ def test_a_run_or_its_checkpoints_folder_names_the_best_checkpoint(tmp_path):
     assert checkpoint_file(tmp_path / "checkpoints") == best
     with pytest.raises(NlpseqError, match="is a directory without checkpoints/best.ckpt"):
         checkpoint_file(best.parent.parent / ".hydra")  # a folder of a run that holds none
+
+
+@pytest.mark.parametrize("text", ["dull, but short", "it's great", "Zwei Männer spielen (gut)!",
+                                  "score=3 of [5]"])
+def test_the_quoting_advice_passes_the_text_through_the_shell_and_hydra_unchanged(text):
+    """The command line nlpseq suggests, run through a POSIX shell's word splitting and
+    Hydra's override grammar, gives back the text as typed."""
+    import re
+    import shlex
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from nlpseq.cli.common import quote_advice
+
+    advice = quote_advice("text", text)
+    suggested = re.search(r"quotes, (.+) \(nlpseq-predict", advice).group(1)
+    [word] = shlex.split(suggested)
+    [override] = OverridesParser.create().parse_overrides([word])
+    assert override.value() == text
+
+
+def test_text_the_shell_cannot_quote_simply_goes_to_standard_input():
+    from nlpseq.cli.common import quote_advice
+
+    assert quote_advice("text", 'say "hi", it\'s $5') == (
+        "give the text on standard input instead (one text a line)")

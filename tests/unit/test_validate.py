@@ -113,3 +113,15 @@ def test_optimizer_and_schedule_numbers_in_range_pass():
     check({**optimizer(lr=1e-5, weight_decay=0, betas=[0, 0.999], eps=1e-8),
            **schedule(warmup_steps=0, min_lr_ratio=1)})
     check(optimizer("torch.optim.SGD", lr=0.1, momentum=0.9, nesterov=True))
+
+
+def test_an_interpolation_of_a_key_nobody_set_is_named_in_one_line():
+    """A task config without ``monitor`` leaves the checkpoint callback's ${task.monitor}
+    dangling: the error names both keys, not an OmegaConf traceback."""
+    cfg = OmegaConf.create({"task": {"size": 3},
+                            "callbacks": {"checkpoint": {"monitor": "${task.monitor}"}}})
+    with pytest.raises(NlpseqError) as caught:
+        validate_config(cfg)
+    assert str(caught.value) == (
+        "callbacks.checkpoint.monitor: Interpolation key 'task.monitor' not found; "
+        "set that key in the config or on the command line")
