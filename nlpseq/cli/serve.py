@@ -30,7 +30,8 @@ def serve(cfg: DictConfig) -> None:
 
     model = load(cfg.ckpt_path, cfg.accelerator, allowed_targets(cfg))
     app = create_app(model, cfg.max_batch_size, cfg.max_wait_ms, cfg.batching,
-                     cfg.max_text_chars, cfg.max_texts)
+                     cfg.max_text_chars, cfg.max_texts, cfg.max_new_tokens_cap,
+                     cfg.beam_size_cap)
     log.info("Serving %s on http://%s:%d (page: /, API docs: /docs)", model, cfg.host, cfg.port)
     uvicorn.run(app, host=cfg.host, port=cfg.port, log_level="warning")
 

@@ -3,11 +3,13 @@ at ``/`` to try the model, OpenAPI docs at ``/docs``.
 
 A request is ``{"texts": [...], ...options}`` with ``nlpseq-predict``'s options for the
 model's task; the answer is ``{"results": rows}``, the rows ``nlpseq-predict`` writes. A
-bad request gets a 4xx status and ``{"error": "one line"}``; the server goes on serving.
+bad request gets a 4xx status and ``{"error": "one line"}``, a failure of the model a 500
+with one line; either way the server goes on serving.
 """
 
 from __future__ import annotations
 
+import logging
 from contextlib import asynccontextmanager
 from importlib import resources
 
@@ -15,9 +17,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException
 
 from nlpseq.errors import NlpseqError
 from nlpseq.serving.batcher import Batcher
+
+log = logging.getLogger("nlpseq.serve")
 
 
 class PredictRequest(BaseModel):
@@ -39,15 +44,21 @@ class PredictRequest(BaseModel):
 
 
 SERVER_OPTIONS = {"batch_size", "attention_file"}  # the server's to decide, not a request's
+# request options whose work grows with their value: option -> the serve.yaml key capping it
+CAPPED_OPTIONS = {"max_new_tokens": "max_new_tokens_cap", "beam_size": "beam_size_cap",
+                  "n_best": "beam_size_cap"}
 
 
 def create_app(model, max_batch_size: int = 64, max_wait_ms: float = 0.0,
                batching: bool = True, max_text_chars: int = 10_000,
-               max_texts: int = 256) -> FastAPI:
+               max_texts: int = 256, max_new_tokens_cap: int = 1024,
+               beam_size_cap: int = 16) -> FastAPI:
     """The app for ``model`` (``nlpseq.load``); ``batching=false`` answers each request on
-    its own (for comparison)."""
+    its own (for comparison). The caps bound the work one request can ask for, so that a
+    single request cannot keep the server busy for hours or exhaust its memory."""
     batcher = Batcher(model.predict, max_batch_size, max_wait_ms, enabled=batching)
     readable = set(model.task.predict_options) - SERVER_OPTIONS
+    caps = {"max_new_tokens_cap": max_new_tokens_cap, "beam_size_cap": beam_size_cap}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -65,17 +76,30 @@ def create_app(model, max_batch_size: int = 64, max_wait_ms: float = 0.0,
     async def one_line(request: Request, err: RequestValidationError) -> JSONResponse:
         return JSONResponse({"error": describe(err.errors()[0])}, status_code=422)
 
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, err: HTTPException) -> JSONResponse:
+        # FastAPI's own refusals (a body it cannot parse, a path not found) in our shape
+        return JSONResponse({"error": one_line_of(err.detail)}, status_code=err.status_code,
+                            headers=err.headers)
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, err: Exception) -> JSONResponse:
+        return JSONResponse({"error": failure(err)}, status_code=500)
+
     @app.post("/predict")
     async def predict(request: PredictRequest) -> dict:
         options = request.model_dump(exclude_none=True, exclude={"texts"})
         refused = check_request(request.texts, options, readable, model.task_name,
-                                max_text_chars, max_texts)
+                                max_text_chars, max_texts, caps)
         if refused:
             return JSONResponse({"error": refused[1]}, status_code=refused[0])
         try:
             rows = await batcher.submit(request.texts, options)
         except NlpseqError as err:
-            return JSONResponse({"error": str(err)}, status_code=400)
+            return JSONResponse({"error": one_line_of(err)}, status_code=400)
+        except Exception as err:  # the model failed on this request alone (see Batcher.run)
+            log.exception("POST /predict failed")
+            return JSONResponse({"error": failure(err)}, status_code=500)
         return {"results": rows}
 
     @app.get("/health")
@@ -92,22 +116,44 @@ def create_app(model, max_batch_size: int = 64, max_wait_ms: float = 0.0,
 
 
 def check_request(texts: list[str], options: dict, readable: set[str], task_name: str,
-                  max_text_chars: int, max_texts: int) -> tuple[int, str] | None:
+                  max_text_chars: int, max_texts: int,
+                  caps: dict[str, int] | None = None) -> tuple[int, str] | None:
     """What is wrong with a request that the model would not say itself: the status and
-    one line."""
+    one line. ``caps`` maps a ``CAPPED_OPTIONS`` key to its value."""
     unread = sorted(set(options) - readable)
     if unread:
         return 400, (f"{', '.join(unread)}: not an option of a {task_name} model; it reads "
                      f"{', '.join(sorted(readable)) or 'no options'}")
+    for option, key in CAPPED_OPTIONS.items():
+        value, cap = options.get(option), (caps or {}).get(key)
+        if value is not None and cap is not None and value > cap:
+            return 400, (f"{option}={value} is over this server's cap, {key}={cap}; start "
+                         f"nlpseq-serve with a larger {key} to allow it")
     if len(texts) > max_texts:
         return 413, f"too many texts: {len(texts)} (at most {max_texts} a request)"
     for number, text in enumerate(texts):
         if len(text) > max_text_chars:
             return 413, (f"texts[{number}] is too long: {len(text):,} characters (at most "
                          f"{max_text_chars:,})")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as err:  # JSON's "\ud800": a lone surrogate
+            return 400, (f"texts[{number}] is not valid Unicode: character {err.start} is a "
+                         f"lone surrogate (U+{ord(text[err.start]):04X})")
         if not text.strip() and task_name != "generation":  # an empty prompt starts anew
             return 400, f"texts[{number}] is empty"
     return None
+
+
+def one_line_of(message) -> str:
+    """A message's first non-empty line, so that every error body stays one line."""
+    return next((line for line in str(message).splitlines() if line.strip()), "")
+
+
+def failure(err: Exception) -> str:
+    """An unexpected exception as the one line of a 500."""
+    line = one_line_of(err)
+    return f"the server failed on this request: {type(err).__name__}{': ' if line else ''}{line}"
 
 
 def describe(error: dict) -> str:

@@ -3,9 +3,10 @@ the model, so a busy server runs full batches instead of one short one per reque
 
 One worker takes the oldest waiting request and every other queued one with the same
 options (up to ``max_batch_size`` texts in all; ``max_wait_ms`` > 0 also waits that long
-for more), runs the model once in a worker thread, and hands each request its rows. While
-the model runs, the event loop keeps accepting requests, so batches grow with the load
-without any waiting: at low load a request is answered alone, at once."""
+for more), runs the model once in a worker thread, and hands each request its rows (a
+batch that fails runs again one request at a time, so only a bad one fails). While the
+model runs, the event loop keeps accepting requests, so batches grow with the load without
+any waiting: at low load a request is answered alone, at once."""
 
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ class Batcher:
             self.worker.cancel()
 
     async def submit(self, texts: list[str], options: dict) -> list[dict]:
-        """The rows for ``texts``; raises what the model raised for their batch."""
+        """The rows for ``texts``; raises what the model raised for them alone."""
         pending = Pending(texts, options, asyncio.get_running_loop().create_future())
         await self.queue.put(pending)
         return await pending.answer
@@ -80,13 +81,20 @@ class Batcher:
             await self.run(batch)
 
     async def run(self, batch: list[Pending]) -> None:
+        """Answer ``batch`` with one model call. When that call fails, each request is run
+        again on its own, so that one bad request fails alone, not the others batched
+        with it."""
         texts = [text for pending in batch for text in pending.texts]
         try:
             rows = await asyncio.to_thread(self.predict, texts, **batch[0].options)
-        except Exception as err:  # every request of the batch gets the same answer
-            for pending in batch:
-                if not pending.answer.done():
-                    pending.answer.set_exception(err)
+        except Exception as err:
+            if len(batch) > 1:
+                for pending in batch:
+                    if not pending.answer.done():
+                        await self.run([pending])
+                return
+            if not batch[0].answer.done():
+                batch[0].answer.set_exception(err)
             return
         self.batches_run += 1
         start = 0

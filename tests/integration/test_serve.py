@@ -47,6 +47,8 @@ def test_predict_answers_the_rows_of_the_python_api(model):
     ({"json": {"texts": ["x"], "beam_size": 5}}, 400,
      "beam_size: not an option of a sentiment model"),
     ({"json": {"texts": "just one"}}, 422, "texts: Input should be a valid list"),
+    ({"content": b'{"texts": ["\\ud800"]}', "headers": {"content-type": "application/json"}},
+     400, "texts[0] is not valid Unicode: character 0 is a lone surrogate (U+D800)"),
 ])
 def test_bad_requests_get_one_line_and_the_server_goes_on(model, request_args, status,
                                                             message):
