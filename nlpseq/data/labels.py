@@ -2,14 +2,16 @@
 way only.
 
 A label is an id when it is written as an integer and is not itself one of the label
-names; anything else is a name. One file may use names or ids, never both: ``1`` taken as
-class 1 beside names would silently give a negative text the name of class 1. Every
-refusal names the file and line of the rows involved.
+names; anything else is a name. A typed number (parquet, hub datasets) is read as its text
+would be, so ``2`` means the same in a .tsv and a .parquet file. One file may use names or
+ids, never both: ``1`` taken as class 1 beside names would silently give a negative text the
+name of class 1. Every refusal names the file and line of the rows involved.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections import Counter
 
@@ -17,18 +19,30 @@ from nlpseq.data.sources import Rows, column_values
 from nlpseq.errors import NlpseqError
 
 INTEGER = re.compile(r"[+-]?\d+")
+MOST_EMPTY = 10  # integer ids may leave this many classes empty, or fewer than they fill
 log = logging.getLogger(__name__)
 
 
+def bare(value) -> str:
+    """A value as text without surrounding spaces or a byte-order mark (files joined with
+    their marks leave one at the start of a line, which the reader skips only at the
+    start of the file)."""
+    return str(value).strip().lstrip("\ufeff").strip()
+
+
 def label_value(raw, names: dict[str, int] | set[str]) -> str | int | None:
-    """A label as read: a name (str), a class id (int), or None when it is empty."""
-    if raw is None:
+    """A label as read: a name (str), a class id (int), or None when it is empty.
+
+    A typed number (parquet and hub columns) is read as the same number written in a text
+    file: ``2`` is the name ``'2'`` when that is one of ``names``, otherwise class id 2. A
+    float holding an integer is that integer unless its own text (``'1.0'``) is a name
+    (pandas stores an integer column with missing values as floats); NaN, pandas' missing
+    value, and infinities are empty."""
+    if raw is None or (isinstance(raw, float) and not math.isfinite(raw)):
         return None
-    if isinstance(raw, int) and not isinstance(raw, bool):  # parquet and hub columns
-        return raw
-    if isinstance(raw, float) and raw.is_integer():
-        return int(raw)
-    text = str(raw).strip()
+    if isinstance(raw, float) and raw.is_integer() and str(raw) not in names:
+        raw = int(raw)
+    text = bare(raw)
     if not text:
         return None
     if text in names or not INTEGER.fullmatch(text):
@@ -39,6 +53,9 @@ def label_value(raw, names: dict[str, int] | set[str]) -> str | int | None:
 def read_labels(rows: Rows, column: str, names: list[str] | None) -> list[str | int]:
     """The labels of ``rows`` as names or ids; refuses an empty label and a file that
     mixes names and ids (naming a line of each)."""
+    classes = class_names(rows.dataset, column)
+    if names is None and classes:
+        _check_class_label(classes, rows.source, column)
     known = set(names or ())
     values, first = [], {}  # first: kind -> the row where it first appears
     for index, raw in enumerate(column_values(rows.dataset, column)):
@@ -60,13 +77,24 @@ def read_labels(rows: Rows, column: str, names: list[str] | None) -> list[str | 
 
 def names_from(values: list[str | int], rows: Rows) -> list[str]:
     """The label names when none are given: the sorted distinct names of the training
-    labels, or for ids 0..max the names "0".."max"."""
+    labels, or for ids 0..max the names "0".."max".
+
+    Ids are refused when 0..max would leave more classes without a training row than with
+    one, and more than ``MOST_EMPTY`` of them: a mistyped ``100000`` in a 0/1 file would
+    otherwise build a head of 100,001 classes. Star ratings 1..5 (class 0 empty) or a small
+    file missing a few of 0..4 pass; data.label_names names the classes when gaps are meant."""
     if values and isinstance(values[0], int):
-        lowest = min(values)
+        lowest, highest = min(values), max(values)
         if lowest < 0:
             raise NlpseqError(f"{rows.where(values.index(lowest))}: integer labels are class "
                               f"ids and must be >= 0; got {lowest}")
-        return [str(i) for i in range(max(values) + 1)]
+        empty = highest + 1 - len(set(values))
+        if empty > max(MOST_EMPTY, len(set(values))):
+            raise NlpseqError(
+                f"{rows.where(values.index(highest))}: the label {highest} makes {highest + 1} "
+                f"classes (integer labels are class ids 0..max), {empty} of them without a "
+                "training row; fix the label, or set data.label_names to name every class")
+        return [str(i) for i in range(highest + 1)]
     return sorted(set(values))
 
 
@@ -76,6 +104,19 @@ def class_names(dataset, column: str) -> list[str] | None:
     feature = dataset.features.get(column)
     names = getattr(feature, "names", None)
     return list(names) if isinstance(names, list) and names else None
+
+
+def _check_class_label(classes: list[str], source: str, column: str) -> None:
+    """A ``ClassLabel`` column holds ids whose names become the label names; a name that is
+    an integer other than its own id (``'1'`` for id 0) would read id 1 as the name ``'1'``,
+    class 0, so such names are refused rather than shifted."""
+    ids = {str(i) for i in range(len(classes))}
+    for i, name in enumerate(classes):
+        if name in ids and name != str(i):
+            raise NlpseqError(
+                f"{source}: the label column '{column}' is a ClassLabel whose name {name!r} is "
+                f"an integer other than its class id {i}, so ids and names cannot be told "
+                "apart; set data.label_names to names that are not integers")
 
 
 def check_names(names: list[str], train: list[str | int] | None, source: str) -> None:
@@ -111,11 +152,11 @@ def label_id(raw, label_ids: dict[str, int]) -> int:
 
 
 def check_no_header_rows(rows: Rows, text_column: str, label_column: str) -> None:
-    """Refuse a row that repeats the header (files joined with their headers), which would
-    otherwise become a class of its own."""
+    """Refuse a row that repeats the header (files joined with their headers, byte-order
+    marks and all), which would otherwise become a class of its own."""
     texts = column_values(rows.dataset, text_column)
     for index, label in enumerate(column_values(rows.dataset, label_column)):
-        if str(label).strip() == label_column and str(texts[index]).strip() == text_column:
+        if bare(label) == label_column and bare(texts[index]) == text_column:
             raise NlpseqError(f"{rows.where(index)} repeats the header ({text_column}, "
                               f"{label_column}); remove it (were files joined with their headers?)")
 

@@ -4,7 +4,8 @@ text the file holds, and every row knows the line it starts on.
 No column type is guessed: ``007``, ``null``, ``NA`` and ``1.0`` stay those strings. What a
 format cannot read one way only is refused with the file and line: a row with more or
 fewer fields than the header, an unclosed quote, a line that is not one JSON object, a key
-given twice in one object, a required value that is missing.
+given twice in one object, a required value that is missing or NaN, JSON nested deeper than
+Python's ``json`` module reads.
 
 - ``.tsv``: one row a line, fields split at tabs, no quoting (``csv.QUOTE_NONE``: a quote
   is a character of the text, as in the GLUE files); a text cannot hold a tab.
@@ -24,6 +25,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
+import re
 import sys
 from dataclasses import dataclass
 
@@ -39,6 +42,9 @@ FIELD_HINTS = {
             "quote inside it)",
 }
 JSON_HINT = "write one JSON object a line (a .json file may instead hold one array of objects)"
+TOO_DEEP = ("JSON nested deeper than Python's json module reads (arrays or objects inside one "
+            "another, about 1000 levels)")
+STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')  # a JSON string (one holds no line break)
 
 
 @dataclass
@@ -149,6 +155,8 @@ def _json_lines(text: str, where: str) -> list[tuple[int, dict]]:
         except ValueError as err:
             raise NlpseqError(f"{where}, line {number}: not one JSON object ({_reason(err)}); "
                               f"{JSON_HINT}") from None
+        except RecursionError:
+            raise NlpseqError(f"{where}, line {number}: {TOO_DEEP}") from None
         if not isinstance(item, dict):
             raise NlpseqError(f"{where}, line {number}: a JSON {type(item).__name__}, not an "
                               f"object; {JSON_HINT}")
@@ -164,6 +172,8 @@ def _json_array(text: str, where: str) -> list[tuple[int, dict]]:
     except ValueError as err:
         line = f", line {err.lineno}" if isinstance(err, json.JSONDecodeError) else ""
         raise NlpseqError(f"{where}{line}: not valid JSON ({_reason(err)})") from None
+    except RecursionError:
+        raise NlpseqError(f"{where}, line {_deepest_line(text)}: {TOO_DEEP}") from None
     for number, item in enumerate(items, start=1):
         if not isinstance(item, dict):
             raise NlpseqError(f"{where}, item {number}: a JSON {type(item).__name__}, not an "
@@ -176,11 +186,33 @@ def _json_array(text: str, where: str) -> list[tuple[int, dict]]:
 def _check_unicode(item: dict, where: str) -> None:
     """A ``\\ud800`` escape gives a lone surrogate: not a character, and not storable."""
     try:
-        json.dumps(item, ensure_ascii=False).encode("utf-8")
+        _dumps(item, where).encode("utf-8")
     except UnicodeEncodeError as err:
         code = ord(err.object[err.start])
         raise NlpseqError(f"{where}: the escape \\u{code:04x} is half of a surrogate pair, "
                           "not a character; write the character itself") from None
+
+
+def _dumps(value, where: str) -> str:
+    """``json.dumps``, refusing a value nested too deep to write: ``json.loads`` may just
+    have managed to read it, a few calls less deep."""
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except RecursionError:
+        raise NlpseqError(f"{where}: {TOO_DEEP}") from None
+
+
+def _deepest_line(text: str) -> int:
+    """The line where arrays and objects nest deepest (brackets inside strings ignored):
+    where a file too deep for ``json.loads`` goes too deep."""
+    depth = deepest = 0
+    line = 1
+    for number, row in enumerate(STRING.sub('""', text).split("\n"), start=1):
+        for char in row:
+            depth += (char in "[{") - (char in "]}")
+            if depth > deepest:
+                deepest, line = depth, number
+    return line
 
 
 def _reason(err: ValueError) -> str:
@@ -191,10 +223,16 @@ def _reason(err: ValueError) -> str:
 
 def _json_text(value, key: str, required: bool, where: str) -> str | None:
     """A JSON value as text (None stays None: a missing value). A column nlpseq reads
-    (``required``) must hold a string or a number, not true/false, an array or an object."""
+    (``required``) must hold a string or a number, not true/false, an array or an object,
+    nor NaN or Infinity (not JSON, but Python's ``json.dumps`` writes them for float nan and
+    inf; read as text they would become a class or a word "NaN")."""
     if required and isinstance(value, (bool, list, dict)):
-        raise NlpseqError(f"{where}: {key!r} is {json.dumps(value, ensure_ascii=False)[:40]}; "
+        raise NlpseqError(f"{where}: {key!r} is {_dumps(value, where)[:40]}; "
                           "expected a string or a number")
+    if required and isinstance(value, float) and not math.isfinite(value):
+        raise NlpseqError(f"{where}: {key!r} is {json.dumps(value)}, which is not a JSON number "
+                          "(Python's json.dumps writes it for a float nan or inf); expected a "
+                          "string or a number")
     if value is None or isinstance(value, str):
         return value
-    return json.dumps(value, ensure_ascii=False)
+    return _dumps(value, where)

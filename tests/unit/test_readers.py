@@ -9,6 +9,7 @@ refused with one NlpseqError line, never a traceback or a silently different row
 import csv
 import io
 import json
+import re
 import tempfile
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from nlpseq.data.readers import parse
 from nlpseq.data.sources import load_file
 from nlpseq.errors import NlpseqError
 
@@ -228,3 +230,51 @@ def test_text_lines_read_crlf_as_line_ends_and_keep_the_rest():
 def test_a_field_longer_than_the_csv_default_limit_is_read():
     long = "w " * 100_000
     assert read(f"text,label\n{long},pos\n", ".csv")[0]["text"] == long
+
+
+@pytest.mark.parametrize("suffix, text, message", [
+    (".jsonl", '{"text": "a", "label": "pos"}\n{"text": "b", "label": NaN}\n',
+     r"/data.jsonl, line 2: 'label' is NaN, which is not a JSON number \(Python's json.dumps "
+     r"writes it for a float nan or inf\); expected a string or a number$"),
+    (".jsonl", '{"text": -Infinity, "label": "pos"}\n',
+     r"/data.jsonl, line 1: 'text' is -Infinity"),
+    (".json", '[{"text": "a", "label": "pos"},\n {"text": "b", "label": Infinity}]',
+     r"/data.json, item 2: 'label' is Infinity, which is not a JSON number"),
+])
+def test_nan_and_infinity_in_a_column_nlpseq_reads_are_refused(suffix, text, message):
+    with pytest.raises(NlpseqError, match=message):
+        read(text, suffix, required=("text", "label"))
+
+
+def test_nan_in_a_column_nlpseq_does_not_read_is_its_json_text():
+    assert read('{"text": "a", "score": NaN}\n', ".jsonl", required=("text",)) == [
+        {"text": "a", "score": "NaN"}]
+
+
+DEEP = "[" * 100_000 + "]" * 100_000
+TOO_DEEP = (r"JSON nested deeper than Python's json module reads \(arrays or objects inside one "
+            r"another, about 1000 levels\)$")
+
+
+@pytest.mark.parametrize("suffix, text, where", [
+    (".jsonl", f'{{"text": "a"}}\n\n{{"text": "b", "label": {DEEP}}}\n', "data.jsonl, line 3"),
+    (".jsonl", f'{{"text": {DEEP}}}\n', "data.jsonl, line 1"),
+    (".json", f'[{{"text": "a"}},\n {{"text": "[[[ in a string"}},\n {{"x": {DEEP}}}]',
+     "data.json, line 3"),
+])
+def test_json_nested_too_deep_is_refused_with_its_line(suffix, text, where):
+    with pytest.raises(NlpseqError, match=rf"/{where}: {TOO_DEEP}"):
+        read(text, suffix, required=("text",))
+
+
+@pytest.mark.parametrize("shape", [
+    '{"text": "a", "x": DEEP}', '{"text": "\\u00e9", "x": DEEP}', '{"text": DEEP}',
+    '[{"text": DEEP}]'])
+def test_json_nested_near_the_limit_is_read_or_refused_never_a_traceback(shape):
+    """``json.loads`` may read a value ``json.dumps`` then finds too deep to write."""
+    for depth in range(800, 1000):
+        text = shape.replace("DEEP", "[" * depth + "]" * depth)
+        try:
+            parse(text, ".jsonl", "data.jsonl", required=("text",))
+        except NlpseqError as err:
+            assert re.match(rf"data.jsonl, (line|item) 1: ({TOO_DEEP}|'text' is \[)", str(err))

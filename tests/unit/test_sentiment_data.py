@@ -4,6 +4,7 @@ import json
 import re
 from types import SimpleNamespace
 
+import datasets
 import pytest
 import torch
 
@@ -292,3 +293,85 @@ def test_classes_without_examples_or_with_a_stray_one_are_warned_of(write_tsv, c
     with caplog.at_level("WARNING", logger="nlpseq"):
         dm.load()
     assert not [r for r in caplog.records if "Class" in r.getMessage()]
+
+
+# ------------------------------------------- labels read the same in every format
+def write_parquet(tmp_path, name: str, labels: list) -> str:
+    path = tmp_path / name
+    texts = [f"film number {i}" for i in range(len(labels))]
+    datasets.Dataset.from_dict({"sentence": texts, "label": labels}).to_parquet(str(path))
+    return str(path)
+
+
+def encoded_label_ids(path: str, label_names: list[str]) -> list[int]:
+    dm = SentimentDataModule(train_file=path, validation_file=path, label_names=label_names)
+    dm.load()
+    dm.encode(word_tokenizer(dm))
+    return [e["label_id"] for e in dm.encoded["train"]]
+
+
+@pytest.mark.parametrize("labels, label_names, ids", [
+    ([0, 1, 1, 0, 1], ["1", "0"], [1, 0, 0, 1, 0]),  # integer names: labels are the names
+    ([1, 2, 2, 1, 2], ["1", "2"], [0, 1, 1, 0, 1]),
+    ([0, 1, 1, 0, 1], ["negative", "positive"], [0, 1, 1, 0, 1]),  # otherwise class ids
+])
+def test_integer_labels_in_parquet_read_as_the_same_labels_in_a_tsv(tmp_path, write_tsv, labels,
+                                                                    label_names, ids):
+    tsv = str(write_tsv("t.tsv", [(f"film number {i}", y) for i, y in enumerate(labels)]))
+    parquet = write_parquet(tmp_path, "t.parquet", labels)
+    assert encoded_label_ids(tsv, label_names) == ids
+    assert encoded_label_ids(parquet, label_names) == ids
+
+
+def test_float_labels_in_parquet_are_integers_and_nan_is_an_empty_label(tmp_path):
+    # pandas stores an integer column with a missing value as floats, the missing one NaN
+    path = write_parquet(tmp_path, "f.parquet", [1.0, 2.0, 2.0, 1.0])
+    assert encoded_label_ids(path, ["1", "2"]) == [0, 1, 1, 0]
+    path = write_parquet(tmp_path, "nan.parquet", [1.0, float("nan"), 2.0])
+    with pytest.raises(NlpseqError, match=r"nan.parquet, row 2: the label \('label', "
+                                          r"data.label_column\) is empty; every row needs a label"):
+        SentimentDataModule(train_file=path).load()
+
+
+def test_a_nan_label_in_json_lines_is_refused_with_its_line(tmp_path):
+    text = json.dumps({"sentence": "fine", "label": "pos"}) + "\n" + \
+        json.dumps({"sentence": "what", "label": float("nan")}) + "\n"  # json.dumps writes NaN
+    (tmp_path / "nan.jsonl").write_text(text)
+    with pytest.raises(NlpseqError, match=r"nan.jsonl, line 2: 'label' is NaN, which is not a "
+                                          r"JSON number"):
+        SentimentDataModule(train_file=str(tmp_path / "nan.jsonl")).load()
+
+
+@pytest.mark.parametrize("suffix, header, row", [
+    (".tsv", "sentence\tlabel", "{}\t{}"),
+    (".csv", "label,sentence", "{1},{0}"),  # the mark on the label this time
+])
+def test_a_header_repeated_after_a_byte_order_mark_is_refused_with_its_line(tmp_path, suffix,
+                                                                             header, row):
+    """Files joined with their byte-order marks: the second mark starts line 7."""
+    part = "\ufeff" + "\n".join([header] + [row.format(t, y) for t, y in TRAIN[8:13]]) + "\n"
+    path = tmp_path / f"joined{suffix}"
+    path.write_text(part + part, encoding="utf-8")
+    with pytest.raises(NlpseqError, match=rf"joined{suffix}, line 7 repeats the header "
+                                          r"\(sentence, label\); remove it"):
+        SentimentDataModule(train_file=str(path)).load()
+
+
+def test_a_mistyped_huge_class_id_is_refused_before_a_head_is_built(write_tsv):
+    rows = [(f"film {i}", i % 2) for i in range(6)] + [("typo", 100000)]
+    dm = SentimentDataModule(train_file=str(write_tsv("t.tsv", rows)))
+    with pytest.raises(NlpseqError, match=r"t.tsv, line 8: the label 100000 makes 100001 classes "
+                                          r"\(integer labels are class ids 0..max\), 99998 of "
+                                          r"them without a training row; fix the label, or set "
+                                          r"data.label_names to name every class$"):
+        dm.load()
+
+
+def test_a_class_label_column_whose_names_are_other_integers_is_refused(tmp_path):
+    features = datasets.Features({"text": datasets.Value("string"),
+                                  "label": datasets.ClassLabel(names=["1", "2", "3"])})
+    rows = {"text": ["no", "meh", "yes"] * 2, "label": [0, 1, 2] * 2}
+    datasets.Dataset.from_dict(rows, features=features).save_to_disk(str(tmp_path / "d"))
+    with pytest.raises(NlpseqError, match=r"the label column 'label' is a ClassLabel whose name "
+                                          r"'1' is an integer other than its class id 0"):
+        SentimentDataModule(path=str(tmp_path / "d"), text_column="text").load(("train",))
