@@ -3,7 +3,8 @@ a checkpoint's model as a file that runs without nlpseq.
 
 Writes into ``output`` (default ``<run dir>/export/<format>[-int8]``) the model file(s),
 the tokenizer and ``export.json`` (``nlpseq.export.exporter``); the directory's path is
-printed on standard output.
+printed on standard output. The files are written into a temporary folder and moved into
+place, so a failed export leaves nothing; a folder that holds a run's record is refused.
 """
 
 from __future__ import annotations

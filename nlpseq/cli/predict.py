@@ -32,6 +32,7 @@ from nlpseq.config.targets import allowed_targets
 from nlpseq.data import readers
 from nlpseq.data.sources import check_utf8
 from nlpseq.errors import NlpseqError
+from nlpseq.export.checks import is_export_file
 from nlpseq.export.runtime import is_export
 from nlpseq.tasks import tasks_reading
 from nlpseq.tasks.checkpoint import load_task
@@ -58,7 +59,9 @@ def read_lines(input_file: str | None, keep_empty: bool = False) -> list[str]:
     if input_file in (None, "-"):
         if sys.stdin is None or sys.stdin.isatty():
             raise NlpseqError("No input: give text=..., input_file=PATH or pipe text to stdin")
-        text, source = sys.stdin.read(), "standard input"
+        source = "standard input"
+        stream = getattr(sys.stdin, "buffer", None)  # bytes, decoded as a file's are
+        text = decode_utf8(stream.read(), source) if stream is not None else sys.stdin.read()
     else:
         path = Path(input_file)
         if path.is_dir():
@@ -80,10 +83,23 @@ def read_lines(input_file: str | None, keep_empty: bool = False) -> list[str]:
     return texts
 
 
+def decode_utf8(data: bytes, source: str) -> str:
+    """``data`` as UTF-8 text; NlpseqError names the line and column of a byte that is not
+    UTF-8, as ``input_file`` does (``nlpseq.data.sources.read_utf8``)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        raise NlpseqError(f"{source}: line {line}, column {column} is not valid UTF-8 "
+                          f"(byte 0x{data[err.start]:02x}); give UTF-8 text") from None
+
+
 def check_outputs(cfg: DictConfig) -> None:
     """An output never replaces an input: ``output_file`` and ``attention_file`` must name
     other files than ``input_file``, the checkpoint and each other, however the path is
-    spelt (a symlink, a hard link, ``./``, ``..``); not a directory, nor any checkpoint."""
+    spelt (a symlink, a hard link, ``./``, ``..``); not a directory, nor any checkpoint, nor
+    a file of a run's record or of an export (``export.json``, a model or tokenizer file)."""
     ckpt = Path(str(cfg.ckpt_path)).expanduser()
     inputs = {"input_file": cfg.input_file, "ckpt_path": cfg.ckpt_path,
               "checkpoint": ckpt / "checkpoints" / "best.ckpt" if ckpt.is_dir() else None}
@@ -100,13 +116,16 @@ def check_outputs(cfg: DictConfig) -> None:
         if Path(output).suffix == ".ckpt" and Path(output).exists():
             raise NlpseqError(f"{key} '{output}' is a checkpoint: writing it would destroy "
                               f"it; pick another {key}")
+        if is_export_file(output):
+            raise NlpseqError(f"{key} '{output}' is part of an exported model: writing it "
+                              f"would destroy it; pick another {key}")
         if is_run_record(Path(output)):
             raise NlpseqError(f"{key} '{output}' is part of a run's record: writing it would "
                               f"destroy it; pick another {key}")
 
 
 RECORD_FOLDERS = (".hydra", "checkpoints", "csv", "tensorboard", "source_tokenizer",
-                  "target_tokenizer")  # what nlpseq's commands write in a run directory
+                  "target_tokenizer", "export")  # what nlpseq's commands write in a run dir
 RECORD_FILES = ("metrics.json", "eval_report.json", "tokenizer.json", "tokenizer_meta.json",
                 "tokenizer.model", "hypotheses.*.txt", "*.log")
 

@@ -15,7 +15,10 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
+import shutil
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +26,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
+from nlpseq.cli.rundir import finished_files
 from nlpseq.errors import NlpseqError
 from nlpseq.export.wrappers import (
     LanguageModelExport,
@@ -86,23 +90,112 @@ def export_checkpoint(ckpt_path: str | Path, fmt: str = "onnx", output: str | Pa
         run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
         output = run_dir / "export" / (fmt + ("-int8" if quantize else ""))
     output = Path(output).expanduser()
-    if output.exists() and not output.is_dir():
-        raise NlpseqError(f"output '{output}' is a file; give a directory to export into")
-    output.mkdir(parents=True, exist_ok=True)
+    check_output(output)
     parts, meta = describe(task)
-    files = {}
-    for part in parts:
-        files[part.name] = f"{part.name}{SUFFIX[fmt]}"
-        write_part(part, output / files[part.name], fmt, quantize)
-    meta.update(format=EXPORT_FORMAT, runtime=fmt, quantize=quantize, files=files,
-                inputs={p.name: p.inputs for p in parts},
-                outputs={p.name: p.outputs for p in parts},
-                special_ids={"pad": tokenizer.pad_id, "unk": tokenizer.unk_id,
-                             "bos": tokenizer.bos_id, "eos": tokenizer.eos_id},
-                tokenizer=save_tokenizer(tokenizer, output))
-    (output / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    files = {part.name: f"{part.name}{SUFFIX[fmt]}" for part in parts}
+    with staging(output) as staged:  # a failed export leaves nothing behind
+        for part in parts:
+            write_part(part, staged / files[part.name], fmt, quantize)
+        meta.update(format=EXPORT_FORMAT, runtime=fmt, quantize=quantize, files=files,
+                    inputs={p.name: p.inputs for p in parts},
+                    outputs={p.name: p.outputs for p in parts},
+                    special_ids={"pad": tokenizer.pad_id, "unk": tokenizer.unk_id,
+                                 "bos": tokenizer.bos_id, "eos": tokenizer.eos_id},
+                    tokenizer=save_tokenizer(tokenizer, staged))
+        (staged / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        publish(staged, output)
     log.info("Exported the %s model to %s (%s)", meta["task"], output, ", ".join(files.values()))
     return output
+
+
+RECORD_FOLDERS = (".hydra", "checkpoints", "csv", "tensorboard", "source_tokenizer",
+                  "target_tokenizer")  # the folders of a run's record (nlpseq.cli.predict)
+
+
+def check_output(output: Path) -> None:
+    """An export never writes into a run's record: not into a folder that holds a run
+    (``.hydra/``, checkpoints, ``metrics.json``; or the runs of a sweep), nor into one of a
+    run's own folders (``checkpoints/``, ``.hydra/``, ...). ``<run>/export/<format>`` and
+    other folders of a run are fine."""
+    if output.exists() and not output.is_dir():
+        raise NlpseqError(f"output '{output}' is a file; give a directory to export into")
+    if output.is_dir():
+        found = [*([".hydra/"] if (output / ".hydra").is_dir() else []),
+                 *finished_files(output), *sorted(p.name for p in output.glob("*.ckpt"))]
+        if found:
+            more = f" and {len(found) - 4} more" if len(found) > 4 else ""
+            raise NlpseqError(f"output '{output}' holds the record of a run "
+                              f"({', '.join(found[:4])}{more}): exporting there would replace "
+                              "its files; pick another output (default: <run>/export/<format>)")
+    resolved = output.resolve()
+    for run in resolved.parents[:3]:
+        if (run / ".hydra").is_dir() and resolved.relative_to(run).parts[0] in RECORD_FOLDERS:
+            folder = resolved.relative_to(run).parts[0]
+            raise NlpseqError(f"output '{output}' is inside the record of the run {run} "
+                              f"({folder}/); pick another output (default: "
+                              "<run>/export/<format>)")
+
+
+@contextmanager
+def staging(output: Path):
+    """A temporary folder beside ``output`` to write the export into; removed, with any
+    folders made for it, when the block fails."""
+    target = output.resolve()
+    made = [p for p in [target.parent, *target.parent.parents] if not p.exists()]
+    staged = target.parent / f".{target.name}.{os.getpid()}.partial"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staged.mkdir()
+    except OSError as err:
+        raise NlpseqError(f"cannot write the export into '{output}': "
+                          f"{err.strerror or err}; pick a writable output") from None
+    try:
+        yield staged
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        for folder in made:  # the deepest first
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
+
+
+def publish(staged: Path, output: Path) -> None:
+    """Move the staged export into ``output``: a new (or empty) folder is renamed into
+    place at once; an earlier export's files are replaced one by one, ``export.json``
+    last. A folder that is not an export keeps its files: a name the export writes that
+    is already there is refused."""
+    target = output.resolve()
+    try:
+        if target.is_dir() and not any(target.iterdir()):
+            target.rmdir()
+        if not target.exists():
+            os.rename(staged, target)
+            return
+        names = sorted(entry.name for entry in staged.iterdir())
+        taken = [name for name in names if (target / name).exists()]
+        if taken and not (target / META_FILE).is_file():
+            raise NlpseqError(f"output '{output}' already holds {', '.join(taken)} and is not "
+                              "an export: exporting there would replace them; pick another "
+                              "output")
+        for name in sorted(names, key=lambda name: name == META_FILE):
+            replace(staged / name, target / name)
+        staged.rmdir()
+    except OSError as err:
+        raise NlpseqError(f"cannot write the export into '{output}': "
+                          f"{err.strerror or err}") from None
+
+
+def replace(new: Path, old: Path) -> None:
+    """Put ``new`` where ``old`` is; a folder (a tokenizer's) is swapped in whole."""
+    if new.is_dir() and old.is_dir():
+        aside = old.with_name(f".{old.name}.{os.getpid()}.old")
+        os.rename(old, aside)
+        os.rename(new, old)
+        shutil.rmtree(aside)
+    else:
+        os.replace(new, old)
 
 
 def require(*modules: str) -> None:

@@ -16,9 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from nlpseq.errors import NlpseqError
+from nlpseq.export.checks import META_FILE, check_meta, check_sessions, invalid, open_session
 from nlpseq.tokenization.base import load_tokenizer
-
-META_FILE = "export.json"
 
 
 def is_export(path) -> bool:
@@ -31,7 +30,8 @@ def is_export(path) -> bool:
 
 def read_meta(path: str | Path) -> tuple[Path, dict]:
     """The export directory and its ``export.json``; ``path`` is the directory or a model
-    file in it."""
+    file in it. An ``export.json`` that is not what ``nlpseq-export`` writes fails in one
+    line (``check_meta``)."""
     path = Path(path).expanduser()
     directory = path if path.is_dir() else path.parent
     meta_path = directory / META_FILE
@@ -41,8 +41,9 @@ def read_meta(path: str | Path) -> tuple[Path, dict]:
         raise NlpseqError(f"'{path}' is not an nlpseq export: no {META_FILE} beside it")
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except ValueError as err:
-        raise NlpseqError(f"{meta_path} is not JSON ({err})") from None
+    except (OSError, ValueError) as err:
+        raise invalid(directory, f"{META_FILE} is not JSON ({err})") from None
+    check_meta(meta, directory)
     return directory, meta
 
 
@@ -90,9 +91,9 @@ class ExportedModel:
         self.task = self.meta["task"]
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
-        self.sessions = {name: onnxruntime.InferenceSession(
-            str(directory / file), options, providers=["CPUExecutionProvider"])
-            for name, file in self.meta["files"].items()}
+        self.sessions = {name: open_session(directory, str(file), options)
+                         for name, file in self.meta["files"].items()}
+        check_sessions(self.meta, self.sessions, directory)
         self.tokenizers = {side: load_tokenizer(directory / folder)
                            for side, folder in self.meta["tokenizer"].items()}
         ids = self.meta["special_ids"]

@@ -5,6 +5,7 @@ generations and translations, run step by step in onnxruntime with numpy."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 import torch
 
 import nlpseq
+from nlpseq.errors import NlpseqError
 from nlpseq.export.exporter import export_checkpoint
 from nlpseq.export.runtime import load
 from nlpseq.tasks.checkpoint import load_task
@@ -256,3 +258,85 @@ def test_export_errors_are_one_line_with_exit_status_2(runs, exports, tmp_path):
     for (case, message), result in zip(cases, run_cli_cases([c for c, _ in cases]), strict=True):
         assert result.returncode == 2, (case, result.stderr[-2000:])
         assert message in error_line(result)
+
+
+# ------------------------------------------------------------------ nothing destroyed
+def test_nlpseq_predict_never_writes_over_an_export(runs, tmp_path):
+    """An export's files are protected as checkpoints are, read from the export or not."""
+    run = shutil.copytree(runs["sentiment"], tmp_path / "run")
+    onnx = export_checkpoint(run)  # run/export/onnx
+    before = {p.name: p.read_bytes() for p in onnx.iterdir()}
+    cases = [(f"ckpt_path={onnx}", f"output_file={onnx / 'model.onnx'}"),
+             (f"ckpt_path={run}", f"output_file={onnx / 'export.json'}"),
+             (f"ckpt_path={onnx / 'model.onnx'}", f"output_file={onnx / 'tokenizer.json'}")]
+    for case, result in zip(cases, run_cli_cases([("predict", *c, "text=good film")
+                                                  for c in cases]), strict=True):
+        assert result.returncode == 2, (case, result.stderr[-2000:])
+        assert "is part of an exported model: writing it would destroy it; pick another " \
+               "output_file" in error_line(result)
+    assert {p.name: p.read_bytes() for p in onnx.iterdir()} == before
+
+
+def test_export_never_writes_into_a_run_and_a_failed_export_leaves_nothing(runs, tmp_path,
+                                                                           monkeypatch):
+    from nlpseq.export import exporter
+
+    other = runs["generation"]  # another finished run: its tokenizer must stay its own
+    record = {p: p.read_bytes() for p in other.rglob("*") if p.is_file()}
+    refused, inside = run_cli_cases([
+        ("export", f"ckpt_path={runs['sentiment']}", f"output={other}"),
+        ("export", f"ckpt_path={runs['sentiment']}", f"output={other / 'checkpoints'}")])
+    assert refused.returncode == 2 and inside.returncode == 2, refused.stderr[-2000:]
+    assert f"output '{other}' holds the record of a run (.hydra/, checkpoints/" in \
+        error_line(refused)
+    assert "holds the record of a run" in error_line(inside)
+    assert {p: p.read_bytes() for p in other.rglob("*") if p.is_file()} == record
+
+    mine = tmp_path / "mine"  # a folder that is no export keeps its files
+    mine.mkdir()
+    (mine / "tokenizer.json").write_text("my own")
+    with pytest.raises(NlpseqError, match="already holds tokenizer.json and is not an export"):
+        export_checkpoint(runs["sentiment"], output=mine)
+    assert [p.name for p in mine.iterdir()] == ["tokenizer.json"]
+    assert (mine / "tokenizer.json").read_text() == "my own"
+
+    done = export_checkpoint(runs["sentiment"], output=tmp_path / "done")
+    good = {p.name: p.read_bytes() for p in done.iterdir()}
+
+    def fail(*args):
+        raise NlpseqError("disk full")  # after the model file was written
+
+    monkeypatch.setattr(exporter, "save_tokenizer", fail)
+    for output in (done, tmp_path / "new" / "onnx"):
+        with pytest.raises(NlpseqError, match="disk full"):
+            export_checkpoint(runs["sentiment"], output=output)
+    assert {p.name: p.read_bytes() for p in done.iterdir()} == good  # the old export whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["done", "mine"]  # nothing half-made
+
+
+def test_a_corrupt_export_is_one_line_naming_what_is_wrong(runs, tmp_path):
+    good = export_checkpoint(runs["sentiment"], output=tmp_path / "good")
+    meta = json.loads((good / "export.json").read_text())
+    broken = {
+        "no-task": ({k: v for k, v in meta.items() if k != "task"}, None),
+        "a-list": ([meta], None),
+        "truncated": (meta, (good / "model.onnx").read_bytes()[:2000]),
+        "labels": ({**meta, "label_names": ["neg", "neutral", "pos"]}, None),
+    }
+    for name, (content, model) in broken.items():
+        folder = shutil.copytree(good, tmp_path / name)
+        (folder / "export.json").write_text(json.dumps(content))
+        if model is not None:
+            (folder / "model.onnx").write_bytes(model)
+    expected = {"no-task": "export.json has no 'task'",
+                "a-list": "export.json holds a JSON list, not an object",
+                "truncated": "onnxruntime cannot read model.onnx (",
+                "labels": "export.json has 3 label_names; model.onnx gives logits of shape"}
+    results = run_cli_cases([("predict", f"ckpt_path={tmp_path / name}", "text=good film")
+                             for name in broken])
+    for (name, what), result in zip(expected.items(), results, strict=True):
+        assert result.returncode == 2, (name, result.stderr[-2000:])
+        assert error_line(result).startswith(
+            f"error: {tmp_path / name} is not a valid nlpseq export: {what}"), name
+        with pytest.raises(NlpseqError, match="is not a valid nlpseq export"):
+            nlpseq.load(tmp_path / name / "model.onnx")

@@ -70,3 +70,32 @@ def test_text_the_shell_cannot_quote_simply_goes_to_standard_input():
 
     assert quote_advice("text", 'say "hi", it\'s $5') == (
         "give the text on standard input instead (one text a line)")
+
+
+def test_bytes_on_standard_input_that_are_not_utf8_are_named_as_in_an_input_file(monkeypatch):
+    """Standard input is read as bytes and decoded as ``input_file`` is: the line and
+    column of a bad byte, not a decoding traceback; a byte-order mark is dropped."""
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"ok\ngood \xff film\n")))
+    with pytest.raises(NlpseqError, match=r"^standard input: line 2, column 6 is not valid "
+                                          r"UTF-8 \(byte 0xff\)"):
+        read_lines(None)
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO("\ufeffgr\u00fcn\n".encode())))
+    assert read_lines("-") == ["gr\u00fcn"]
+
+
+def test_an_exports_files_are_known_and_other_files_beside_them_are_not(tmp_path):
+    from nlpseq.export.checks import is_export_file
+
+    for name in ("export.json", "model.onnx", "encoder.pt", "tokenizer.json",
+                 "tokenizer_meta.json", "source_tokenizer/tokenizer.json", "mine.jsonl"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("{}")
+    assert all(is_export_file(tmp_path / name) for name in (
+        "export.json", "model.onnx", "encoder.pt", "tokenizer.json", "tokenizer_meta.json",
+        "source_tokenizer/tokenizer.json"))
+    assert not is_export_file(tmp_path / "mine.jsonl")  # a user's predictions
+    assert not is_export_file(tmp_path / "new.jsonl")  # not written yet
+    (tmp_path / "export.json").unlink()
+    assert not is_export_file(tmp_path / "model.onnx")  # a folder that is no export
