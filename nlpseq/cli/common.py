@@ -25,6 +25,7 @@ from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
 from nlpseq.cli.rundir import (
+    KeptConfigRecord,
     RunLock,
     make_writable_dir,
     pinned_argv,
@@ -88,38 +89,45 @@ def checked_run(config_name: str, argv: list[str], job_name: str, lock: bool):
     directory pinned, checked and (``lock``) locked until the block ends; yields the argv
     to hand to Hydra. Shared by the console commands and the Python API."""
     cfg = check_overrides(config_name, argv, job_name)
-    held = None
+    held = kept = None
     if cfg is not None and not secondary_rank():
-        argv, held = prepare_run_dir(config_name, cfg, argv, lock)
+        argv, held, kept = prepare_run_dir(config_name, cfg, argv, lock)
     try:
         yield argv
+    except BaseException as err:  # a continued run that fails leaves its record as it was
+        if kept is not None and not (isinstance(err, SystemExit) and not err.code):
+            kept.restore()
+        raise
     finally:
         if held is not None:
             held.release()
 
 
-def prepare_run_dir(config_name: str, cfg: DictConfig, argv: list[str],
-                    lock: bool) -> tuple[list[str], RunLock | None]:
+def prepare_run_dir(config_name: str, cfg: DictConfig, argv: list[str], lock: bool
+                    ) -> tuple[list[str], RunLock | None, KeptConfigRecord | None]:
     """Pin the run directory in ``argv`` and check it (see ``nlpseq.cli.rundir``); returns
-    the argv to hand to Hydra and the lock taken."""
+    the argv to hand to Hydra, the lock taken and, for a run continued in place, its
+    ``.hydra/`` record as it was."""
     multirun = bool({"-m", "--multirun"} & set(argv)) or str(  # hparams_search sets the mode
         OmegaConf.select(cfg, "hydra.mode", default="")).endswith("MULTIRUN")
     planned = planned_dir(cfg, multirun)
     if planned is None:
-        return argv, None
+        return argv, None, None
     key, directory = planned
     make_writable_dir(directory, key)
     held = RunLock(directory, key, config_name) if lock else None
     if held is not None:
         held.acquire()
+    continued = config_name == "train" and continues_run(cfg, directory, multirun)
     try:
-        if not (config_name == "train" and continues_run(cfg, directory, multirun)):
+        if not continued:
             refuse_finished_run(directory, key, resume_hint=config_name == "train")
     except NlpseqError:
         if held is not None:
             held.release()
         raise
-    return pinned_argv(argv, cfg, key, directory), held
+    kept = KeptConfigRecord(directory) if continued else None
+    return pinned_argv(argv, cfg, key, directory), held, kept
 
 
 def continues_run(cfg: DictConfig, directory: Path, multirun: bool) -> bool:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_class, instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from nlpseq.cli import entry
 from nlpseq.cli.common import (
@@ -39,6 +39,9 @@ log = logging.getLogger("nlpseq.eval")
 def evaluate(cfg: DictConfig) -> dict:
     """Evaluate one checkpoint, or every run's best checkpoint under a (multirun) directory
     on the same data, with one table of them all."""
+    if cfg.get("data") is not None:  # a data= file's ${seed}: the held-out rows are the
+        with open_dict(cfg):         # run's own unless seed= says otherwise (below)
+            cfg.data.pop("seed", None)
     validate_config(cfg, EvalConfig)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     root = Path(cfg.ckpt_path).expanduser()
@@ -50,8 +53,8 @@ def evaluate(cfg: DictConfig) -> dict:
     log.info("Evaluating the best checkpoints of %d runs under %s", len(checkpoints), root)
     reports = {}
     for checkpoint in checkpoints:
-        name = str(checkpoint.parent.parent.relative_to(root)).replace("/", "_")
-        reports[name] = evaluate_checkpoint(cfg, checkpoint, run_dir / name)
+        relative = checkpoint.parent.parent.relative_to(root)  # nested as the runs are
+        reports[relative.as_posix()] = evaluate_checkpoint(cfg, checkpoint, run_dir / relative)
     table = write_table(run_dir, reports)
     print(table)
     log.info("One table of %d runs written to %s", len(reports), run_dir / "eval_table.md")
@@ -141,7 +144,11 @@ def evaluation_data_config(cfg: DictConfig, train_cfg: DictConfig, task_class):
     data = OmegaConf.merge(train_cfg.data, cfg.data) if cfg.get("data") else train_cfg.data.copy()
     if cfg.get("data") and "name" in cfg.data and "path" not in cfg.data and "path" in data:
         data.path = None  # a stored data=hub path belongs to the dataset data= replaces
-    data.seed = cfg.seed
+    run_seed = OmegaConf.select(train_cfg, "data.seed", default=None,  # the rows it held out
+                                throw_on_resolution_failure=False)
+    if run_seed is None:
+        run_seed = OmegaConf.select(train_cfg, "seed", default=0)
+    data.seed = run_seed if cfg.seed is None else cfg.seed
     task_class.check_data_config(data, f"evaluate a {task_class.task_name} checkpoint")
     validate_config(OmegaConf.create({"data": data}))
     return data

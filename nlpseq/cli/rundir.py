@@ -100,6 +100,22 @@ def make_writable_dir(directory: Path, key: str) -> None:
                           f"{err.strerror or err}; pick a writable {key}") from None
 
 
+class KeptConfigRecord:
+    """A run's ``.hydra/`` files as they were before a command that continues the run in
+    place (``resume=true``): Hydra rewrites them when the job starts, before nlpseq can
+    check the new settings against the checkpoint, so a refused or failed continuation
+    puts them back (``restore``) and the record still describes the run's checkpoints."""
+
+    def __init__(self, directory: Path) -> None:
+        folder = directory / ".hydra"
+        self.files = {path: path.read_bytes() for path in sorted(folder.glob("*"))
+                      if path.is_file()} if folder.is_dir() else {}
+
+    def restore(self) -> None:
+        for path, data in self.files.items():
+            path.write_bytes(data)
+
+
 class RunLock:
     """An exclusive lock on a run directory, held while one command writes in it.
 

@@ -43,6 +43,7 @@ from nlpseq.cli.stopping import continue_command, stop_requests_to_lightning, tr
 from nlpseq.cli.sweep import in_multirun, run_sweep_job, sweep_objective
 from nlpseq.config import TrainConfig, validate_config
 from nlpseq.config.targets import run_targets
+from nlpseq.data.sources import pin_relative_paths
 from nlpseq.errors import NlpseqError
 from nlpseq.tasks.callbacks import LastCheckpoint, PeakMemory, TrainingThroughput
 from nlpseq.tasks.checkpoint import (
@@ -68,6 +69,7 @@ def train(cfg: DictConfig) -> dict:
     check_task_and_data(cfg)
     validate_config(cfg, TrainConfig)
     check_validation_off(cfg)
+    pin_relative_paths(cfg.data)  # the stored config reads these files from anywhere
     pretrained = start_from_pretrained(cfg)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     resume_from, resumed = checkpoint_to_resume(cfg, run_dir)
@@ -120,7 +122,7 @@ def train(cfg: DictConfig) -> dict:
     }
     metrics.update({("init_from" if side == "encoder" else f"{side}_init_from"): str(run.path)
                     for side, run in pretrained.items()})
-    best_path = best_checkpoint(trainer)
+    best_path = best_checkpoint(trainer, resume_from)
     best = read_checkpoint(best_path, run_targets(cfg)) if best_path else None  # read once
     if best is not None:
         metrics.update(best_checkpoint_position(best, trainer))
@@ -200,13 +202,19 @@ def check_validation_off(cfg: DictConfig) -> None:
                           "or turn validation on")
 
 
-def best_checkpoint(trainer: pl.Trainer) -> str:
+def best_checkpoint(trainer: pl.Trainer, resume_from: Path | None) -> str:
     """The best checkpoint's path. With no metric to pick a best by (validation off, or no
     best-checkpoint callback), best.ckpt is written as a copy of last.ckpt: the final
     weights."""
     callback = trainer.checkpoint_callback
     if not isinstance(callback, LastCheckpoint):
-        return callback.best_model_path if callback else ""
+        best = callback.best_model_path if callback else ""
+        here = Path(callback.dirpath or "") if callback else None
+        if best and here and Path(best).resolve().parent != here.resolve():
+            # a run continued in a new directory that validated nothing new: Lightning kept
+            # the path stored in the checkpoint; the best is the continued run's best.ckpt
+            return own_copy(resume_from.with_name("best.ckpt") if resume_from else None, here)
+        return best
     if not callback.best_model_path:
         return ""
     best = Path(callback.best_model_path).with_name("best.ckpt")
@@ -331,6 +339,20 @@ def prepare_data(cfg: DictConfig, tokenizer_state: dict | None = None,
     log.info("Tokenizer %r trained in %.1fs", tokenizer, time.perf_counter() - started)
     datamodule.encode(tokenizer)
     return datamodule, tokenizer
+
+
+def own_copy(best: Path | None, checkpoints: Path) -> str:
+    """``checkpoints/best.ckpt`` as a copy of ``best`` (the run this one continued), so the
+    run's record holds its best checkpoint; "" when there is none to copy."""
+    if best is None or not best.is_file():
+        return ""
+    copy = checkpoints / "best.ckpt"
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(best, copy.with_name(".best.ckpt.partial"))
+    os.replace(copy.with_name(".best.ckpt.partial"), copy)
+    log.info("No new best check in this run: checkpoints/best.ckpt is a copy of %s, the best "
+             "of the run it continued", best)
+    return str(copy)
 
 
 def best_checkpoint_position(best: dict, trainer: pl.Trainer) -> dict:

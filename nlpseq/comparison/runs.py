@@ -12,9 +12,11 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
-from nlpseq.errors import NlpseqError
+from nlpseq.errors import NlpseqError, first_line
 
 STATUS_FILE = "status.json"  # written by nlpseq.cli.sweep for every job of a sweep
 
@@ -66,16 +68,16 @@ def find_run_dirs(path: Path) -> list[Path]:
 def is_training_run(path: Path) -> bool:
     """nlpseq-eval and nlpseq-predict write .hydra/ too; a training run's config has a task
     and an encoder."""
-    config = OmegaConf.load(path / ".hydra" / "config.yaml")
+    config = _read_yaml(path / ".hydra" / "config.yaml")
     return "task" in config and "encoder" in config
 
 
 def load_run(path: Path) -> Run:
-    config = OmegaConf.load(path / ".hydra" / "config.yaml")
+    config = _read_yaml(path / ".hydra" / "config.yaml")
     overrides_file = path / ".hydra" / "overrides.yaml"
     overrides = {}
     if overrides_file.is_file():
-        for item in OmegaConf.to_container(OmegaConf.load(overrides_file)):
+        for item in OmegaConf.to_container(_read_yaml(overrides_file)):
             key, _, value = str(item).partition("=")
             overrides[key.lstrip("+~")] = value
     metrics = _read_json(path / "metrics.json")
@@ -94,18 +96,30 @@ def read_curve(path: Path, metric: str) -> list[tuple[int, float]]:
     the CSV logger's metrics.csv."""
     if not path.is_file() or not metric:
         return []
-    with path.open(newline="") as handle:
-        return [(int(row["step"]), float(row[metric])) for row in csv.DictReader(handle)
-                if row.get(metric)]
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            return [(int(row["step"]), float(row[metric])) for row in csv.DictReader(handle)
+                    if row.get(metric)]
+    except (ValueError, KeyError, TypeError) as err:  # UnicodeDecodeError is a ValueError
+        raise NlpseqError(f"{path} is not a readable metrics log: {first_line(err)}") from None
 
 
 def _read_json(path: Path) -> dict | None:
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise NlpseqError(f"{path} is not valid JSON: {err}") from None
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as err:  # JSONDecodeError and UnicodeDecodeError
+        raise NlpseqError(f"{path} is not valid JSON: {first_line(err)}") from None
+
+
+def _read_yaml(path: Path):
+    """A run's .hydra/ file; a damaged one (or a YAML tag, which is never constructed) is
+    one line naming it."""
+    try:
+        return OmegaConf.load(path)
+    except (yaml.YAMLError, ValueError, OmegaConfBaseException) as err:
+        raise NlpseqError(f"{path} is not a readable run config: {first_line(err)}") from None
 
 
 def natural_key(path: Path) -> list:

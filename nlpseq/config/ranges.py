@@ -1,4 +1,5 @@
-"""Numbers of the optimizer and the learning-rate schedule that no run can train with.
+"""Numbers of the optimizer, the learning-rate schedule and the trainer that no run can
+train with.
 
 The type checks of ``validate`` accept any float for ``optimizer.lr``; these bounds refuse
 the values torch would train on silently (a learning rate of 0 learns nothing) or reject
@@ -32,12 +33,16 @@ BOUNDS: dict[str, dict[str, Bound]] = {
         "factor": (lambda v: 0 < v < 1, "a number in (0, 1)"),
         "patience": (lambda v: v >= 0, "an integer >= 0"),
     },
+    "trainer": {
+        "accumulate_grad_batches": (lambda v: v >= 1, "an integer >= 1"),
+    },
 }
 BETA = (lambda v: 0 <= v < 1, "a number in [0, 1)")
 
 
 def check_ranges(cfg: DictConfig) -> None:
-    """Raise NlpseqError naming the first optimizer or schedule value out of its range."""
+    """Raise NlpseqError naming the first optimizer, schedule or trainer value out of its
+    range."""
     for group, bounds in BOUNDS.items():
         node = OmegaConf.select(cfg, group, default=None)
         if not isinstance(node, DictConfig):

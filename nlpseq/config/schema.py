@@ -36,7 +36,7 @@ class EvalConfig:
     split: Literal["train", "validation", "test"] = "test"
     batch_size: int | None = None  # None: the data config's eval_batch_size
     accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
-    seed: int = 0
+    seed: int | None = None  # None: the run's own, so a held-out split is the one it held out
     beam_size: int | None = None  # translation: None = the checkpoint's task.beam_size
     length_penalty: float | None = None  # translation: GNMT alpha; None = task's
     allowed_targets: list[str] = field(default_factory=list)  # admitted in checkpoints read
@@ -94,5 +94,7 @@ class ServeConfig:
     max_wait_ms: float = 0.0  # how long a batch waits for more requests
     max_text_chars: int = 10_000  # a longer text is refused (413)
     max_texts: int = 256  # texts in one request
+    max_new_tokens_cap: int = 1024  # a request asking for more is refused (400)
+    beam_size_cap: int = 16  # a request's beam_size and n_best at most this
     accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
     allowed_targets: list[str] = field(default_factory=list)  # admitted in checkpoints read

@@ -42,6 +42,12 @@ def validate_config(cfg: DictConfig, schema: type | None = None) -> None:
 
 def _check_top_level(cfg: DictConfig, schema: type) -> None:
     fields = [f.name for f in dataclasses.fields(schema)]
+    needed = [f.name for f in dataclasses.fields(schema)
+              if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    for key in needed:
+        if key not in cfg.keys():  # a value still to give (???) is checked below
+            raise NlpseqError(f"The config has no '{key}' (was it removed with ~{key}?); a "
+                              f"run needs {', '.join(needed)}")
     hints = typing.get_type_hints(schema)
     for key in cfg:
         if key == "hydra":  # present when tests compose with return_hydra_config=True

@@ -112,7 +112,7 @@ class SentimentDataModule(TextDataModule):
             check_columns(split, rows.dataset, {"text_column": self.text_column,
                                                 "label_column": self.label_column}, rows.source)
         parts = {split: rows for split, rows in parts.items()
-                 if not self._unlabelled(split, rows.dataset)}
+                 if not self._unlabelled(split, rows)}
         self._check_labels(parts)
         for split, rows in parts.items():
             _report_empty_texts(split, rows, self.text_column)
@@ -152,13 +152,17 @@ class SentimentDataModule(TextDataModule):
         if "train" in parts:
             warn_thin_classes(parts["train"], values["train"], self.label_names)
 
-    def _unlabelled(self, split: str, dataset: datasets.Dataset) -> bool:
-        """Hub test splits often carry label -1 everywhere: treat them as absent."""
-        labels = column_values(dataset, self.label_column)
-        if split != "train" and all(str(label).strip() == "-1" for label in labels):
-            log.warning("The %s split has no labels (all -1); it is not used", split)
-            return True
-        return False
+    def _unlabelled(self, split: str, rows: Rows) -> bool:
+        """Hub test splits often carry label -1 everywhere: treat them as absent. A file
+        of the user's own (``data=files``) is refused instead: it was named to be read."""
+        labels = column_values(rows.dataset, self.label_column)
+        if split == "train" or not all(str(label).strip() == "-1" for label in labels):
+            return False
+        if self.files.get(split) and self.path is None and self.name in (None, "files"):
+            raise NlpseqError(f"{rows.source}: every label is -1 (unlabelled), so the {split} "
+                              f"split has nothing to score against; give a labelled file")
+        log.warning("The %s split has no labels (all -1); it is not used", split)
+        return True
 
     def train_texts(self) -> Iterator[str]:
         """The training sentences, for training a tokenizer on the training split only."""

@@ -173,6 +173,22 @@ def local_copy_dir(name: str) -> Path | None:
     return Path(root).expanduser() / name if root else None
 
 
+def pin_relative_paths(data_cfg) -> None:
+    """Make a data config's own paths absolute (``data=files`` files, a local ``data.path``
+    folder), so that the config a checkpoint stores reads the same files from any working
+    directory (``nlpseq-eval``, a resumed run). A named dataset's files stay relative to
+    its folder (``$NLPSEQ_DATA_DIR/<name>/``)."""
+    if data_cfg.get("path") is None and data_cfg.get("name") not in (None, "files"):
+        return
+    for key in ("train_file", "validation_file", "test_file"):
+        value = data_cfg.get(key)
+        if value and not Path(value).expanduser().is_absolute():
+            data_cfg[key] = os.path.abspath(Path(value).expanduser())
+    path = data_cfg.get("path")
+    if path and Path(path).expanduser().exists():  # a local folder, not a hub id
+        data_cfg.path = os.path.abspath(Path(path).expanduser())
+
+
 def load_splits(
     files: dict[str, str | None],
     *,

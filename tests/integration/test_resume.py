@@ -171,6 +171,42 @@ def test_bad_resumes_are_one_line_errors(tmp_path, trained_run):
     assert "encoder.hidden_size: 32 -> 24" in line
 
 
+def test_a_refused_resume_leaves_the_runs_config_record_as_it_was(tmp_path, trained_run):
+    """Hydra rewrites .hydra/ when the job starts, before the settings are checked against
+    last.ckpt: a refused resume puts the record back, so it still describes the run."""
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained_run, run_dir)
+    record = {path.name: path.read_bytes() for path in (run_dir / ".hydra").iterdir()}
+    for change in ("encoder.hidden_size=24", "optimizer.lr=0"):
+        result = run_cli("train", *TINY, "task.embedding_dim=32", "encoder.hidden_size=32",
+                         change, f"hydra.run.dir={run_dir}", "resume=true")
+        assert result.returncode == 2, change
+        assert {path.name: path.read_bytes()
+                for path in (run_dir / ".hydra").iterdir()} == record, change
+
+
+def test_a_run_continued_elsewhere_with_nothing_left_to_train_keeps_its_own_best(
+        tmp_path, trained_run):
+    """The checkpoint stores the path of its run's best.ckpt; continued from a copy of that
+    run into a new directory, the new run's record gets its own copy of the continued
+    run's best and evaluates it, not a file named by the stored path."""
+    import shutil
+
+    source = tmp_path / "copy"
+    shutil.copytree(trained_run, source)
+    result = run_cli("train", *TINY, "task.embedding_dim=32", "encoder.hidden_size=32",
+                     "trainer.max_epochs=12", "logger=csv", f"ckpt_path={source}",
+                     f"hydra.run.dir={tmp_path / 'cont'}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    best = tmp_path / "cont" / "checkpoints" / "best.ckpt"
+    assert best.read_bytes() == (source / "checkpoints" / "best.ckpt").read_bytes()
+    metrics = json.loads((tmp_path / "cont" / "metrics.json").read_text())
+    assert metrics["test/acc"] == json.loads((trained_run / "metrics.json").read_text())["test/acc"]
+    assert f"Evaluating the best checkpoint {best}" in (tmp_path / "cont" / "train.log").read_text()
+
+
 def test_how_the_encoder_runs_is_not_a_change_of_settings():
     from nlpseq.cli.train import changed_settings
 

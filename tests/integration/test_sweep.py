@@ -74,8 +74,8 @@ def test_an_optuna_study_finishes_reports_its_best_and_resumes(tmp_path):
     assert "optimizer.lr" in results["best_params"] and "encoder" in results["best_params"]
     assert 0.0 <= results["best_value"] <= 1.0  # val/acc of the best trial
 
-    again = run_cli("train", *search, "hydra.sweeper.n_trials=2", f"hydra.sweeper.storage={storage}",
-                    f"hydra.sweep.dir={tmp_path / 'again'}")
+    again = run_cli("train", *search, "hydra.sweeper.n_trials=2",
+                    f"hydra.sweeper.storage={storage}", f"hydra.sweep.dir={tmp_path / 'again'}")
     assert again.returncode == 0, again.stderr[-3000:]
     study = optuna.load_study(study_name="sentiment", storage=storage)
     assert len(study.trials) == 5  # the second command added two trials to the stored study

@@ -145,3 +145,19 @@ def test_bad_paths_and_sweeps_without_finished_runs_are_one_line_errors(tmp_path
     err = capsys.readouterr().err.strip()
     assert err == (f"error: no finished runs under {tmp_path}: 1 failed, 1 unfinished, "
                    "none with metrics.json")
+
+
+@pytest.mark.parametrize(("name", "content", "expected"), [
+    (".hydra/config.yaml", b"task: [unclosed\n", "is not a readable run config: ParserError"),
+    (".hydra/config.yaml", b"task: !!python/object/apply:os.system ['true']\n",
+     "is not a readable run config: ConstructorError"),
+    ("metrics.json", b'{"val/acc": "\xff"}', "is not valid JSON: UnicodeDecodeError"),
+    ("csv/metrics.csv", b"epoch,step,val/acc\n0,ten,0.5\n", "is not a readable metrics log"),
+])
+def test_a_damaged_run_file_is_named_in_one_line(tmp_path, capsys, name, content, expected):
+    run = make_run(tmp_path, "0", "gru", 1, metrics={"val/acc": 0.8})
+    (run / name).write_bytes(content)
+    with pytest.raises(SystemExit) as exit_:
+        main([str(tmp_path)])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.strip().startswith(f"error: {run / name} {expected}")

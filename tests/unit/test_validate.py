@@ -70,6 +70,10 @@ def test_top_level_schema_rejects_unknown_keys_and_types():
         check({"part": {}, "seed": "x"}, Top)
     with pytest.raises(NlpseqError, match="'seed' is required: add seed=... to the command line"):
         check({"part": {}, "seed": "???"}, Top)
+    with pytest.raises(NlpseqError) as removed:
+        check({"seed": 1}, Top)  # ~part on the command line
+    assert str(removed.value) == ("The config has no 'part' (was it removed with ~part?); a run "
+                                  "needs part")
 
 
 def optimizer(target: str = "torch.optim.AdamW", **values) -> dict:
@@ -93,6 +97,8 @@ def schedule(target: str = "nlpseq.tasks.schedules.warmup_cosine", **values) -> 
      "optimizer.momentum=-0.5 is not valid: expected a number in [0, 1)"),
     (optimizer("torch.optim.SGD", lr=0.1, momentum=0.0, nesterov=True),
      "optimizer.nesterov=true needs optimizer.momentum > 0 and optimizer.dampening=0"),
+    ({"trainer": {"_target_": "pytorch_lightning.Trainer", "accumulate_grad_batches": 0}},
+     "trainer.accumulate_grad_batches=0 is not valid: expected an integer >= 1"),
     (schedule(warmup_steps=-5), "scheduler.warmup_steps=-5 is not valid: expected an integer >= 0"),
     (schedule(min_lr_ratio=1.5),
      "scheduler.min_lr_ratio=1.5 is not valid: expected a number in [0, 1]"),
