@@ -46,7 +46,8 @@ def train(overrides: Sequence[str] = (), run_dir: str | Path | None = None) -> R
     ``overrides``: the command line's ``key=value`` items (``["experiment=sst2",
     "encoder=gru"]``); ``run_dir``: where the run is written (default: the command's
     ``outputs/<date>/<time>``). Sweeps (``-m``) stay on the command line."""
-    return _run("train", "train", [*overrides, *_run_dir_override(run_dir)], lock=True)
+    return _run("train", "train", [*_overrides(overrides, "overrides"),
+                                   *_run_dir_override(run_dir)], lock=True)
 
 
 def evaluate(checkpoint: str | Path, data: Sequence[str] = (), overrides: Sequence[str] = (),
@@ -55,7 +56,8 @@ def evaluate(checkpoint: str | Path, data: Sequence[str] = (), overrides: Sequen
     computes them; ``data``: what to evaluate on (``["data=files",
     "data.test_file=x.tsv"]``; default: the run's own test split); ``overrides``: other
     ``nlpseq-eval`` options (``["split=validation", "beam_size=5"]``)."""
-    items = [f"ckpt_path={_quoted(checkpoint)}", *data, *overrides,
+    items = [f"ckpt_path={_quoted(_path(checkpoint, 'checkpoint'))}",
+             *_overrides(data, "data"), *_overrides(overrides, "overrides"),
              *_run_dir_override(run_dir)]
     return _run("eval", "evaluate", items, lock=True).metrics
 
@@ -72,6 +74,7 @@ def load(path: str | Path, device: str = "auto",
     ``translate`` (greedy) on lists of texts."""
     from nlpseq.export.runtime import ExportedModel, is_export
 
+    path = _path(path, "path")
     if is_export(path):
         return ExportedModel(path)
     from nlpseq.cli.common import pick_device
@@ -102,13 +105,17 @@ class Model:
         "probability", "probabilities"}``, generation ``{"prompt", "continuation"}``,
         translation ``{"source", "translations"}``. ``options``: the task's
         ``nlpseq-predict`` keys (``batch_size``, ``max_new_tokens``, ``beam_size``, ...)."""
-        texts = [texts] if isinstance(texts, str) else list(texts)
+        texts = _texts(texts)
         if not texts:
             raise NlpseqError("No texts to predict: give a string or a list of strings")
         unknown = sorted(set(options) - set(self.task.predict_options))
         if unknown:
             raise NlpseqError(f"{', '.join(unknown)}: not an option of a {self.task_name} "
                               f"model; it reads {', '.join(self.task.predict_options)}")
+        from nlpseq.config.schema import PredictConfig
+        from nlpseq.config.validate import check_options
+
+        check_options(options, PredictConfig)
         return self.task.predict(texts, **self.task.prediction_options(options))
 
     def generate(self, prompt: str | Sequence[str] = "", **options) -> str | list[str]:
@@ -178,6 +185,39 @@ def _run(config_name: str, module: str, overrides: list[str], lock: bool) -> Run
     metrics_file = run_dir / "metrics.json"
     metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
     return Run(run_dir, metrics)
+
+
+def _overrides(items, name: str) -> list[str]:
+    """``items`` as a list of ``key=value`` strings; a single string (which Python would
+    read character by character) or anything else is refused."""
+    if isinstance(items, (str, bytes)) or not isinstance(items, (list, tuple)):
+        raise NlpseqError(f"{name} must be a list of 'key=value' strings, got "
+                          f"{type(items).__name__} {items!r}")
+    for item in items:
+        if not isinstance(item, str):
+            raise NlpseqError(f"{name} must be a list of 'key=value' strings; {item!r} is "
+                              f"{type(item).__name__}")
+    return list(items)
+
+
+def _path(value, name: str) -> str | Path:
+    if not isinstance(value, (str, Path)):
+        raise NlpseqError(f"{name} must be a run directory or a checkpoint file (str or Path), "
+                          f"got {type(value).__name__} {value!r}")
+    return value
+
+
+def _texts(texts) -> list[str]:
+    """A string or a list of strings, as a list."""
+    if isinstance(texts, str):
+        return [texts]
+    if not isinstance(texts, (list, tuple)):
+        raise NlpseqError(f"texts must be a string or a list of strings, got "
+                          f"{type(texts).__name__}")
+    for number, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise NlpseqError(f"texts[{number}] is {type(text).__name__}, not a string")
+    return list(texts)
 
 
 def _run_dir_override(run_dir: str | Path | None) -> list[str]:

@@ -51,7 +51,7 @@ def run_command(command: Callable[[DictConfig], object], cfg: DictConfig) -> obj
     flush_denormals()
     try:
         return command(cfg)
-    except (NlpseqError, InstantiationException) as err:
+    except (NlpseqError, InstantiationException, MemoryError, RuntimeError) as err:
         cause = user_error(err)
         if cause is None:
             raise
@@ -162,10 +162,22 @@ def describe_failure(err: BaseException) -> str:
 
 def user_error(err: BaseException) -> NlpseqError | None:
     """The NlpseqError behind ``err``: itself, or what an object built by
-    ``hydra.utils.instantiate`` raised (Hydra wraps it in an InstantiationException)."""
+    ``hydra.utils.instantiate`` raised (Hydra wraps it in an InstantiationException); a
+    model or batch too large for the memory becomes one too."""
     while err is not None and not isinstance(err, NlpseqError):
+        if out_of_memory(err):
+            return NlpseqError(f"out of memory ({hydra_message(err)}); make the model or the "
+                               "batch smaller (encoder.hidden_size, task.embedding_dim, "
+                               "data.batch_size)")
         err = err.__cause__
     return err
+
+
+def out_of_memory(err: BaseException) -> bool:
+    """MemoryError, or torch's allocator failing on the CPU or a GPU."""
+    return isinstance(err, MemoryError) or (isinstance(err, RuntimeError) and any(
+        words in str(err) for words in ("can't allocate memory", "CUDA out of memory",
+                                        "out of memory")))
 
 
 def pick_device(accelerator: str) -> torch.device:
@@ -268,13 +280,15 @@ def hydra_message(err: BaseException) -> str:
 
 def quote_advice(key: str, value: str) -> str:
     """How to write ``key=value`` so that the shell passes it to Hydra as one quoted string."""
+    texts = key.lstrip("+~") in ("text", "prompt")  # what nlpseq-predict also reads on stdin
+    stdin = " (nlpseq-predict also reads texts from standard input)" if texts else ""
     if "'" not in value:
-        return (f"quote the value inside the shell's quotes, '{key}=\"{value}\"' "
-                "(nlpseq-predict also reads texts from standard input)")
+        return f"quote the value inside the shell's quotes, '{key}=\"{value}\"'{stdin}"
     if not any(char in value for char in '"$`\\'):
-        return (f"quote the value inside the shell's quotes, \"{key}=\\\"{value}\\\"\" "
-                "(nlpseq-predict also reads texts from standard input)")
-    return "give the text on standard input instead (one text a line)"
+        return f"quote the value inside the shell's quotes, \"{key}=\\\"{value}\\\"\"{stdin}"
+    if texts:
+        return "give the text on standard input instead (one text a line)"
+    return "the value holds both kinds of quote: put it in a file and refer to that instead"
 
 
 def sweep_without_multirun(overrides: list[str]) -> str | None:

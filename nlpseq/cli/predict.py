@@ -70,8 +70,8 @@ def read_lines(input_file: str | None, keep_empty: bool = False) -> list[str]:
             raise NlpseqError(f"input_file not found: '{path}'")
         check_utf8(path)
         text, source = path.read_text(encoding="utf-8"), str(path)
-    # the lines as a training .txt file's are read: a byte-order mark dropped, LF, CRLF and
-    # CR end a line, U+2028 and the like do not
+    # the lines as a training .txt file's are read: a byte-order mark dropped, LF and CRLF
+    # end a line, a lone CR, U+2028 and the like do not
     lines = readers.parse(text, ".txt", source).columns["text"]
     texts = [line for line in lines if line.strip()]
     if keep_empty and texts:

@@ -65,6 +65,15 @@ def _check_top_level(cfg: DictConfig, schema: type) -> None:
             _check_value(key, value, hints[key])
 
 
+def check_options(options: dict, schema: type) -> None:
+    """Options given in Python (not through a config file) against the types of ``schema``'s
+    fields of the same names: ``batch_size="8"`` fails as ``batch_size=8.5`` would."""
+    hints = typing.get_type_hints(schema)
+    for key, value in options.items():
+        if key in hints and value is not None:
+            _check_value(key, value, hints[key])
+
+
 def _walk(node: Any, prefix: str) -> None:
     if isinstance(node, DictConfig):
         if "_target_" in node:

@@ -71,7 +71,10 @@ def parse(text: str, suffix: str, where: str, keep_linebreaks: bool = False,
 
 
 def _text_lines(text: str, keep_linebreaks: bool) -> Table:
-    lines = io.StringIO(text, newline=None).readlines()  # CRLF and CR read as "\n"
+    """LF and CRLF end a line, as ``wc -l``, sacrebleu and Moses count lines; a lone CR (or
+    U+2028) stays inside its line, so two parallel files stay aligned line for line."""
+    lines = [line.removesuffix("\r\n") + "\n" if line.endswith("\r\n") else line
+             for line in io.StringIO(text, newline="\n").readlines()]
     rows = lines if keep_linebreaks else [line.removesuffix("\n") for line in lines]
     return Table({"text": rows}, list(range(1, len(rows) + 1)))
 

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 DATA_DIR_ENV = "NLPSEQ_DATA_DIR"
 FORMATS = (".tsv", ".csv", ".json", ".jsonl", ".parquet", ".txt")
-READER_VERSION = 1  # bump when readers.parse changes, so cached tables are not reused
+READER_VERSION = 2  # bump when readers.parse changes, so cached tables are not reused
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,9 @@ class TranslationDataModule(TextDataModule):
         self.languages = (source_lang, target_lang)  # plain-text files' suffixes, in order
         self.source_column = source_column or source_lang
         self.target_column = target_column or target_lang
+        if self.source_column == self.target_column:
+            raise NlpseqError(f"data.source_column and data.target_column are both "
+                              f"{self.source_column!r}: a table needs a column per side")
         self.max_source_length, self.max_target_length = max_source_length, max_target_length
 
     # ----------------------------------------------------------------- raw splits

@@ -77,6 +77,16 @@ def test_evaluate_on_other_data_gives_the_commands_metrics(trained_run, tmp_path
     (lambda run: nlpseq.train(["trainer.max_epochs=1"], run_dir=run),
      "already holds the record of a run"),
     (lambda run: nlpseq.evaluate(run, data=["data=nope"]), "Unknown choice data=nope"),
+    (lambda run: nlpseq.train("trainer.max_epochs=1"),
+     "overrides must be a list of 'key=value' strings, got str 'trainer.max_epochs=1'"),
+    (lambda run: nlpseq.train([5]), "overrides must be a list of 'key=value' strings; 5 is int"),
+    (lambda run: nlpseq.evaluate(run, data="data=files"),
+     "data must be a list of 'key=value' strings, got str"),
+    (lambda run: nlpseq.load(None), "path must be a run directory or a checkpoint file"),
+    (lambda run: nlpseq.load(run).predict(None), "texts must be a string or a list of strings"),
+    (lambda run: nlpseq.load(run).predict(["ok", 5]), "texts[1] is int, not a string"),
+    (lambda run: nlpseq.load(run).predict(["x"], batch_size="8"),
+     "batch_size='8' is not valid: expected int"),
 ])
 def test_mistakes_raise_nlpseq_error_with_the_commands_line(trained_run, call, message):
     with pytest.raises(nlpseq.NlpseqError) as caught:

@@ -221,10 +221,22 @@ def test_a_json_array_of_objects_is_rows():
 def test_text_lines_read_crlf_as_line_ends_and_keep_the_rest():
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "t.txt"
-        path.write_bytes(f"{BOM}one\r\ntwo\u2028half\n\nlast".encode())
-        assert load_file(path, "train").dataset["text"] == ["one", "two\u2028half", "", "last"]
+        path.write_bytes(f"{BOM}one\r\ntwo\u2028half\n\nin\rside\nlast".encode())
+        assert load_file(path, "train").dataset["text"] == [
+            "one", "two\u2028half", "", "in\rside", "last"]
         kept = load_file(path, "train", keep_linebreaks=True).dataset["text"]
-        assert kept == ["one\n", "two\u2028half\n", "\n", "last"]
+        assert kept == ["one\n", "two\u2028half\n", "\n", "in\rside\n", "last"]
+
+
+@given(st.lists(st.text(st.characters(blacklist_characters="\n\ufeff",
+                                      blacklist_categories=["Cs"]))),
+       st.sampled_from(["\n", "\r\n"]))
+def test_text_lines_are_counted_as_wc_counts_them(lines, end):
+    """Only LF (or CRLF) ends a line: two parallel files whose ``wc -l`` agree have as many
+    rows, whatever lone CRs their lines hold."""
+    lines = [line.rstrip("\r") for line in lines]  # a CR before the end would make a CRLF
+    text = "".join(line + end for line in lines)
+    assert parse(text, ".txt", "t.txt").columns["text"] == lines
 
 
 def test_a_field_longer_than_the_csv_default_limit_is_read():

@@ -82,6 +82,15 @@ def test_bad_language_options_fail_at_once(source_lang, target_lang, message):
         TranslationDataModule(source_lang=source_lang, target_lang=target_lang)
 
 
+@pytest.mark.parametrize("columns, both", [
+    ({"source_column": "de", "target_column": "de"}, "de"), ({"source_column": "en"}, "en")])
+def test_one_column_for_both_sides_fails_at_once(columns, both):
+    with pytest.raises(NlpseqError) as caught:
+        TranslationDataModule(**columns)
+    assert str(caught.value) == (f"data.source_column and data.target_column are both "
+                                 f"'{both}': a table needs a column per side")
+
+
 def test_a_table_with_a_column_per_language_and_a_missing_column(tmp_path, write_tsv):
     rows = [("ein hund", "a dog"), ("eine katze", "a cat"), ("ein vogel", "a bird")]
     table = write_tsv("train.tsv", rows, header=("de", "en"))
