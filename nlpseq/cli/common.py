@@ -122,11 +122,11 @@ def prepare_run_dir(config_name: str, cfg: DictConfig, argv: list[str], lock: bo
     try:
         if not continued:
             refuse_finished_run(directory, key, resume_hint=config_name == "train")
-    except NlpseqError:
+        kept = KeptConfigRecord(directory) if continued else None
+    except (NlpseqError, OSError):
         if held is not None:
             held.release()
         raise
-    kept = KeptConfigRecord(directory) if continued else None
     return pinned_argv(argv, cfg, key, directory), held, kept
 
 
@@ -284,7 +284,7 @@ def quote_advice(key: str, value: str) -> str:
     stdin = " (nlpseq-predict also reads texts from standard input)" if texts else ""
     if "'" not in value:
         return f"quote the value inside the shell's quotes, '{key}=\"{value}\"'{stdin}"
-    if not any(char in value for char in '"$`\\'):
+    if not any(char in value for char in '"$`\\!'):  # ! : bash's history in "..."
         return f"quote the value inside the shell's quotes, \"{key}=\\\"{value}\\\"\"{stdin}"
     if texts:
         return "give the text on standard input instead (one text a line)"

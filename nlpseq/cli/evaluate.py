@@ -39,9 +39,12 @@ log = logging.getLogger("nlpseq.eval")
 def evaluate(cfg: DictConfig) -> dict:
     """Evaluate one checkpoint, or every run's best checkpoint under a (multirun) directory
     on the same data, with one table of them all."""
-    if cfg.get("data") is not None:  # a data= file's ${seed}: the held-out rows are the
-        with open_dict(cfg):         # run's own unless seed= says otherwise (below)
-            cfg.data.pop("seed", None)
+    if cfg.get("data") is not None and "seed" in cfg.data:
+        with open_dict(cfg):  # a data= file's ${seed}: the held-out rows are the run's own
+            if OmegaConf.is_interpolation(cfg.data, "seed"):  # unless seed= says otherwise
+                cfg.data.pop("seed")
+            elif cfg.seed is None:  # data.seed=N given on the command line: seed=N
+                cfg.seed = cfg.data.seed
     validate_config(cfg, EvalConfig)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     root = Path(cfg.ckpt_path).expanduser()

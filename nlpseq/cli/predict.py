@@ -27,10 +27,11 @@ from nlpseq.cli.common import (
     run_command,
     write_atomic,
 )
+from nlpseq.cli.rundir import RECORD_FOLDERS
 from nlpseq.config import PredictConfig, validate_config
 from nlpseq.config.targets import allowed_targets
 from nlpseq.data import readers
-from nlpseq.data.sources import check_utf8
+from nlpseq.data.sources import check_utf8, decode_utf8
 from nlpseq.errors import NlpseqError
 from nlpseq.export.checks import is_export_file
 from nlpseq.export.runtime import is_export
@@ -61,7 +62,8 @@ def read_lines(input_file: str | None, keep_empty: bool = False) -> list[str]:
             raise NlpseqError("No input: give text=..., input_file=PATH or pipe text to stdin")
         source = "standard input"
         stream = getattr(sys.stdin, "buffer", None)  # bytes, decoded as a file's are
-        text = decode_utf8(stream.read(), source) if stream is not None else sys.stdin.read()
+        text = (decode_utf8(stream.read(), source, "give UTF-8 text") if stream is not None
+                else sys.stdin.read())
     else:
         path = Path(input_file)
         if path.is_dir():
@@ -81,18 +83,6 @@ def read_lines(input_file: str | None, keep_empty: bool = False) -> list[str]:
     if not texts:
         raise NlpseqError("The input has no non-empty lines")
     return texts
-
-
-def decode_utf8(data: bytes, source: str) -> str:
-    """``data`` as UTF-8 text; NlpseqError names the line and column of a byte that is not
-    UTF-8, as ``input_file`` does (``nlpseq.data.sources.read_utf8``)."""
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = data.count(b"\n", 0, err.start) + 1
-        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
-        raise NlpseqError(f"{source}: line {line}, column {column} is not valid UTF-8 "
-                          f"(byte 0x{data[err.start]:02x}); give UTF-8 text") from None
 
 
 def check_outputs(cfg: DictConfig) -> None:
@@ -124,8 +114,7 @@ def check_outputs(cfg: DictConfig) -> None:
                               f"destroy it; pick another {key}")
 
 
-RECORD_FOLDERS = (".hydra", "checkpoints", "csv", "tensorboard", "source_tokenizer",
-                  "target_tokenizer", "export")  # what nlpseq's commands write in a run dir
+WRITTEN_FOLDERS = (*RECORD_FOLDERS, "export")  # what nlpseq's commands write in a run dir
 RECORD_FILES = ("metrics.json", "eval_report.json", "tokenizer.json", "tokenizer_meta.json",
                 "tokenizer.model", "hypotheses.*.txt", "*.log")
 
@@ -139,7 +128,7 @@ def is_run_record(path: Path) -> bool:
     for run in path.parents[:3]:
         if (run / ".hydra").is_dir():
             inside = path.relative_to(run)
-            return inside.parts[0] in RECORD_FOLDERS or (
+            return inside.parts[0] in WRITTEN_FOLDERS or (
                 len(inside.parts) == 1 and any(inside.match(name) for name in RECORD_FILES))
     return False
 

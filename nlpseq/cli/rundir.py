@@ -65,6 +65,10 @@ def pinned_argv(argv: list[str], cfg: DictConfig, key: str, directory: Path) -> 
     return [*kept, f"{key}='{quoted}'"]
 
 
+RECORD_FOLDERS = (".hydra", "checkpoints", "csv", "tensorboard", "source_tokenizer",
+                  "target_tokenizer")  # the folders of a run's record
+
+
 def finished_files(directory: Path) -> list[str]:
     """The files of a finished run in ``directory`` or in the directories just below it
     (the jobs of a sweep; the runs a multirun ``nlpseq-eval`` writes), relative to it."""
@@ -103,15 +107,24 @@ def make_writable_dir(directory: Path, key: str) -> None:
 class KeptConfigRecord:
     """A run's ``.hydra/`` files as they were before a command that continues the run in
     place (``resume=true``): Hydra rewrites them when the job starts, before nlpseq can
-    check the new settings against the checkpoint, so a refused or failed continuation
-    puts them back (``restore``) and the record still describes the run's checkpoints."""
+    check the new settings against the checkpoint, so a continuation refused or failed
+    before it saved a step puts them back (``restore``) and the record still describes the
+    run's checkpoints. Once ``last.ckpt`` has changed, the new record is the true one."""
 
     def __init__(self, directory: Path) -> None:
         folder = directory / ".hydra"
         self.files = {path: path.read_bytes() for path in sorted(folder.glob("*"))
                       if path.is_file()} if folder.is_dir() else {}
+        self.last = directory / "checkpoints" / "last.ckpt"
+        self.last_seen = self.stamp()
+
+    def stamp(self) -> tuple[int, int] | None:
+        stat = self.last.stat() if self.last.is_file() else None
+        return (stat.st_mtime_ns, stat.st_size) if stat else None
 
     def restore(self) -> None:
+        if self.stamp() != self.last_seen:  # the continuation trained and saved a step
+            return
         for path, data in self.files.items():
             path.write_bytes(data)
 

@@ -6,6 +6,7 @@ the validation and test splits at the end, and the run directory gets ``metrics.
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import logging
@@ -212,15 +213,16 @@ def best_checkpoint(trainer: pl.Trainer, resume_from: Path | None) -> str:
         here = Path(callback.dirpath or "") if callback else None
         if best and here and Path(best).resolve().parent != here.resolve():
             # a run continued in a new directory that validated nothing new: Lightning kept
-            # the path stored in the checkpoint; the best is the continued run's best.ckpt
-            return own_copy(resume_from.with_name("best.ckpt") if resume_from else None, here)
+            # the path stored in the checkpoint (another copy of the run, maybe); the best
+            # is the continued run's own best.ckpt beside the checkpoint it continued
+            in_a_run = resume_from is not None and resume_from.parent.name == "checkpoints"
+            return own_copy(resume_from.with_name("best.ckpt") if in_a_run else Path(best),
+                            here)
         return best
     if not callback.best_model_path:
         return ""
-    best = Path(callback.best_model_path).with_name("best.ckpt")
-    temporary = best.with_name(f".{best.name}.partial")
-    shutil.copyfile(callback.best_model_path, temporary)
-    os.replace(temporary, best)
+    best = copy_atomic(Path(callback.best_model_path), Path(callback.best_model_path)
+                       .with_name("best.ckpt"))
     log.info("Nothing picks a best checkpoint (validation is off, or no callback watches a "
              "metric): %s is a copy of last.ckpt, the final weights", best)
     return str(best)
@@ -287,7 +289,10 @@ def checkpoint_to_resume(cfg: DictConfig, run_dir: Path) -> tuple[Path | None, d
     checkpoint = read_checkpoint(path, run_targets(cfg))
     check_generator_state(checkpoint, path)
     saved = {**checkpoint["nlpseq"], "global_step": int(checkpoint.get("global_step", 0))}
-    changed = changed_settings(saved["config"], OmegaConf.to_container(cfg, resolve=True))
+    stored = copy.deepcopy(saved["config"])
+    if isinstance(stored.get("data"), dict):  # paths stored relative (an earlier nlpseq): read
+        pin_relative_paths(stored["data"])     # from here, as this run reads its own
+    changed = changed_settings(stored, OmegaConf.to_container(cfg, resolve=True))
     if changed:
         raise NlpseqError(f"{path} was trained with other settings ({'; '.join(changed[:4])}); "
                           "resume with the run's own overrides")
@@ -346,13 +351,20 @@ def own_copy(best: Path | None, checkpoints: Path) -> str:
     run's record holds its best checkpoint; "" when there is none to copy."""
     if best is None or not best.is_file():
         return ""
-    copy = checkpoints / "best.ckpt"
     checkpoints.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(best, copy.with_name(".best.ckpt.partial"))
-    os.replace(copy.with_name(".best.ckpt.partial"), copy)
+    own = copy_atomic(best, checkpoints / "best.ckpt")
     log.info("No new best check in this run: checkpoints/best.ckpt is a copy of %s, the best "
              "of the run it continued", best)
-    return str(copy)
+    return str(own)
+
+
+def copy_atomic(source: Path, target: Path) -> Path:
+    """Copy ``source`` to ``target`` through a temporary file renamed over it: a stop midway
+    leaves the old file or the new one, never half of one."""
+    temporary = target.with_name(f".{target.name}.partial")
+    shutil.copyfile(source, temporary)
+    os.replace(temporary, target)
+    return target
 
 
 def best_checkpoint_position(best: dict, trainer: pl.Trainer) -> dict:

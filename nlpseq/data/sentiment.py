@@ -23,6 +23,7 @@ from nlpseq.data.labels import (
     check_no_header_rows,
     class_names,
     label_id,
+    label_value,
     names_from,
     read_labels,
     warn_thin_classes,
@@ -156,7 +157,7 @@ class SentimentDataModule(TextDataModule):
         """Hub test splits often carry label -1 everywhere: treat them as absent. A file
         of the user's own (``data=files``) is refused instead: it was named to be read."""
         labels = column_values(rows.dataset, self.label_column)
-        if split == "train" or not all(str(label).strip() == "-1" for label in labels):
+        if split == "train" or not all(label_value(label, set()) == -1 for label in labels):
             return False
         if self.files.get(split) and self.path is None and self.name in (None, "files"):
             raise NlpseqError(f"{rows.source}: every label is -1 (unlabelled), so the {split} "

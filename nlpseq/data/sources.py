@@ -55,16 +55,19 @@ def check_utf8(path: Path) -> None:
 
 def read_utf8(path: Path) -> str:
     """The file's text; NlpseqError names the line and column of a byte that is not UTF-8."""
-    data = path.read_bytes()
+    return decode_utf8(path.read_bytes(), str(path), "re-encode the file as UTF-8")
+
+
+def decode_utf8(data: bytes, source: str, advice: str) -> str:
+    """``data`` as UTF-8 text; NlpseqError names ``source``, the line and column of the
+    first byte that is not UTF-8, and what to do (``advice``)."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as err:
         line = data.count(b"\n", 0, err.start) + 1
         column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
-        raise NlpseqError(
-            f"{path}: line {line}, column {column} is not valid UTF-8 "
-            f"(byte 0x{data[err.start]:02x}); re-encode the file as UTF-8"
-        ) from None
+        raise NlpseqError(f"{source}: line {line}, column {column} is not valid UTF-8 "
+                          f"(byte 0x{data[err.start]:02x}); {advice}") from None
 
 
 def load_file(path: str | Path, split: str, keep_linebreaks: bool = False,
@@ -186,7 +189,7 @@ def pin_relative_paths(data_cfg) -> None:
             data_cfg[key] = os.path.abspath(Path(value).expanduser())
     path = data_cfg.get("path")
     if path and Path(path).expanduser().exists():  # a local folder, not a hub id
-        data_cfg.path = os.path.abspath(Path(path).expanduser())
+        data_cfg["path"] = os.path.abspath(Path(path).expanduser())
 
 
 def load_splits(

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from nlpseq.cli.rundir import finished_files
+from nlpseq.cli.rundir import RECORD_FOLDERS, finished_files
 from nlpseq.errors import NlpseqError
 from nlpseq.export.wrappers import (
     LanguageModelExport,
@@ -106,10 +106,6 @@ def export_checkpoint(ckpt_path: str | Path, fmt: str = "onnx", output: str | Pa
         publish(staged, output)
     log.info("Exported the %s model to %s (%s)", meta["task"], output, ", ".join(files.values()))
     return output
-
-
-RECORD_FOLDERS = (".hydra", "checkpoints", "csv", "tensorboard", "source_tokenizer",
-                  "target_tokenizer")  # the folders of a run's record (nlpseq.cli.predict)
 
 
 def check_output(output: Path) -> None:

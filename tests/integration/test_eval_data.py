@@ -26,7 +26,7 @@ def test_eval_of_a_run_with_relative_files_and_no_validation_file_reads_what_the
     (elsewhere / "test.tsv").write_text("sentence\tlabel\n" + "".join(
         f"dull film {i}\tpositive\ngreat film {i}\tnegative\n" for i in range(30)))
     run_dir = tmp_path / "run"
-    trained = run_cli("train", *TINY, "data=files", "data.train_file=train.tsv",
+    trained = run_cli("train", *TINY, "data=files", "data.train_file=train.tsv", "seed=7",
                       "data.test_file=test.tsv", f"hydra.run.dir={run_dir}", cwd=first)
     assert trained.returncode == 0, trained.stderr[-3000:]
 
@@ -37,12 +37,20 @@ def test_eval_of_a_run_with_relative_files_and_no_validation_file_reads_what_the
                          f"hydra.run.dir={out}", cwd=elsewhere)
         assert result.returncode == 0, result.stderr[-3000:]
         evaluations[split] = metrics(out)
-    assert "(seed 42)" in (tmp_path / "eval_validation" / "evaluate.log").read_text()
+    assert "(seed 7)" in (tmp_path / "eval_validation" / "evaluate.log").read_text()
     run = metrics(run_dir)
     assert evaluations["validation"]["val/examples"] == run["val/examples"]
     assert abs(evaluations["validation"]["val/loss"] - run["val/loss"]) < 1e-6
     assert evaluations["test"]["test/examples"] == run["test/examples"] == 150
     assert abs(evaluations["test"]["test/loss"] - run["test/loss"]) < 1e-6
+
+    for option in ("seed=3", "+data.seed=3"):  # other rows, asked for
+        out = tmp_path / f"eval_{option.strip('+').replace('=', '_')}"
+        result = run_cli("evaluate", f"ckpt_path={run_dir}", "split=validation", "data=files",
+                         f"data.train_file={first / 'train.tsv'}", option,
+                         f"hydra.run.dir={out}")
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "(seed 3)" in (out / "evaluate.log").read_text(), option
 
 
 def test_a_named_test_file_without_labels_is_refused_not_replaced(trained_run, tmp_path):

@@ -207,6 +207,26 @@ def test_a_run_continued_elsewhere_with_nothing_left_to_train_keeps_its_own_best
     assert f"Evaluating the best checkpoint {best}" in (tmp_path / "cont" / "train.log").read_text()
 
 
+def test_a_checkpoint_that_stored_its_data_paths_relative_still_resumes(tmp_path):
+    """Checkpoints of an earlier nlpseq stored data.train_file as typed (train.tsv); read
+    from the same directory it is the same file, not a change of settings."""
+    import shutil
+
+    from nlpseq.data.sample import SAMPLE_DIR
+
+    shutil.copy(SAMPLE_DIR / "sentiment_train.tsv", tmp_path / "train.tsv")
+    run = [*TINY, "data=files", "data.train_file=train.tsv", f"hydra.run.dir={tmp_path / 'run'}"]
+    assert run_cli("train", *run, "trainer.max_epochs=1", cwd=tmp_path).returncode == 0
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    checkpoint = torch.load(last, weights_only=True)
+    assert checkpoint["nlpseq"]["config"]["data"]["train_file"] == str(tmp_path / "train.tsv")
+    checkpoint["nlpseq"]["config"]["data"]["train_file"] = "train.tsv"  # as stored before
+    torch.save(checkpoint, last)
+    resumed = run_cli("train", *run, "trainer.max_epochs=2", "resume=true", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["train/epochs"] == 2
+
+
 def test_how_the_encoder_runs_is_not_a_change_of_settings():
     from nlpseq.cli.train import changed_settings
 

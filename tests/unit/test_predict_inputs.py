@@ -65,10 +65,13 @@ def test_the_quoting_advice_passes_the_text_through_the_shell_and_hydra_unchange
     assert override.value() == text
 
 
-def test_text_the_shell_cannot_quote_simply_goes_to_standard_input():
+@pytest.mark.parametrize("text", ['say "hi", it\'s $5', "it's great!"])
+def test_text_the_shell_cannot_quote_simply_goes_to_standard_input(text):
+    """An apostrophe needs the shell's double quotes, where $, `, \\ and (in an interactive
+    bash) ! are still read by the shell."""
     from nlpseq.cli.common import quote_advice
 
-    assert quote_advice("text", 'say "hi", it\'s $5') == (
+    assert quote_advice("text", text) == (
         "give the text on standard input instead (one text a line)")
 
 

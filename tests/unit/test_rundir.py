@@ -93,3 +93,24 @@ def test_an_atomic_write_stopped_before_the_rename_keeps_the_old_file(tmp_path, 
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]  # no partial file left
     monkeypatch.undo()
     assert write_atomic(tmp_path / "new" / "folder" / "out.txt", "x").read_text() == "x"
+
+
+def test_a_continued_runs_record_is_put_back_only_while_its_checkpoint_is_unchanged(tmp_path):
+    from nlpseq.cli.rundir import KeptConfigRecord
+
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / "checkpoints").mkdir()
+    record = tmp_path / ".hydra" / "overrides.yaml"
+    record.write_text("- encoder=lstm\n")
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"step 10")
+
+    refused = KeptConfigRecord(tmp_path)
+    record.write_text("- encoder=gru\n- resume=true\n")  # Hydra, as the job starts
+    refused.restore()  # refused before any step: the record still describes last.ckpt
+    assert record.read_text() == "- encoder=lstm\n"
+
+    stopped = KeptConfigRecord(tmp_path)
+    record.write_text("- trainer.max_epochs=9\n- resume=true\n")
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"step 20, saved at SIGTERM")
+    stopped.restore()  # it trained on under the new record, which now describes last.ckpt
+    assert record.read_text() == "- trainer.max_epochs=9\n- resume=true\n"

@@ -174,3 +174,26 @@ def test_a_hub_id_without_file_names_reads_every_split_as_data_hub(tmp_path):
                          hub_id=str(tmp_path / "d"))
     assert {split: len(rows.dataset) for split, rows in splits.items()} == {
         "train": 4, "validation": 2}
+
+
+def test_a_runs_own_paths_are_stored_absolute_and_a_named_datasets_stay_in_its_folder(
+        tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "folder").mkdir()
+    files = {"name": "files", "path": None, "train_file": "train.tsv",
+             "validation_file": str(tmp_path / "dev.tsv"), "test_file": None}
+    sources.pin_relative_paths(files)
+    assert files == {"name": "files", "path": None, "train_file": str(tmp_path / "train.tsv"),
+                     "validation_file": str(tmp_path / "dev.tsv"), "test_file": None}
+    prefix = {"name": "files", "path": None, "train_file": "mt/train"}  # DIR/train.de + .en
+    sources.pin_relative_paths(prefix)
+    assert prefix["train_file"] == str(tmp_path / "mt" / "train")
+    local = {"name": None, "path": "folder", "train_file": None}
+    sources.pin_relative_paths(local)
+    assert local["path"] == str(tmp_path / "folder")
+    hub = {"name": "de-en", "path": "wmt16", "train_file": None}  # a hub id: no such folder
+    sources.pin_relative_paths(hub)
+    assert hub["path"] == "wmt16"
+    named = {"name": "sst2", "path": None, "train_file": "train.tsv"}  # in $NLPSEQ_DATA_DIR/sst2
+    sources.pin_relative_paths(named)
+    assert named["train_file"] == "train.tsv"
