@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+from nlpseq.cli.rundir import RECORD_FOLDERS
 from nlpseq.comparison import plots
 from nlpseq.comparison.runs import Run, find_run_dirs, load_run
 from nlpseq.comparison.summary import (
@@ -31,6 +32,21 @@ from nlpseq.comparison.summary import (
 from nlpseq.errors import NlpseqError
 
 
+def check_report_folder(out: Path) -> None:
+    """Create ``out``; refuse, in one line, a path that is a file, cannot be created, or lies
+    in a run's record (``checkpoints/``, ``.hydra/``, ...)."""
+    resolved = out.expanduser().resolve()
+    for run in resolved.parents[:3]:
+        if (run / ".hydra").is_dir() and resolved.relative_to(run).parts[0] in RECORD_FOLDERS:
+            raise NlpseqError(f"--out '{out}' is inside the record of the run {run}; pick "
+                              "another folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise NlpseqError(f"cannot write the report into --out '{out}': "
+                          f"{err.strerror or err}") from None
+
+
 def build_report(paths: list[Path], out: Path) -> Path:
     """Write the report files into ``out``; return the Markdown report's path."""
     runs = [load_run(run_dir) for path in paths for run_dir in find_run_dirs(path)]
@@ -38,7 +54,7 @@ def build_report(paths: list[Path], out: Path) -> Path:
     if not finished:
         raise NlpseqError(f"no finished runs under {', '.join(map(str, paths))}: "
                           f"{_count_by_status(runs)}, none with metrics.json")
-    out.mkdir(parents=True, exist_ok=True)
+    check_report_folder(out)
     tasks = by_task(finished)
     lines = [f"# nlpseq comparison report\n\n{len(runs)} runs under "
              f"{', '.join(f'`{p}`' for p in paths)}: {_count_by_status(runs)}.\n"]

@@ -56,6 +56,9 @@ def find_run_dirs(path: Path) -> list[Path]:
     if not path.exists():
         raise NlpseqError(f"{path} does not exist")
     if (path / ".hydra" / "config.yaml").is_file():
+        if not is_training_run(path):
+            raise NlpseqError(f"{path} is not a training run (an nlpseq-eval or nlpseq-predict "
+                              "directory?): give a training run or a multirun directory")
         return [path]
     found = sorted((p.parent.parent for p in path.rglob(".hydra/config.yaml")
                     if is_training_run(p.parent.parent)), key=natural_key)

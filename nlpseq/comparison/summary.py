@@ -8,6 +8,7 @@ memory and epochs to the best checkpoint — as rows for a Markdown table and a 
 from __future__ import annotations
 
 import csv
+import math
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass
@@ -87,6 +88,8 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (0 for a single run)."""
     if not values:
         return float("nan"), float("nan")
+    if not all(math.isfinite(value) for value in values):  # a run that diverged (inf, nan)
+        return sum(values) / len(values), float("nan")
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 

@@ -10,6 +10,7 @@ the names torch and ``nlpseq.tasks.schedules`` use, wherever ``conf/optimizer`` 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -53,6 +54,18 @@ def check_ranges(cfg: DictConfig) -> None:
         if group == "optimizer":
             _check_betas(node)
             _check_nesterov(node)
+        if group == "trainer":
+            _check_max_time(node.get("max_time"))
+
+
+MAX_TIME = re.compile(r"\d{1,5}:\d{1,2}:\d{1,2}:\d{1,2}")  # Lightning's DD:HH:MM:SS
+
+
+def _check_max_time(value) -> None:
+    """``trainer.max_time`` as a string Lightning reads, ``DD:HH:MM:SS``."""
+    if value is not None and not (isinstance(value, str) and MAX_TIME.fullmatch(value)):
+        raise NlpseqError(f"trainer.max_time={value!r} is not valid: expected DD:HH:MM:SS, "
+                          "e.g. 00:12:00:00 for 12 hours")
 
 
 def _check(key: str, value, bound: Bound) -> None:

@@ -11,6 +11,7 @@ loaded from the Hugging Face hub. Every failure a user can cause becomes one cle
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import logging
 import os
@@ -111,8 +112,9 @@ def column_values(dataset: datasets.Dataset, column: str) -> list:
 
 
 def check_values(rows: Rows, required: dict[str, str]) -> None:
-    """Every row holds a value in each ``required`` column the data has (a column the data
-    lacks is the caller's to report, with the option naming it)."""
+    """Every row holds one value, a string or a number, in each ``required`` column the
+    data has: a list or a dict (a parquet or hub column) would be read as Python prints it.
+    A column the data lacks is the caller's to report, with the option naming it."""
     for column, option in required.items():
         if column not in rows.dataset.column_names:
             continue
@@ -121,6 +123,10 @@ def check_values(rows: Rows, required: dict[str, str]) -> None:
             raise NlpseqError(
                 f"{rows.where(values.index(None))}: no value for '{column}' ({option}); "
                 "every row needs one")
+        for index, value in enumerate(values):
+            if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+                raise NlpseqError(f"{rows.where(index)}: '{column}' ({option}) is a "
+                                  f"{type(value).__name__}; expected a string or a number")
 
 
 def _load_parquet(path: Path, split: str) -> datasets.Dataset:
@@ -282,7 +288,8 @@ def open_dataset(path: str, config: str | None,
             loaded = datasets.DatasetDict({"train": loaded})
         return loaded, f"the dataset '{path}'"
     try:
-        loaded = datasets.load_dataset(str(local) if local.is_dir() else path, config)
+        loaded = datasets.load_dataset(str(local) if local.is_dir() else path, config,
+                                       **exact_csv(local))
     except Exception as err:  # offline, unknown id or config, unreadable files: all vary
         if local.is_dir():
             raise NlpseqError(f"Could not load the dataset folder '{path}' "
@@ -294,15 +301,35 @@ def open_dataset(path: str, config: str | None,
     return loaded, f"{source} '{path}'"
 
 
+def exact_csv(folder: Path) -> dict:
+    """For a local folder of .csv files: read every field as the text it is (pandas would
+    make ``007`` the number 7 and ``NA`` a missing value), as ``data=files`` reads them."""
+    files = [p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")
+             ] if folder.is_dir() else []
+    if not files or any(p.suffix != ".csv" for p in files):
+        return {}
+    columns = {}
+    for path in files:  # string columns make the csv builder pass dtype=str to pandas
+        with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+            columns.update(dict.fromkeys(next(csv.reader(handle), [])))
+    features = datasets.Features({name: datasets.Value("string") for name in columns})
+    return {"features": features, "keep_default_na": False, "na_filter": False}
+
+
 def pick_splits(loaded: datasets.DatasetDict, splits: tuple[str, ...],
                 mapping: dict[str, str | None], source: str, option: str) -> dict[str, Rows]:
     """Each of ``splits`` read from the dataset split ``mapping`` names for it, else from
     the split of its own name. A split the mapping names, and train, must exist (the error
     lists the dataset's splits); a validation or test split the dataset lacks is left out
     (the DataModule holds validation out of train, tests on validation)."""
-    picked = {}
+    picked, read_as = {}, {}
     for split in splits:
         name = mapping.get(split) or split
+        if name in read_as:
+            raise NlpseqError(f"{option} reads the split '{name}' as both {read_as[name]} and "
+                              f"{split}: a model would be scored on rows it saw; map them to "
+                              "different splits")
+        read_as[name] = split
         if name not in loaded:
             if mapping.get(split):
                 raise NlpseqError(f"{source} has no split '{name}' ({option}.{split}={name}); "

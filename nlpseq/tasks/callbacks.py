@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import resource
 import sys
@@ -280,6 +281,11 @@ class TextSample(Callback):
 
     def on_validation_end(self, trainer, pl_module) -> None:
         if trainer.sanity_checking or not hasattr(pl_module, "complete"):
+            return
+        if not all(math.isfinite(float(value)) for key, value in trainer.callback_metrics.items()
+                   if key.startswith("val/") and value.numel() == 1):
+            log.warning("No sample at step %d: the validation metrics are not finite (training "
+                        "diverged? lower optimizer.lr)", trainer.global_step)
             return
         was_training = pl_module.training
         text = pl_module.complete(self.prompt, self.max_new_tokens, stop_at_eos=False,

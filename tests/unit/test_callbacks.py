@@ -132,3 +132,22 @@ def test_the_steady_rate_leaves_out_each_processs_first_batches(monkeypatch):
     for seconds in (8.0, 8.0, 2.0):  # the resumed process warms up again
         train_batch(resumed, clock, seconds, [4])
     assert resumed.steady_tokens_per_second == pytest.approx(14 / 4.0)
+
+
+def test_a_diverged_language_model_gets_no_sample_and_a_warning(caplog):
+    """Sampling from non-finite logits fails inside torch.multinomial; the run goes on."""
+    from types import SimpleNamespace
+
+    from nlpseq.tasks.callbacks import TextSample
+
+    class Diverged:
+        training = True
+
+        def complete(self, *args, **kwargs):
+            raise AssertionError("sampled from a model whose outputs are not finite")
+
+    trainer = SimpleNamespace(sanity_checking=False, global_step=5,
+                              callback_metrics={"val/loss": torch.tensor(float("nan"))})
+    with caplog.at_level("WARNING"):
+        TextSample().on_validation_end(trainer, Diverged())
+    assert "No sample at step 5: the validation metrics are not finite" in caplog.text

@@ -161,3 +161,35 @@ def test_a_damaged_run_file_is_named_in_one_line(tmp_path, capsys, name, content
         main([str(tmp_path)])
     assert exit_.value.code == 2
     assert capsys.readouterr().err.strip().startswith(f"error: {run / name} {expected}")
+
+
+def test_a_run_that_diverged_gives_an_infinite_mean_not_a_crash(tmp_path):
+    make_run(tmp_path, "0", "gru", 1, metrics={"val/acc": 0.8})
+    make_run(tmp_path, "1", "gru", 2, metrics={"val/acc": float("nan")})
+    make_run(tmp_path, "2", "rnn", 1, metrics={"val/acc": float("inf")})
+    make_run(tmp_path, "3", "rnn", 2, metrics={"val/acc": 0.5})
+    report = build_report([tmp_path], tmp_path / "report").read_text()
+    assert "| gru | 2 | – ± –" in report and "| rnn | 2 | inf ± –" in report  # – : no number
+
+
+@pytest.mark.parametrize("case", ["eval folder", "out is a file", "out in checkpoints"])
+def test_bad_report_paths_are_one_line(tmp_path, capsys, case):
+    run = make_run(tmp_path, "0", "gru", 1, metrics={"val/acc": 0.8})
+    (run / "checkpoints").mkdir()
+    (tmp_path / "file.txt").write_text("mine")
+    evaluation = tmp_path / "eval"
+    (evaluation / ".hydra").mkdir(parents=True)
+    (evaluation / ".hydra" / "config.yaml").write_text("ckpt_path: x\nsplit: test\n")
+    argv, expected = {
+        "eval folder": ([str(evaluation)], f"error: {evaluation} is not a training run"),
+        "out is a file": ([str(run), "--out", str(tmp_path / "file.txt")],
+                          f"error: cannot write the report into --out '{tmp_path / 'file.txt'}'"),
+        "out in checkpoints": ([str(run), "--out", str(run / "checkpoints" / "r")],
+                               f"error: --out '{run / 'checkpoints' / 'r'}' is inside the "
+                               f"record of the run {run}"),
+    }[case]
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.strip().startswith(expected)
+    assert (tmp_path / "file.txt").read_text() == "mine"

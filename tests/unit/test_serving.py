@@ -9,6 +9,7 @@ import pytest
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
+from nlpseq.errors import NlpseqError  # noqa: E402
 from nlpseq.serving.app import create_app  # noqa: E402
 from nlpseq.serving.batcher import Batcher, Pending  # noqa: E402
 
@@ -101,3 +102,20 @@ def test_unreadable_bodies_get_one_line_of_json(request_args, status, message):
         assert answer.status_code == status
         assert answer.json() == {"error": message}
         assert client.get("/missing").json() == {"error": "Not Found"}
+
+
+def test_an_address_the_server_cannot_listen_on_is_refused_before_the_model_loads():
+    import socket
+
+    from nlpseq.cli.serve import check_address
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(NlpseqError) as caught:
+            check_address("127.0.0.1", port)
+        assert str(caught.value) == (f"cannot listen on 127.0.0.1:{port} (Address already in "
+                                     "use); pick another port= or host=")
+    with pytest.raises(NlpseqError, match=r"^port=99999 is not a port: expected 0..65535$"):
+        check_address("127.0.0.1", 99999)

@@ -197,3 +197,30 @@ def test_a_runs_own_paths_are_stored_absolute_and_a_named_datasets_stay_in_its_f
     named = {"name": "sst2", "path": None, "train_file": "train.tsv"}  # in $NLPSEQ_DATA_DIR/sst2
     sources.pin_relative_paths(named)
     assert named["train_file"] == "train.tsv"
+
+
+def test_a_list_or_dict_in_a_column_the_task_reads_is_refused_with_its_row():
+    rows = sources.Rows(datasets.Dataset.from_dict(
+        {"sentence": [["good", "film"], ["bad"]], "label": ["pos", "neg"]}), "the dataset 'd'")
+    with pytest.raises(NlpseqError) as caught:
+        sources.check_values(rows, {"sentence": "data.text_column"})
+    assert str(caught.value) == ("the dataset 'd', row 1: 'sentence' (data.text_column) is a "
+                                 "list; expected a string or a number")
+    numbers = sources.Rows(datasets.Dataset.from_dict({"label": [1, 2.5]}), "d")
+    sources.check_values(numbers, {"label": "data.label_column"})  # numbers are values
+
+
+def test_one_dataset_split_for_two_roles_is_refused():
+    loaded = datasets.DatasetDict({"test": datasets.Dataset.from_dict({"t": ["a", "b"]})})
+    with pytest.raises(NlpseqError) as caught:
+        sources.pick_splits(loaded, ("train", "validation", "test"), {"train": "test"},
+                            "the dataset 'd'", "data.splits")
+    assert str(caught.value) == (
+        "data.splits reads the split 'test' as both train and test: a model would be scored "
+        "on rows it saw; map them to different splits")
+
+
+def test_a_folder_of_csv_files_is_read_as_text_as_data_files_reads_it(tmp_path):
+    (tmp_path / "train.csv").write_text("sentence,label\n007,pos\nNA,neg\nnull,pos\n1.0,neg\n")
+    loaded, _ = sources.open_dataset(str(tmp_path), None)
+    assert loaded["train"]["sentence"] == ["007", "NA", "null", "1.0"]
