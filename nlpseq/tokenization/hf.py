@@ -135,9 +135,9 @@ def train_tokenizers_tokenizer(
     texts = check_training_texts(texts)
     normalizer = _normalizer(normalization, lowercase)
     if model == "char":
-        return TokenizersTokenizer(
+        return _learnt(TokenizersTokenizer(
             _char_tokenizer(texts, normalizer, vocab_size, min_frequency), model
-        )
+        ), min_frequency)
 
     if model == "word":
         # A corpus may spell a special token ("<unk>" in Penn Treebank): it must not be
@@ -156,7 +156,17 @@ def train_tokenizers_tokenizer(
         data = json.loads(tokenizer.to_str())
         data["added_tokens"] = [t for t in data["added_tokens"] if t["content"] in SPECIAL_TOKENS]
         tokenizer = HfTokenizer.from_str(json.dumps(data))
-    return TokenizersTokenizer(tokenizer, model)
+    return _learnt(TokenizersTokenizer(tokenizer, model), min_frequency)
+
+
+def _learnt(tokenizer: TokenizersTokenizer, min_frequency: int) -> TokenizersTokenizer:
+    """A tokenizer that learnt no token besides its special ones would encode every text
+    as <unk>: refused, naming the option that left nothing."""
+    if tokenizer.vocab_size <= len(SPECIAL_TOKENS):
+        raise NlpseqError(f"The tokenizer learnt no tokens: none occurs min_frequency="
+                          f"{min_frequency} times in the training texts; lower "
+                          "tokenizer.min_frequency")
+    return tokenizer
 
 
 def _without_special_tokens(text: str) -> str:

@@ -308,3 +308,14 @@ def test_a_corpus_that_spells_unk_keeps_unk_at_its_fixed_id():
                                            model="word", vocab_size=50)
     assert tokenizer.token_to_id(UNK) == UNK_ID
     assert tokenizer.encode("the <unk> cat")[1] == UNK_ID
+
+
+@pytest.mark.parametrize("model", ["word", "char"])
+def test_a_min_frequency_no_token_reaches_is_refused_not_an_all_unk_vocabulary(model):
+    with pytest.raises(NlpseqError) as caught:
+        train_tokenizers_tokenizer(["a good film", "a bad film"], model=model, min_frequency=9)
+    assert str(caught.value) == ("The tokenizer learnt no tokens: none occurs min_frequency=9 "
+                                 "times in the training texts; lower tokenizer.min_frequency")
+    kept = train_tokenizers_tokenizer(["a good film", "a bad film"], model=model,
+                                      min_frequency=2)  # "a", "film" (or their letters) stay
+    assert kept.vocab_size > 4
