@@ -176,8 +176,7 @@ def user_error(err: BaseException) -> NlpseqError | None:
 def out_of_memory(err: BaseException) -> bool:
     """MemoryError, or torch's allocator failing on the CPU or a GPU."""
     return isinstance(err, MemoryError) or (isinstance(err, RuntimeError) and any(
-        words in str(err) for words in ("can't allocate memory", "CUDA out of memory",
-                                        "out of memory")))
+        words in str(err) for words in ("can't allocate memory", "out of memory")))
 
 
 def pick_device(accelerator: str) -> torch.device:

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from nlpseq.cli.rundir import RECORD_FOLDERS
+from nlpseq.cli.rundir import in_record_folder
 from nlpseq.comparison import plots
 from nlpseq.comparison.runs import Run, find_run_dirs, load_run
 from nlpseq.comparison.summary import (
@@ -35,11 +35,10 @@ from nlpseq.errors import NlpseqError
 def check_report_folder(out: Path) -> None:
     """Create ``out``; refuse, in one line, a path that is a file, cannot be created, or lies
     in a run's record (``checkpoints/``, ``.hydra/``, ...)."""
-    resolved = out.expanduser().resolve()
-    for run in resolved.parents[:3]:
-        if (run / ".hydra").is_dir() and resolved.relative_to(run).parts[0] in RECORD_FOLDERS:
-            raise NlpseqError(f"--out '{out}' is inside the record of the run {run}; pick "
-                              "another folder")
+    inside = in_record_folder(out)
+    if inside:
+        raise NlpseqError(f"--out '{out}' is inside the record of the run {inside[0]}; pick "
+                          "another folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:

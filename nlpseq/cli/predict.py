@@ -27,7 +27,7 @@ from nlpseq.cli.common import (
     run_command,
     write_atomic,
 )
-from nlpseq.cli.rundir import RECORD_FOLDERS
+from nlpseq.cli.rundir import RECORD_FOLDERS, run_around
 from nlpseq.config import PredictConfig, validate_config
 from nlpseq.config.targets import allowed_targets
 from nlpseq.data import readers
@@ -122,15 +122,12 @@ RECORD_FILES = ("metrics.json", "eval_report.json", "tokenizer.json", "tokenizer
 def is_run_record(path: Path) -> bool:
     """Whether ``path`` is an existing file of a run's record (a directory with ``.hydra/``):
     its metrics, report, tokenizer, hypotheses or log, or a file in one of its folders."""
-    path = path.expanduser().resolve()
-    if not path.is_file():
+    found = run_around(path) if path.expanduser().is_file() else None
+    if found is None:
         return False
-    for run in path.parents[:3]:
-        if (run / ".hydra").is_dir():
-            inside = path.relative_to(run)
-            return inside.parts[0] in WRITTEN_FOLDERS or (
-                len(inside.parts) == 1 and any(inside.match(name) for name in RECORD_FILES))
-    return False
+    inside = found[1]
+    return inside.parts[0] in WRITTEN_FOLDERS or (
+        len(inside.parts) == 1 and any(inside.match(name) for name in RECORD_FILES))
 
 
 def same_file(a, b) -> bool:

@@ -69,6 +69,25 @@ RECORD_FOLDERS = (".hydra", "checkpoints", "csv", "tensorboard", "source_tokeniz
                   "target_tokenizer")  # the folders of a run's record
 
 
+def run_around(path: Path) -> tuple[Path, Path] | None:
+    """``(run, inside)``: the nearest run directory (it has ``.hydra/``) up to three levels
+    above ``path``, and ``path`` relative to it; None when there is none."""
+    resolved = path.expanduser().resolve()
+    for run in resolved.parents[:3]:
+        if (run / ".hydra").is_dir():
+            return run, resolved.relative_to(run)
+    return None
+
+
+def in_record_folder(path: Path) -> tuple[Path, str] | None:
+    """``(run, folder)`` when ``path`` lies in one of a run's record folders
+    (``checkpoints/``, ``.hydra/``, ...): no output may go there."""
+    found = run_around(path)
+    if found and found[1].parts[0] in RECORD_FOLDERS:
+        return found[0], found[1].parts[0]
+    return None
+
+
 def finished_files(directory: Path) -> list[str]:
     """The files of a finished run in ``directory`` or in the directories just below it
     (the jobs of a sweep; the runs a multirun ``nlpseq-eval`` writes), relative to it."""

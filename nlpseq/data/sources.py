@@ -118,12 +118,10 @@ def check_values(rows: Rows, required: dict[str, str]) -> None:
     for column, option in required.items():
         if column not in rows.dataset.column_names:
             continue
-        values = column_values(rows.dataset, column)
-        if None in values:
-            raise NlpseqError(
-                f"{rows.where(values.index(None))}: no value for '{column}' ({option}); "
-                "every row needs one")
-        for index, value in enumerate(values):
+        for index, value in enumerate(column_values(rows.dataset, column)):
+            if value is None:
+                raise NlpseqError(f"{rows.where(index)}: no value for '{column}' ({option}); "
+                                  "every row needs one")
             if not isinstance(value, (str, int, float)) or isinstance(value, bool):
                 raise NlpseqError(f"{rows.where(index)}: '{column}' ({option}) is a "
                                   f"{type(value).__name__}; expected a string or a number")

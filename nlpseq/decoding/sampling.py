@@ -175,7 +175,13 @@ def sample(
     def choose(logits: Tensor) -> Tensor:
         scaled = filter_logits(logits.float() / temperature, top_k, top_p)  # (B, V)
         probs = scaled.softmax(dim=-1)  # (B, V)
-        return torch.multinomial(probs, 1, generator=generator).squeeze(1)  # (B,)
+        try:
+            return torch.multinomial(probs, 1, generator=generator).squeeze(1)  # (B,)
+        except RuntimeError:  # checked only on failure: no sync per token
+            if torch.isfinite(logits).all():
+                raise
+            raise NlpseqError("the model's outputs are not finite numbers, so there is "
+                              "nothing to sample from (did its training diverge?)") from None
 
     return _generate(step_fn, tokens, state, max_new_tokens, choose, eos_id, on_token)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from nlpseq.errors import NlpseqError
+from nlpseq.errors import NlpseqError, first_line
 
 META_FILE = "export.json"
 
@@ -135,5 +135,5 @@ def open_session(directory: Path, file: str, options):
         return onnxruntime.InferenceSession(str(path), options,
                                             providers=["CPUExecutionProvider"])
     except Exception as err:  # noqa: BLE001 - onnxruntime's Fail, InvalidProtobuf, ...
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise invalid(directory, f"onnxruntime cannot read {file} ({reason})") from None
+        raise invalid(directory, f"onnxruntime cannot read {file} ({first_line(err)})"
+                      ) from None

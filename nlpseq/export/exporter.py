@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from nlpseq.cli.rundir import RECORD_FOLDERS, finished_files
+from nlpseq.cli.rundir import finished_files, in_record_folder
 from nlpseq.errors import NlpseqError
 from nlpseq.export.wrappers import (
     LanguageModelExport,
@@ -123,13 +123,11 @@ def check_output(output: Path) -> None:
             raise NlpseqError(f"output '{output}' holds the record of a run "
                               f"({', '.join(found[:4])}{more}): exporting there would replace "
                               "its files; pick another output (default: <run>/export/<format>)")
-    resolved = output.resolve()
-    for run in resolved.parents[:3]:
-        if (run / ".hydra").is_dir() and resolved.relative_to(run).parts[0] in RECORD_FOLDERS:
-            folder = resolved.relative_to(run).parts[0]
-            raise NlpseqError(f"output '{output}' is inside the record of the run {run} "
-                              f"({folder}/); pick another output (default: "
-                              "<run>/export/<format>)")
+    inside = in_record_folder(output)
+    if inside:
+        raise NlpseqError(f"output '{output}' is inside the record of the run {inside[0]} "
+                          f"({inside[1]}/); pick another output (default: "
+                          "<run>/export/<format>)")
 
 
 @contextmanager

@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
-from nlpseq.errors import NlpseqError
+from nlpseq.errors import NlpseqError, first_line
 from nlpseq.serving.batcher import Batcher
 
 log = logging.getLogger("nlpseq.serve")
@@ -152,8 +152,7 @@ def one_line_of(message) -> str:
 
 def failure(err: Exception) -> str:
     """An unexpected exception as the one line of a 500."""
-    line = one_line_of(err)
-    return f"the server failed on this request: {type(err).__name__}{': ' if line else ''}{line}"
+    return f"the server failed on this request: {first_line(err)}"
 
 
 def describe(error: dict) -> str:

@@ -110,6 +110,15 @@ def test_sample_with_top_k_1_is_greedy(temperature):
     assert torch.equal(out, expected)
 
 
+def test_sampling_from_outputs_that_are_not_finite_is_one_line():
+    """A diverged model (NaN logits) makes torch.multinomial fail deep inside torch."""
+    step = fixed_step(torch.full((1, 5), float("nan")))
+    with pytest.raises(NlpseqError, match=r"^the model's outputs are not finite numbers, so "
+                                          r"there is nothing to sample from"):
+        sample(step, torch.zeros(1, dtype=torch.long), None, 3,
+               generator=torch.Generator().manual_seed(0))
+
+
 def test_same_seed_repeats_and_another_seed_differs():
     logits = 0.1 * torch.randn(2, 50, generator=torch.Generator().manual_seed(0))  # (B, V)
     step = fixed_step(logits)
